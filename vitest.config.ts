@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'domain/**/*.test.ts', 'projections/**/*.test.ts', 'importers/**/*.test.ts', 'api/**/*.test.ts', 'eventstore/**/*.test.ts', 'cli/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // PGlite instances and the shared PostgreSQL server do not like many parallel workers on 2 cores.
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
