@@ -1,0 +1,20 @@
+// Configuration from the environment (INTERFACE.md "Configuration").
+export interface LedgerConfig {
+  readonly databaseUrl?: string;
+  readonly eventStoreConnectionString?: string;
+  readonly dataDir: string;
+  readonly adminToken?: string;
+  readonly port: number;
+  readonly portalOrigin?: string;
+}
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
+  return {
+    databaseUrl: env.DATABASE_URL || undefined,
+    eventStoreConnectionString: env.EVENTSTORE_CONNECTION_STRING || undefined,
+    dataDir: env.LEDGER_DATA_DIR || './data',
+    adminToken: env.LEDGER_ADMIN_TOKEN || undefined,
+    port: env.PORT ? Number.parseInt(env.PORT, 10) : 3000,
+    portalOrigin: env.LEDGER_PORTAL_ORIGIN || undefined,
+  };
+}

@@ -1,0 +1,107 @@
+import { Decimal } from 'decimal.js';
+
+// SPEC §3.5: every amount is exact yen. A Money never comes from or goes to a JS number.
+const D = Decimal.clone({ precision: 40, rounding: Decimal.ROUND_DOWN });
+
+const PLAIN_AMOUNT = /^(0|[1-9]\d{0,15})(\.\d{1,2})?$/;
+const SIGNED_AMOUNT = /^-?(0|[1-9]\d{0,15})(\.\d{1,2})?$/;
+
+export class MoneyFormatError extends Error {
+  readonly code = 'INVALID_AMOUNT';
+  constructor(readonly input: string, readonly expected: string) {
+    super(`expected ${expected}, got ${JSON.stringify(input)}`);
+  }
+}
+
+export class Money {
+  private constructor(private readonly value: Decimal) {}
+
+  static readonly zero = new Money(new D(0));
+
+  /** A charge as the carrier writes it: non-negative, at most 2 decimals, no exponent, no sign. */
+  static parseCharge(text: string): Money {
+    if (!PLAIN_AMOUNT.test(text)) {
+      throw new MoneyFormatError(text, 'a non-negative amount with at most 2 decimals, like 8.00');
+    }
+    return new Money(new D(text));
+  }
+
+  /** An amount that may be negative (differences, corrections of a total). */
+  static parse(text: string): Money {
+    if (!SIGNED_AMOUNT.test(text)) {
+      throw new MoneyFormatError(text, 'an amount with at most 2 decimals, like -8.00 or 1928.50');
+    }
+    return new Money(new D(text));
+  }
+
+  /** Read back a `numeric` column (a string, since our pg and PGlite parsers never make numbers). */
+  static fromDb(text: string | null | undefined): Money {
+    if (text == null) return Money.zero;
+    if (typeof text !== 'string') throw new TypeError(`numeric came back as ${typeof text}, not string`);
+    const v = new D(text);
+    if (!v.isFinite() || v.decimalPlaces() > 2) throw new MoneyFormatError(text, 'a numeric with at most 2 decimals');
+    return new Money(v);
+  }
+
+  static sum(items: Iterable<Money>): Money {
+    let acc = new D(0);
+    for (const m of items) acc = acc.plus(m.value);
+    return new Money(acc);
+  }
+
+  plus(other: Money): Money {
+    return new Money(this.value.plus(other.value));
+  }
+
+  minus(other: Money): Money {
+    return new Money(this.value.minus(other.value));
+  }
+
+  isZero(): boolean {
+    return this.value.isZero();
+  }
+
+  isNegative(): boolean {
+    return this.value.isNegative() && !this.value.isZero();
+  }
+
+  equals(other: Money): boolean {
+    return this.value.equals(other.value);
+  }
+
+  compare(other: Money): -1 | 0 | 1 {
+    return this.value.comparedTo(other.value) as -1 | 0 | 1;
+  }
+
+  /** `1928.50` — the form of JSON, CSV and the database. */
+  toString(): string {
+    return this.value.toFixed(2);
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+
+  /** Whole yen, fractions below 1 yen cut off (1円未満切り捨て): 1928.50 → "1928". */
+  toWholeYen(): string {
+    return this.value.toDecimalPlaces(0, Decimal.ROUND_DOWN).toFixed(0);
+  }
+
+  /** `1,928.50` (the portal's per-number and per-call figures, before 円). */
+  toDisplay(): string {
+    return groupThousands(this.toString());
+  }
+
+  /** `1,928` (the monthly summary, before 円). */
+  toDisplayWholeYen(): string {
+    return groupThousands(this.toWholeYen());
+  }
+}
+
+function groupThousands(text: string): string {
+  const negative = text.startsWith('-');
+  const body = negative ? text.slice(1) : text;
+  const [whole = '0', fraction] = body.split('.');
+  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return (negative ? '-' : '') + grouped + (fraction !== undefined ? `.${fraction}` : '');
+}

@@ -1,0 +1,108 @@
+// One database handle for the event store's tables and the projections' tables: PostgreSQL over
+// `pg` when DATABASE_URL is set, else the embedded PGlite under LEDGER_DATA_DIR (./data).
+import { mkdirSync } from 'node:fs';
+import { Kysely, PostgresDialect, PGliteDialect, sql } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+
+// `pg` already returns numeric (1700) and int8 (20) as strings; we state it so that no later change
+// of a default can turn an amount into a float (SPEC §3.5). PGlite returns numeric as a string too
+// (checked in test/money-roundtrip.test.ts); int8 comes back as a JS number there, so every query
+// that reads a position casts it to text.
+pg.types.setTypeParser(1700, (v) => v);
+pg.types.setTypeParser(20, (v) => v);
+
+export type Engine = 'postgres' | 'pglite';
+
+export interface Database {
+  readonly engine: Engine;
+  readonly db: Kysely<any>;
+  /** The raw pg pool (PostgreSQL only): for COPY and LISTEN. */
+  readonly pool?: pg.Pool;
+  /** The raw PGlite instance (embedded only). */
+  readonly pglite?: PGlite;
+  /** The schema everything lives in (tests use one schema per run). */
+  readonly schema: string;
+  close(): Promise<void>;
+}
+
+export interface DatabaseConfig {
+  /** `postgres://…`; when absent, PGlite. */
+  readonly url?: string;
+  /** PGlite data directory; `memory://` or undefined with `memory: true` for an in-memory store. */
+  readonly dataDir?: string;
+  readonly memory?: boolean;
+  /** PostgreSQL schema (created when missing). Default `public`. */
+  readonly schema?: string;
+  readonly poolSize?: number;
+}
+
+export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  const schema = config.schema ?? 'public';
+  if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`schema name not allowed: ${schema}`);
+  if (config.url) {
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      max: config.poolSize ?? 10,
+      options: schema === 'public' ? undefined : `-c search_path=${schema}`,
+    });
+    if (schema !== 'public') {
+      const client = await pool.connect();
+      try {
+        await client.query(`create schema if not exists ${schema}`);
+      } finally {
+        client.release();
+      }
+    }
+    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+    return {
+      engine: 'postgres',
+      db,
+      pool,
+      schema,
+      close: () => db.destroy(),
+    };
+  }
+  let dataDir: string | undefined;
+  if (!config.memory) {
+    dataDir = config.dataDir ?? './data';
+    mkdirSync(dataDir, { recursive: true });
+  }
+  const pglite = await PGlite.create(dataDir);
+  const db = new Kysely<any>({ dialect: new PGliteDialect({ pglite }) });
+  if (schema !== 'public') {
+    await sql.raw(`create schema if not exists ${schema}; set search_path to ${schema}`).execute(db);
+  }
+  return {
+    engine: 'pglite',
+    db,
+    pglite,
+    schema,
+    close: async () => {
+      await db.destroy();
+      if (!pglite.closed) await pglite.close();
+    },
+  };
+}
+
+/** Named migrations from every part (event store, projections, API tables), run in name order. */
+export type MigrationSet = Record<string, Migration>;
+
+export async function migrate(database: Database, ...sets: MigrationSet[]): Promise<void> {
+  const all: Record<string, Migration> = {};
+  for (const set of sets) Object.assign(all, set);
+  const provider: MigrationProvider = { getMigrations: async () => all };
+  const migrator = new Migrator({
+    db: database.db,
+    provider,
+    migrationTableSchema: database.schema === 'public' ? undefined : database.schema,
+    // Parts add their migrations independently; names carry a part prefix, not a global order.
+    allowUnorderedMigrations: true,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error');
+    throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${(error as Error).message ?? String(error)}`);
+  }
+}

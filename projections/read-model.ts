@@ -1,0 +1,121 @@
+// The shapes the read side answers with: the API (portal and engineer routes), the CLI and the CSV
+// exports all read through these, never the tables directly. Amounts are Money; JSON turns them
+// into "1928.50" strings via Money.toJSON.
+import type { Money } from '../domain/money.ts';
+import type { Category, OptionKey } from '../domain/events.ts';
+import type { JapanDate, Month } from '../domain/time.ts';
+
+export interface CategoryFigures {
+  readonly total: Money;
+  readonly domestic: Money;
+  readonly international: Money;
+  /** 携帯/PHS通話 = au + otherMobile */
+  readonly mobile: Money;
+  readonly au: Money;
+  readonly otherMobile: Money;
+}
+
+export interface NumberCharges {
+  /** The attributed number (the representative number while that option is in effect, SPEC §3.3). */
+  readonly number: string;
+  readonly normal: CategoryFigures;
+  readonly billed: CategoryFigures;
+  readonly calls: number;
+}
+
+export interface MonthCharges {
+  readonly contractCode: string;
+  readonly month: Month;
+  readonly normal: CategoryFigures;
+  readonly billed: CategoryFigures;
+  readonly numbers: readonly NumberCharges[];
+}
+
+export interface CallDetail {
+  /** 1-based position in start order within (contract, month, number[, category]). */
+  readonly seq: number;
+  readonly callId: string;
+  readonly attributedNumber: string;
+  readonly usingNumber: string;
+  readonly startDate: JapanDate;
+  readonly startTime: string;
+  /** ISO-8601 +09:00 */
+  readonly startedAt: string;
+  readonly destination: string;
+  readonly area: string;
+  readonly duration: string | null;
+  readonly count: number | null;
+  readonly extensionType: string;
+  readonly callType: string;
+  readonly category: Category;
+  /** Normal charge (after corrections). */
+  readonly charge: Money;
+  readonly billed: Money;
+}
+
+export interface CallDetailPage {
+  readonly items: readonly CallDetail[];
+  readonly page: number;
+  readonly pageSize: number;
+  readonly total: number;
+  /** Sum of the normal charges of this page's items. */
+  readonly sum: Money;
+}
+
+export interface ContractNumber {
+  readonly basicNumber: string;
+  readonly dialInNumber: string;
+  readonly auMobileNumber: string;
+  readonly startDate: JapanDate;
+  readonly endDate: JapanDate | null;
+}
+
+export interface ContractOptionView {
+  readonly subscribed: boolean;
+  readonly effectiveFrom?: JapanDate;
+  readonly representativeNumber?: string;
+  readonly freecallNumbers?: readonly string[];
+}
+
+export interface ContractView {
+  readonly contractCode: string;
+  readonly selfId: string;
+  readonly startDate: JapanDate;
+  readonly channels: number;
+  readonly connectionType: string;
+  readonly primaryDns: string;
+  readonly secondaryDns: string;
+  readonly basicNumber: string;
+  /** 契約電話番号数, including the KDDI management number. */
+  readonly numberCount: number;
+  readonly dialInNumberCount: number;
+  readonly options: Readonly<Record<OptionKey, ContractOptionView>>;
+}
+
+export interface Telegram {
+  readonly telegramId: string;
+  readonly date: JapanDate;
+  readonly destination: string;
+  readonly kind: string;
+  readonly charge: Money;
+}
+
+export interface ProjectionStatus {
+  readonly position: string;
+  readonly lag: number;
+}
+
+/** What the read side offers; implemented over the projection tables in projections/queries.ts. */
+export interface LedgerQueries {
+  contractExists(contractCode: string): Promise<boolean>;
+  contract(contractCode: string, asOf: JapanDate): Promise<ContractView | undefined>;
+  contractNumbers(contractCode: string, asOf: JapanDate, page: number, size: number): Promise<{ items: ContractNumber[]; total: number }>;
+  /** Zeros and no numbers for a month without calls. */
+  monthCharges(contractCode: string, month: Month): Promise<MonthCharges>;
+  /** category undefined = all categories; page is 1-based, 10 per page. */
+  callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage>;
+  /** Every call of the month in start order (for exports), as an async stream. */
+  allCalls(contractCode: string, month: Month): AsyncIterable<CallDetail>;
+  telegrams(contractCode: string, month: Month): Promise<Telegram[]>;
+  status(): Promise<Record<string, ProjectionStatus>>;
+}

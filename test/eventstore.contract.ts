@@ -1,0 +1,219 @@
+// One contract suite for every EventStore adapter (STYLE §4). Differences between adapters are
+// passed as options; a test an adapter cannot run is skipped by name with its reason.
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { EventIdConflict, ExpectedVersionConflict, type EventStore, type EventToAppend, type RecordedEvent } from '../eventstore/port.ts';
+
+export interface ContractSuiteOptions {
+  readonly atomicMultiStreamAppend: boolean;
+  /** test name → reason it cannot run on this adapter */
+  readonly skip?: Record<string, string>;
+  /** concurrent writers for the never-skip test */
+  readonly writers?: number;
+}
+
+type Open = () => Promise<{ store: EventStore; cleanup: () => Promise<void> }>;
+
+function ev(type: string, data: unknown, id: string = randomUUID()): EventToAppend {
+  return { id, type, data, metadata: { source: 'contract-suite' } };
+}
+
+export function eventStoreContract(name: string, open: Open, options: ContractSuiteOptions): void {
+  describe(`EventStore contract: ${name}`, () => {
+    let store: EventStore;
+    let cleanup: () => Promise<void>;
+    const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const stream = (label: string) => `test${run}-${label}`;
+    const maybe = (title: string, fn: () => Promise<void>, timeout?: number) => {
+      const reason = options.skip?.[title];
+      if (reason) it.skip(`${title} (skipped on ${name}: ${reason})`, fn);
+      else it(title, fn, timeout);
+    };
+
+    beforeAll(async () => {
+      ({ store, cleanup } = await open());
+    });
+    afterAll(async () => {
+      await cleanup?.();
+    });
+
+    maybe('appends to a new stream and reads the events back in order with their revisions', async () => {
+      const s = stream('basic');
+      const result = await store.append(s, [ev('A', { n: 1 }), ev('B', { n: 2, amount: '1928.50', label: '国内通話' })], { expectedVersion: 'no_stream' });
+      expect(result).toMatchObject({ streamId: s, version: 1, appended: 2, alreadyPresent: 0 });
+      const read = await store.readStream(s);
+      expect(read.map((e) => [e.type, e.revision])).toEqual([['A', 0], ['B', 1]]);
+      expect(read[1]!.data).toEqual({ n: 2, amount: '1928.50', label: '国内通話' });
+      expect(read[1]!.metadata).toMatchObject({ source: 'contract-suite' });
+      expect(read[0]!.position < read[1]!.position).toBe(true);
+      expect(Number.isNaN(Date.parse(read[0]!.recordedAt))).toBe(false);
+    });
+
+    maybe('reads an unknown stream as empty', async () => {
+      expect(await store.readStream(stream('nothing-here'))).toEqual([]);
+    });
+
+    maybe('reads a stream from a revision', async () => {
+      const s = stream('from');
+      await store.append(s, [ev('A', {}), ev('B', {}), ev('C', {})]);
+      expect((await store.readStream(s, { fromRevision: 1 })).map((e) => e.type)).toEqual(['B', 'C']);
+    });
+
+    maybe('refuses a wrong expected version with the real expected and actual versions', async () => {
+      const s = stream('expected');
+      await store.append(s, [ev('A', {})], { expectedVersion: 'no_stream' });
+      const attempt = store.append(s, [ev('B', {})], { expectedVersion: 'no_stream' });
+      await expect(attempt).rejects.toBeInstanceOf(ExpectedVersionConflict);
+      await attempt.catch((e: ExpectedVersionConflict) => {
+        expect(e.streamId).toBe(s);
+        expect(e.expected).toBe('no_stream');
+        expect(e.actual).toBe(0);
+      });
+      await expect(store.append(s, [ev('B', {})], { expectedVersion: 5 })).rejects.toMatchObject({ expected: 5, actual: 0 });
+      await expect(store.append(s, [ev('B', {})], { expectedVersion: 0 })).resolves.toMatchObject({ version: 1 });
+      expect((await store.readStream(s)).map((e) => e.type)).toEqual(['A', 'B']);
+    });
+
+    maybe('treats an event id stored with the same content as already present', async () => {
+      const s = stream('idem');
+      const a = ev('CallRecorded', { charge: '8.00' });
+      await store.append(s, [a], { expectedVersion: 'no_stream' });
+      // a retry of an append that succeeded, with its now stale expected version, is a no-op
+      const again = await store.append(s, [{ ...a, metadata: { source: 'retry' } }], { expectedVersion: 'no_stream' });
+      expect(again).toMatchObject({ appended: 0, alreadyPresent: 1, version: 0 });
+      expect(await store.readStream(s)).toHaveLength(1);
+    });
+
+    maybe('refuses an event id stored with different content, naming the id', async () => {
+      const s = stream('idem-conflict');
+      const id = randomUUID();
+      await store.append(s, [ev('CallRecorded', { charge: '8.00' }, id)]);
+      const attempt = store.append(s, [ev('Other', {}), ev('CallRecorded', { charge: '9.00' }, id)]);
+      await expect(attempt).rejects.toBeInstanceOf(EventIdConflict);
+      await attempt.catch((e: EventIdConflict) => expect(e.eventId).toBe(id));
+      // nothing of the refused append was written
+      expect((await store.readStream(s)).map((e) => e.type)).toEqual(['CallRecorded']);
+    });
+
+    maybe('appends the new events of a batch and counts the ones already stored', async () => {
+      const s = stream('mixed');
+      const a = ev('A', { i: 1 });
+      const b = ev('B', { i: 2 });
+      await store.append(s, [a]);
+      const result = await store.append(s, [a, b, b]);
+      expect(result).toMatchObject({ appended: 1, alreadyPresent: 2, version: 1 });
+      expect((await store.readStream(s)).map((e) => e.id)).toEqual([a.id, b.id]);
+    });
+
+    if (options.atomicMultiStreamAppend) {
+      maybe('appends across streams atomically: one conflict and nothing is written', async () => {
+        const s1 = stream('atomic-1');
+        const s2 = stream('atomic-2');
+        await store.append(s2, [ev('Taken', {})]);
+        await expect(
+          store.appendMany([
+            { streamId: s1, events: [ev('A', {})], expectedVersion: 'no_stream' },
+            { streamId: s2, events: [ev('B', {})], expectedVersion: 'no_stream' },
+          ]),
+        ).rejects.toBeInstanceOf(ExpectedVersionConflict);
+        expect(await store.readStream(s1)).toEqual([]);
+        const ok = await store.appendMany([
+          { streamId: s1, events: [ev('A', {})], expectedVersion: 'no_stream' },
+          { streamId: s2, events: [ev('B', {})], expectedVersion: 0 },
+        ]);
+        expect(ok.map((r) => r.version)).toEqual([0, 1]);
+      });
+    } else {
+      it.skip(`appends across streams atomically (skipped on ${name}: no atomic multi-stream append; re-running converges by deterministic ids)`, () => {});
+    }
+
+    maybe('reads all events after a position, in order, with a limit and stream prefixes', async () => {
+      const head = await store.headPosition();
+      const s1 = stream('all-a');
+      const s2 = stream('all-b');
+      await store.append(s1, [ev('A1', {}), ev('A2', {})]);
+      await store.append(s2, [ev('B1', {})]);
+      await store.append(s1, [ev('A3', {})]);
+      const all = (await store.readAll({ after: head, limit: 1000 })).filter((e) => e.streamId === s1 || e.streamId === s2);
+      expect(all.map((e) => e.type)).toEqual(['A1', 'A2', 'B1', 'A3']);
+      for (let i = 1; i < all.length; i++) expect(all[i - 1]!.position < all[i]!.position).toBe(true);
+      const afterSecond = await store.readAll({ after: all[1]!.position, limit: 1000 });
+      expect(afterSecond.filter((e) => e.streamId === s1 || e.streamId === s2).map((e) => e.type)).toEqual(['B1', 'A3']);
+      expect(await store.readAll({ after: head, limit: 2 })).toHaveLength(2);
+      const onlyB = await store.readAll({ after: head, streamPrefixes: [s2] });
+      expect(onlyB.map((e) => e.type)).toEqual(['B1']);
+      expect(await store.headPosition()).toBe(all[3]!.position >= (await store.headPosition()) ? all[3]!.position : await store.headPosition());
+      expect((await store.headPosition()) >= all[3]!.position).toBe(true);
+    });
+
+    maybe('finds an event by its id', async () => {
+      const s = stream('find');
+      const a = ev('Found', { x: 'y' });
+      await store.append(s, [a]);
+      const found = await store.findEvent(a.id);
+      expect(found).toMatchObject({ id: a.id, streamId: s, type: 'Found', data: { x: 'y' }, revision: 0 });
+      expect(await store.findEvent(randomUUID())).toBeUndefined();
+    });
+
+    maybe('wakes a waiting follower when events are appended', async () => {
+      const started = Date.now();
+      const waiting = store.waitForEvents(5_000);
+      await store.append(stream('wake'), [ev('Wake', {})]);
+      await waiting;
+      expect(Date.now() - started).toBeLessThan(4_000);
+    });
+
+    maybe(
+      'never lets a follower skip or repeat an event while many writers append at once',
+      async () => {
+        const writers = options.writers ?? 8;
+        const perWriter = 40;
+        const start = await store.headPosition();
+        const written = new Set<string>();
+        let writing = true;
+        const seen: RecordedEvent[] = [];
+        const follower = (async () => {
+          let after = start;
+          let drained = false;
+          for (;;) {
+            const page = await store.readAll({ after, limit: 500 });
+            for (const e of page) {
+              if (e.position <= after) throw new Error(`position went backwards: ${e.position} after ${after}`);
+              after = e.position;
+              if (e.streamId.startsWith(stream('conc-'))) seen.push(e);
+            }
+            if (page.length > 0) continue;
+            // one more empty read after the writers finished, so that their last commits are in
+            if (!writing) {
+              if (drained) break;
+              drained = true;
+              continue;
+            }
+            await store.waitForEvents(20);
+          }
+        })();
+        await Promise.all(
+          Array.from({ length: writers }, async (_, w) => {
+            for (let i = 0; i < perWriter; i++) {
+              const e = ev('Concurrent', { w, i });
+              written.add(e.id);
+              // several streams, several sizes of transaction
+              const extra = i % 5 === 0 ? [ev('Concurrent', { w, i, extra: true })] : [];
+              for (const x of extra) written.add(x.id);
+              await store.appendMany([
+                { streamId: stream(`conc-${w % 3}`), events: [e] },
+                ...(extra.length ? [{ streamId: stream(`conc-x${w}`), events: extra }] : []),
+              ]);
+            }
+          }),
+        );
+        writing = false;
+        await follower;
+        const ids = seen.map((e) => e.id);
+        expect(new Set(ids).size).toBe(ids.length); // exactly once
+        expect(new Set(ids)).toEqual(written); // nothing skipped
+      },
+      120_000,
+    );
+  });
+}
