@@ -3,6 +3,7 @@ import { migrate, openDatabase, type Database, type MigrationSet } from '../even
 import { createSqlEventStore, eventStoreMigrations } from '../eventstore/sql.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { LedgerConfig } from './config.ts';
+import { credentialMigrations } from '../api/credentials.ts';
 
 export interface Ledger {
   readonly config: LedgerConfig;
@@ -12,7 +13,7 @@ export interface Ledger {
 }
 
 /** Migrations of the other parts register here (projections, API tables), so every entry point runs all of them. */
-const extraMigrations: MigrationSet[] = [];
+const extraMigrations: MigrationSet[] = [credentialMigrations];
 export function registerMigrations(set: MigrationSet): void {
   if (!extraMigrations.includes(set)) extraMigrations.push(set);
 }

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Money, MoneyFormatError } from './money.ts';
+
+describe('Money', () => {
+  it('parses a carrier charge and keeps it exact to the sen', () => {
+    expect(Money.parseCharge('8.00').toString()).toBe('8.00');
+    expect(Money.parseCharge('1928.5').toString()).toBe('1928.50');
+    expect(Money.parseCharge('0').toString()).toBe('0.00');
+  });
+
+  it.each(['1e3', '-1.00', '+1.00', '1.005', 'NaN', 'Infinity', '', ' 8.00', '08.00', '1,000', '.5', '0x10'])('refuses %j as a charge', (text) => {
+    expect(() => Money.parseCharge(text)).toThrow(MoneyFormatError);
+  });
+
+  it('adds without binary floating point error', () => {
+    const tenths = Array.from({ length: 10 }, () => Money.parseCharge('0.10'));
+    expect(Money.sum(tenths).toString()).toBe('1.00');
+    expect(Money.parseCharge('0.10').plus(Money.parseCharge('0.20')).toString()).toBe('0.30');
+  });
+
+  it('cuts whole yen off below 1 yen (1円未満切り捨て) and formats for display', () => {
+    const m = Money.parseCharge('1928.50');
+    expect(m.toWholeYen()).toBe('1928');
+    expect(m.toDisplay()).toBe('1,928.50');
+    expect(m.toDisplayWholeYen()).toBe('1,928');
+    expect(Money.parseCharge('1872.99').toWholeYen()).toBe('1872');
+    expect(Money.parse('-0.50').toWholeYen()).toBe('0');
+    expect(JSON.stringify({ a: Money.parseCharge('56') })).toBe('{"a":"56.00"}');
+  });
+
+  it('refuses a numeric that comes back from the database as a number', () => {
+    expect(() => Money.fromDb(8 as unknown as string)).toThrow(TypeError);
+    expect(Money.fromDb('1872.50').toString()).toBe('1872.50');
+    expect(Money.fromDb(null).isZero()).toBe(true);
+  });
+
+  it('sums any list of sen exactly (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 10_000_000 }), { maxLength: 200 }), (sens) => {
+        const asText = (s: number) => `${Math.floor(s / 100)}.${String(s % 100).padStart(2, '0')}`;
+        const total = Money.sum(sens.map((s) => Money.parseCharge(asText(s))));
+        const expected = sens.reduce((a, b) => a + BigInt(b), 0n);
+        expect(total.toString()).toBe(`${expected / 100n}.${String(expected % 100n).padStart(2, '0')}`);
+      }),
+    );
+  });
+});
