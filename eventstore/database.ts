@@ -72,7 +72,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   const pglite = await PGlite.create(dataDir);
   const db = new Kysely<any>({ dialect: new PGliteDialect({ pglite }) });
   if (schema !== 'public') {
-    await sql.raw(`create schema if not exists ${schema}; set search_path to ${schema}`).execute(db);
+    await sql.raw(`create schema if not exists ${schema}`).execute(db);
+    await sql.raw(`set search_path to ${schema}`).execute(db);
   }
   return {
     engine: 'pglite',

@@ -7,7 +7,11 @@
 // committed event at or below P (the bigserial gap that lost events in Marten #1629 and Emmett #336).
 // Writers are serialised; an import is one large transaction anyway.
 import { EventEmitter } from 'node:events';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Database, MigrationSet } from './database.ts';
 import { payloadHash } from './canonical.ts';
 import {
@@ -107,101 +111,52 @@ export class SqlEventStore implements EventStore {
   }
 
   /**
-   * The append itself, inside a caller's transaction: importers use it to write events and their
-   * own bookkeeping atomically. Takes the writers' lock.
+   * The append itself, inside a caller's kysely transaction: for writing events and one's own
+   * bookkeeping atomically. Takes the writers' lock.
    */
   async appendInTransaction(trx: Transaction<any> | Kysely<any>, batches: readonly StreamAppend[]): Promise<AppendResult[]> {
-    await sql`select pg_advisory_xact_lock(${LOCK_CLASS}::int, hashtext(current_schema()))`.execute(trx);
+    const session = await AppendSession.begin(kyselyExecutor(trx));
+    const results = await session.append(batches);
+    // Outside a bulk append, an event twice in one call is simply already present.
+    return results.map(({ duplicates = 0, ...r }) => ({ ...r, alreadyPresent: r.alreadyPresent + duplicates }));
+  }
 
-    // Idempotency first: which of these ids are stored already, and with what content?
-    const byId = new Map<string, { streamId: string; hash: string }>();
-    const batchHashes: string[][] = [];
-    for (const batch of batches) {
-      const hashes: string[] = [];
-      for (const e of batch.events) {
-        const hash = payloadHash(batch.streamId, e.type, e.data);
-        hashes.push(hash);
-        const seen = byId.get(e.id);
-        if (seen && seen.hash !== hash) {
-          throw new EventIdConflict(e.id, batch.streamId, 'the same id twice in one append with different content');
+  /**
+   * A bulk append in ONE transaction, fed chunk by chunk so that memory stays flat (a 1,000,000-call
+   * file): all chunks commit together or none does. On PostgreSQL rows go in with COPY. An event
+   * stored earlier in the same bulk append counts as a duplicate, not as already present.
+   */
+  async appendBulk(chunks: AsyncIterable<readonly StreamAppend[]> | Iterable<readonly StreamAppend[]>, onChunk?: (result: BulkAppendResult) => void): Promise<BulkAppendResult> {
+    const total = { appended: 0, alreadyPresent: 0, duplicates: 0 };
+    const run = async (executor: Executor) => {
+      const session = await AppendSession.begin(executor);
+      for await (const batches of chunks) {
+        const results = await session.append(batches);
+        for (const r of results) {
+          total.appended += r.appended;
+          total.alreadyPresent += r.alreadyPresent;
+          total.duplicates += r.duplicates ?? 0;
         }
-        byId.set(e.id, { streamId: batch.streamId, hash });
+        onChunk?.({ ...total });
       }
-      batchHashes.push(hashes);
-    }
-    const existing = new Map<string, { streamId: string; hash: string }>();
-    const ids = [...byId.keys()];
-    for (let i = 0; i < ids.length; i += 10_000) {
-      const chunk = ids.slice(i, i + 10_000);
-      const { rows } = await sql<{ event_id: string; stream_id: string; payload_hash: string }>`
-        select event_id::text as event_id, stream_id, payload_hash from events where event_id = any(${chunk}::uuid[])`.execute(trx);
-      for (const r of rows) existing.set(r.event_id, { streamId: r.stream_id, hash: r.payload_hash });
-    }
-
-    const streamIds = [...new Set(batches.map((b) => b.streamId))];
-    const { rows: versionRows } = await sql<{ stream_id: string; version: number }>`
-      select stream_id, max(revision) as version from events where stream_id = any(${streamIds}::text[]) group by stream_id`.execute(trx);
-    const versions = new Map<string, number>(streamIds.map((s) => [s, -1]));
-    for (const r of versionRows) versions.set(r.stream_id, Number(r.version));
-
-    const results: AppendResult[] = [];
-    const toInsert: { id: string; streamId: string; revision: number; type: string; data: string; metadata: string; hash: string }[] = [];
-    const insertedInThisCall = new Set<string>();
-    batches.forEach((batch, b) => {
-      let alreadyPresent = 0;
-      const fresh: { e: EventToAppend; hash: string }[] = [];
-      batch.events.forEach((e, i) => {
-        const hash = batchHashes[b]![i]!;
-        const stored = existing.get(e.id);
-        if (stored) {
-          if (stored.hash !== hash) {
-            throw new EventIdConflict(e.id, batch.streamId, stored.streamId !== batch.streamId ? `stored in stream ${stored.streamId}` : 'stored with other data');
-          }
-          alreadyPresent++;
-        } else if (insertedInThisCall.has(e.id)) {
-          alreadyPresent++; // the same event twice in one call (an exact duplicate row) counts once
-        } else {
-          insertedInThisCall.add(e.id);
-          fresh.push({ e, hash });
-        }
-      });
-      const current = versions.get(batch.streamId)!;
-      const expected = batch.expectedVersion ?? 'any';
-      // A retry of an append that already succeeded is a no-op, whatever version it expected.
-      if (fresh.length > 0 && expected !== 'any') {
-        const wanted = expected === 'no_stream' ? -1 : expected;
-        if (wanted !== current) throw new ExpectedVersionConflict(batch.streamId, expected, current);
+    };
+    if (this.database.pool) {
+      const client = await this.database.pool.connect();
+      try {
+        await client.query('begin');
+        await run(pgExecutor(client));
+        await client.query('commit');
+      } catch (e) {
+        await client.query('rollback').catch(() => {});
+        throw e;
+      } finally {
+        client.release();
       }
-      let revision = current;
-      for (const { e, hash } of fresh) {
-        revision++;
-        toInsert.push({
-          id: e.id,
-          streamId: batch.streamId,
-          revision,
-          type: e.type,
-          data: JSON.stringify(e.data),
-          metadata: JSON.stringify(e.metadata ?? {}),
-          hash,
-        });
-      }
-      versions.set(batch.streamId, revision);
-      results.push({ streamId: batch.streamId, version: revision, appended: fresh.length, alreadyPresent });
-    });
-
-    for (let i = 0; i < toInsert.length; i += INSERT_CHUNK) {
-      const chunk = toInsert.slice(i, i + INSERT_CHUNK);
-      await sql`
-        insert into events (event_id, stream_id, revision, type, data, metadata, payload_hash)
-        select u.id, u.stream_id, u.revision, u.type, u.data, u.metadata, u.hash
-        from unnest(${chunk.map((r) => r.id)}::uuid[], ${chunk.map((r) => r.streamId)}::text[], ${chunk.map((r) => r.revision)}::int[],
-                    ${chunk.map((r) => r.type)}::text[], ${chunk.map((r) => r.data)}::jsonb[], ${chunk.map((r) => r.metadata)}::jsonb[],
-                    ${chunk.map((r) => r.hash)}::text[])
-             with ordinality as u(id, stream_id, revision, type, data, metadata, hash, ord)
-        order by u.ord`.execute(trx);
+    } else {
+      await this.db.transaction().execute((trx) => run(kyselyExecutor(trx)));
     }
-    if (toInsert.length > 0) await sql`select pg_notify('ledger_events', '')`.execute(trx);
-    return results;
+    if (total.appended > 0) this.appended.emit('appended');
+    return total;
   }
 
   async readStream(streamId: string, options: { fromRevision?: number } = {}): Promise<RecordedEvent[]> {
@@ -257,5 +212,170 @@ export class SqlEventStore implements EventStore {
 
   async close(): Promise<void> {
     this.appended.removeAllListeners();
+  }
+}
+
+export interface BulkAppendResult {
+  readonly appended: number;
+  readonly alreadyPresent: number;
+  readonly duplicates: number;
+}
+
+interface InsertRow {
+  id: string;
+  streamId: string;
+  revision: number;
+  type: string;
+  data: string;
+  metadata: string;
+  hash: string;
+}
+
+/** What an append needs from a transaction: queries, and a way to insert many rows fast. */
+interface Executor {
+  query<T>(text: string, params: unknown[]): Promise<T[]>;
+  insert(rows: readonly InsertRow[]): Promise<void>;
+}
+
+function kyselyExecutor(trx: Transaction<any> | Kysely<any>): Executor {
+  return {
+    async query<T>(text: string, params: unknown[]) {
+      const result = await trx.executeQuery<T>(CompiledQuery.raw(text, params));
+      return result.rows as T[];
+    },
+    async insert(rows) {
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+        const chunk = rows.slice(i, i + INSERT_CHUNK);
+        await trx.executeQuery(
+          CompiledQuery.raw(
+            `insert into events (event_id, stream_id, revision, type, data, metadata, payload_hash)
+             select u.id, u.stream_id, u.revision, u.type, u.data, u.metadata, u.hash
+             from unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])
+                  with ordinality as u(id, stream_id, revision, type, data, metadata, hash, ord)
+             order by u.ord`,
+            [chunk.map((r) => r.id), chunk.map((r) => r.streamId), chunk.map((r) => r.revision), chunk.map((r) => r.type), chunk.map((r) => r.data), chunk.map((r) => r.metadata), chunk.map((r) => r.hash)],
+          ),
+        );
+      }
+    },
+  };
+}
+
+// COPY text format: backslash, newline, carriage return and tab are escaped.
+function copyText(s: string): string {
+  return /[\\\n\r\t]/.test(s) ? s.replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t')) : s;
+}
+
+function pgExecutor(client: pg.PoolClient): Executor {
+  return {
+    async query<T>(text: string, params: unknown[]) {
+      const result = await client.query(text, params);
+      return result.rows as T[];
+    },
+    async insert(rows) {
+      if (rows.length === 0) return;
+      const lines: string[] = [];
+      for (const r of rows) {
+        lines.push(`${r.id}\t${copyText(r.streamId)}\t${r.revision}\t${copyText(r.type)}\t${copyText(r.data)}\t${copyText(r.metadata)}\t${r.hash}\n`);
+      }
+      const stream = client.query(copyFrom('copy events (event_id, stream_id, revision, type, data, metadata, payload_hash) from stdin'));
+      await pipeline(Readable.from([lines.join('')]), stream);
+    },
+  };
+}
+
+/** One append transaction, holding the writers' lock; may take several chunks (bulk imports). */
+class AppendSession {
+  private readonly versions = new Map<string, number>();
+
+  private constructor(private readonly x: Executor, private readonly headAtStart: bigint) {}
+
+  static async begin(x: Executor): Promise<AppendSession> {
+    await x.query(`select pg_advisory_xact_lock(${LOCK_CLASS}::int, hashtext(current_schema()))`, []);
+    // Taken under the lock: any stored row above it was written by this very transaction.
+    const [row] = await x.query<{ head: string | null }>('select max(position)::text as head from events', []);
+    return new AppendSession(x, BigInt(row?.head ?? '0'));
+  }
+
+  async append(batches: readonly StreamAppend[]): Promise<(AppendResult & { duplicates?: number })[]> {
+    // Idempotency first: which of these ids are stored already, and with what content?
+    const byId = new Map<string, { streamId: string; hash: string }>();
+    const batchHashes: string[][] = [];
+    for (const batch of batches) {
+      const hashes: string[] = [];
+      for (const e of batch.events) {
+        const hash = payloadHash(batch.streamId, e.type, e.data);
+        hashes.push(hash);
+        const seen = byId.get(e.id);
+        if (seen && seen.hash !== hash) {
+          throw new EventIdConflict(e.id, batch.streamId, 'the same id twice in one append with different content');
+        }
+        byId.set(e.id, { streamId: batch.streamId, hash });
+      }
+      batchHashes.push(hashes);
+    }
+    const existing = new Map<string, { streamId: string; hash: string; mine: boolean }>();
+    const ids = [...byId.keys()];
+    for (let i = 0; i < ids.length; i += 10_000) {
+      const chunk = ids.slice(i, i + 10_000);
+      const rows = await this.x.query<{ event_id: string; stream_id: string; payload_hash: string; position: string }>(
+        'select event_id::text as event_id, stream_id, payload_hash, position::text as position from events where event_id = any($1::uuid[])',
+        [chunk],
+      );
+      for (const r of rows) existing.set(r.event_id, { streamId: r.stream_id, hash: r.payload_hash, mine: BigInt(r.position) > this.headAtStart });
+    }
+
+    const unknownStreams = [...new Set(batches.map((b) => b.streamId))].filter((s) => !this.versions.has(s));
+    if (unknownStreams.length > 0) {
+      for (const s of unknownStreams) this.versions.set(s, -1);
+      const rows = await this.x.query<{ stream_id: string; version: number }>(
+        'select stream_id, max(revision) as version from events where stream_id = any($1::text[]) group by stream_id',
+        [unknownStreams],
+      );
+      for (const r of rows) this.versions.set(r.stream_id, Number(r.version));
+    }
+
+    const results: (AppendResult & { duplicates: number })[] = [];
+    const toInsert: InsertRow[] = [];
+    const insertedNow = new Set<string>();
+    batches.forEach((batch, b) => {
+      let alreadyPresent = 0;
+      let duplicates = 0;
+      const fresh: { e: EventToAppend; hash: string }[] = [];
+      batch.events.forEach((e, i) => {
+        const hash = batchHashes[b]![i]!;
+        const stored = existing.get(e.id);
+        if (stored) {
+          if (stored.hash !== hash) {
+            throw new EventIdConflict(e.id, batch.streamId, stored.streamId !== batch.streamId ? `stored in stream ${stored.streamId}` : 'stored with other data');
+          }
+          if (stored.mine) duplicates++;
+          else alreadyPresent++;
+        } else if (insertedNow.has(e.id)) {
+          duplicates++;
+        } else {
+          insertedNow.add(e.id);
+          fresh.push({ e, hash });
+        }
+      });
+      const current = this.versions.get(batch.streamId)!;
+      const expected = batch.expectedVersion ?? 'any';
+      // A retry of an append that already succeeded is a no-op, whatever version it expected.
+      if (fresh.length > 0 && expected !== 'any') {
+        const wanted = expected === 'no_stream' ? -1 : expected;
+        if (wanted !== current) throw new ExpectedVersionConflict(batch.streamId, expected, current);
+      }
+      let revision = current;
+      for (const { e, hash } of fresh) {
+        revision++;
+        toInsert.push({ id: e.id, streamId: batch.streamId, revision, type: e.type, data: JSON.stringify(e.data), metadata: JSON.stringify(e.metadata ?? {}), hash });
+      }
+      this.versions.set(batch.streamId, revision);
+      results.push({ streamId: batch.streamId, version: revision, appended: fresh.length, alreadyPresent, duplicates });
+    });
+
+    await this.x.insert(toInsert);
+    if (toInsert.length > 0) await this.x.query(`select pg_notify('ledger_events', '')`, []);
+    return results;
   }
 }
