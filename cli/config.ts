@@ -6,6 +6,8 @@ export interface LedgerConfig {
   readonly adminToken?: string;
   readonly port: number;
   readonly portalOrigin?: string;
+  /** PostgreSQL schema (LEDGER_DB_SCHEMA; tests and crash trials use a fresh one). Default `public`. */
+  readonly schema?: string;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
@@ -16,5 +18,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfi
     adminToken: env.LEDGER_ADMIN_TOKEN || undefined,
     port: env.PORT ? Number.parseInt(env.PORT, 10) : 3000,
     portalOrigin: env.LEDGER_PORTAL_ORIGIN || undefined,
+    schema: env.LEDGER_DB_SCHEMA || undefined,
   };
 }

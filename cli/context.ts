@@ -19,7 +19,7 @@ export function registerMigrations(set: MigrationSet): void {
 }
 
 export async function openLedger(config: LedgerConfig, options: { migrations?: MigrationSet[] } = {}): Promise<Ledger> {
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
   try {
     await migrate(database, eventStoreMigrations, ...extraMigrations, ...(options.migrations ?? []));
     let store: EventStore;
