@@ -1,0 +1,359 @@
+// The charges projection: call details (one row per call) and monthly charges per contract ×
+// billing month × attributed number × category.
+//
+// Call details are the source; monthly charges are re-aggregated set-based (delete + insert … sum …
+// group by) for every (contract, month) in which a batch changed existing calls, and new calls' sums
+// are added elsewhere. So the totals are a function of the call rows alone, whatever the arrival
+// order, and a rebuild (which aggregates everything once at the end) produces the same rows as the
+// incremental path (the property tests compare both with an independent fold and with each other).
+//
+// Attribution (SPEC §3.3) needs the contract's representative-number timeline: the projection keeps
+// its own copy of the contract events, folds them through the contract decider, and stores the
+// intervals. A contract change recorded late re-attributes that contract's calls from the new
+// intervals, and the months whose rows changed are re-aggregated.
+import { sql, type Transaction } from 'kysely';
+import type { CallCorrected, CallRecorded, CallVoided } from '../domain/events.ts';
+import { parseHhmmssS, startOfJapanDate, type Tenths } from '../domain/time.ts';
+import { Money } from '../domain/money.ts';
+import type { RecordedEvent } from '../eventstore/port.ts';
+import { CONTRACT_EVENT_TYPES, foldContract, intervalsOf } from './attribution.ts';
+import type { ApplyContext, Executor, Projection } from './framework.ts';
+
+export const CHARGE_TABLES = {
+  contractEvents: 'proj_charge_contract_events',
+  intervals: 'proj_rep_intervals',
+  calls: 'proj_call_details',
+  adjustments: 'proj_call_adjustments',
+  monthly: 'proj_monthly_charges',
+} as const;
+
+const T = CHARGE_TABLES;
+const t = (name: string, suffix: string) => sql.table(name + suffix);
+
+async function createTables(db: Executor, s: string): Promise<void> {
+  await sql`
+    create table ${t(T.contractEvents, s)} (
+      contract_code text not null,
+      revision integer not null,
+      position bigint not null,
+      type text not null,
+      data jsonb not null,
+      primary key (contract_code, revision)
+    )`.execute(db);
+  await sql`
+    create table ${t(T.intervals, s)} (
+      contract_code text not null,
+      from_t bigint not null,
+      to_t bigint,
+      number text not null,
+      primary key (contract_code, from_t)
+    )`.execute(db);
+  await sql`
+    create table ${t(T.calls, s)} (
+      call_id uuid primary key,
+      position bigint not null,
+      contract_code text not null,
+      billing_month text not null,
+      using_number text not null,
+      attributed_number text not null,
+      started_at bigint not null,
+      start_date text not null,
+      start_time text not null,
+      destination text not null,
+      area text not null,
+      duration text,
+      count integer,
+      extension_type text not null,
+      call_type text not null,
+      category text not null,
+      free boolean not null,
+      recorded_charge numeric(14,2) not null,
+      charge numeric(14,2) not null,
+      billed numeric(14,2) not null,
+      corrected boolean not null default false,
+      voided boolean not null default false
+    )`.execute(db);
+  await sql`create index on ${t(T.calls, s)} (contract_code, billing_month, attributed_number, started_at, call_id)`.execute(db);
+  await sql`
+    create table ${t(T.adjustments, s)} (
+      position bigint primary key,
+      event_id text not null,
+      call_id uuid not null,
+      kind text not null,
+      charge numeric(14,2),
+      reason text not null
+    )`.execute(db);
+  await sql`create index on ${t(T.adjustments, s)} (call_id)`.execute(db);
+  await sql`
+    create table ${t(T.monthly, s)} (
+      contract_code text not null,
+      billing_month text not null,
+      number text not null,
+      category text not null,
+      normal numeric(14,2) not null,
+      billed numeric(14,2) not null,
+      calls integer not null,
+      primary key (contract_code, billing_month, number, category)
+    )`.execute(db);
+}
+
+// instantOf (luxon) per call costs more than the rest of a call's projection; the dates repeat.
+const dayStarts = new Map<string, Tenths>();
+function startedAt(date: string, time: string): Tenths {
+  let day = dayStarts.get(date);
+  if (day === undefined) {
+    if (dayStarts.size > 50_000) dayStarts.clear();
+    day = startOfJapanDate(date);
+    dayStarts.set(date, day);
+  }
+  const tod = parseHhmmssS(time, 23);
+  if (tod === undefined) throw new RangeError(`not a time of day: ${time}`);
+  return day + tod;
+}
+
+type Pair = readonly [contractCode: string, month: string];
+
+class PairSet {
+  private readonly keys = new Map<string, Pair>();
+  add(contractCode: string, month: string): void {
+    this.keys.set(`${contractCode}\u0000${month}`, [contractCode, month]);
+  }
+  get size(): number {
+    return this.keys.size;
+  }
+  arrays(): [string[], string[]] {
+    const pairs = [...this.keys.values()];
+    return [pairs.map((p) => p[0]), pairs.map((p) => p[1])];
+  }
+}
+
+async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: ApplyContext): Promise<void> {
+  const s = ctx.suffix;
+  const touched = new PairSet();
+
+  // 1. Contract events: keep them, refold each touched contract, store changed intervals.
+  const contractEvents = events.filter((e) => (CONTRACT_EVENT_TYPES as readonly string[]).includes(e.type));
+  const reattribute: string[] = [];
+  if (contractEvents.length > 0) {
+    const rows = contractEvents.map((e) => ({
+      contract_code: (e.data as { contractCode: string }).contractCode,
+      revision: e.revision,
+      position: e.position.toString(),
+      type: e.type,
+      data: e.data,
+    }));
+    await sql`
+      insert into ${t(T.contractEvents, s)} (contract_code, revision, position, type, data)
+      select x.contract_code, x.revision, x.position::bigint, x.type, x.data
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(contract_code text, revision integer, position text, type text, data jsonb)
+      on conflict do nothing`.execute(trx);
+    for (const code of new Set(rows.map((r) => r.contract_code))) {
+      if (await refreshIntervals(trx, s, code)) reattribute.push(code);
+    }
+  }
+
+  // 2. New calls, attributed from the intervals as they stand (step 1 has refreshed them).
+  const recorded = events.filter((e): e is RecordedEvent & { data: CallRecorded['data'] } => e.type === 'CallRecorded');
+  const newIds: string[] = [];
+  if (recorded.length > 0) {
+    const rows = recorded.map((e) => {
+      const d = e.data;
+      const charge = Money.parseCharge(d.charge).toString();
+      return {
+        call_id: d.callId,
+        position: e.position.toString(),
+        contract_code: d.contractCode,
+        billing_month: d.billingMonth,
+        using_number: d.usingNumber,
+        started_at: String(startedAt(d.startDate, d.startTime)),
+        start_date: d.startDate,
+        start_time: d.startTime,
+        destination: d.destination,
+        area: d.area,
+        duration: d.duration,
+        count: d.count,
+        extension_type: d.extensionType,
+        call_type: d.callType,
+        category: d.category,
+        free: d.free,
+        charge,
+      };
+    });
+    const { rows: inserted } = await sql<{ call_id: string; contract_code: string; billing_month: string }>`
+      insert into ${t(T.calls, s)} (call_id, position, contract_code, billing_month, using_number, attributed_number, started_at,
+        start_date, start_time, destination, area, duration, count, extension_type, call_type, category, free,
+        recorded_charge, charge, billed)
+      select x.call_id::uuid, x.position::bigint, x.contract_code, x.billing_month, x.using_number,
+        coalesce(
+          (select i.number from ${t(T.intervals, s)} i
+           where i.contract_code = x.contract_code and i.from_t <= x.started_at::bigint and (i.to_t is null or x.started_at::bigint < i.to_t)
+           limit 1),
+          x.using_number),
+        x.started_at::bigint,
+        x.start_date, x.start_time, x.destination, x.area, x.duration, x.count, x.extension_type, x.call_type, x.category, x.free,
+        x.charge::numeric, x.charge::numeric, case when x.free then 0 else x.charge::numeric end
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(call_id text, position text, contract_code text, billing_month text,
+        using_number text, started_at text, start_date text, start_time text, destination text, area text, duration text, count integer,
+        extension_type text, call_type text, category text, free boolean, charge text)
+      on conflict (call_id) do nothing
+      returning call_id::text as call_id, contract_code, billing_month`.execute(trx);
+    for (const r of inserted) {
+      newIds.push(r.call_id);
+    }
+  }
+
+  // 3. Corrections and voids: keep every one; the call's figures are derived from all of them.
+  const adjustments = events.filter((e) => e.type === 'CallCorrected' || e.type === 'CallVoided');
+  const adjustedIds: string[] = [];
+  if (adjustments.length > 0) {
+    const rows = adjustments.map((e) => {
+      const d = e.data as CallCorrected['data'] | CallVoided['data'];
+      adjustedIds.push(d.callId);
+      return {
+        position: e.position.toString(),
+        event_id: e.id,
+        call_id: d.callId,
+        kind: e.type === 'CallCorrected' ? 'corrected' : 'voided',
+        charge: e.type === 'CallCorrected' ? Money.parseCharge((d as CallCorrected['data']).charge).toString() : null,
+        reason: d.reason ?? '',
+      };
+    });
+    await sql`
+      insert into ${t(T.adjustments, s)} (position, event_id, call_id, kind, charge, reason)
+      select x.position::bigint, x.event_id, x.call_id::uuid, x.kind, x.charge::numeric, x.reason
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(position text, event_id text, call_id text, kind text, charge text, reason text)
+      on conflict do nothing`.execute(trx);
+  }
+  // A correction may be read before its call (it lives in another stream for some adapters): new
+  // calls take up any adjustment already stored, so the order of arrival does not matter.
+  const candidates = [...new Set([...adjustedIds, ...newIds])];
+  const toAdjust =
+    candidates.length === 0
+      ? []
+      : (
+          await sql<{ call_id: string }>`
+            select distinct call_id::text as call_id from ${t(T.adjustments, s)} where call_id = any(${candidates}::uuid[])`.execute(trx)
+        ).rows.map((r) => r.call_id);
+  if (toAdjust.length > 0) {
+    const { rows } = await sql<{ contract_code: string; billing_month: string }>`
+      update ${t(T.calls, s)} c set
+        charge = coalesce(x.corrected_charge, c.recorded_charge),
+        billed = case when c.free then 0 else coalesce(x.corrected_charge, c.recorded_charge) end,
+        corrected = x.corrected_charge is not null,
+        voided = x.voided
+      from (
+        select c2.call_id,
+          (select a.charge from ${t(T.adjustments, s)} a where a.call_id = c2.call_id and a.kind = 'corrected' order by a.position desc limit 1) as corrected_charge,
+          exists (select 1 from ${t(T.adjustments, s)} a where a.call_id = c2.call_id and a.kind = 'voided') as voided
+        from ${t(T.calls, s)} c2
+        where c2.call_id = any(${toAdjust}::uuid[])
+      ) x
+      where c.call_id = x.call_id
+      returning c.contract_code, c.billing_month`.execute(trx);
+    for (const r of rows) touched.add(r.contract_code, r.billing_month);
+  }
+
+  // 4. Re-attribution: every call of a contract whose intervals changed (a late change may reach
+  // back over calls already projected).
+  if (reattribute.length > 0) {
+    const { rows } = await sql<{ contract_code: string; billing_month: string }>`
+      update ${t(T.calls, s)} c set attributed_number = n.number
+      from (
+        select c2.call_id, coalesce(
+          (select i.number from ${t(T.intervals, s)} i
+           where i.contract_code = c2.contract_code and i.from_t <= c2.started_at and (i.to_t is null or c2.started_at < i.to_t)
+           limit 1),
+          c2.using_number) as number
+        from ${t(T.calls, s)} c2
+        where c2.contract_code = any(${reattribute}::text[])
+      ) n
+      where c.call_id = n.call_id and c.attributed_number <> n.number
+      returning c.contract_code, c.billing_month`.execute(trx);
+    for (const r of rows) touched.add(r.contract_code, r.billing_month);
+  }
+
+  // 5. Totals. Months where existing calls changed (attribution, corrections) are re-aggregated
+  // from the call rows; elsewhere the new calls' sums are added (exact numerics: the same figures,
+  // without rescanning a month of a million calls per batch). A rebuild aggregates once, at the end.
+  if (ctx.rebuilding) return;
+  if (touched.size > 0) await reaggregate(trx, s, touched);
+  if (newIds.length > 0) await addNewCalls(trx, s, newIds, touched);
+}
+
+/** Refold a contract's events; replace its intervals when they changed. True when they did. */
+async function refreshIntervals(trx: Transaction<any>, s: string, contractCode: string): Promise<boolean> {
+  const { rows: events } = await sql<{ type: string; data: unknown }>`
+    select type, data from ${t(T.contractEvents, s)} where contract_code = ${contractCode} order by revision`.execute(trx);
+  const intervals = intervalsOf(foldContract(events));
+  const { rows: current } = await sql<{ from_t: string; to_t: string | null; number: string }>`
+    select from_t::text as from_t, to_t::text as to_t, number from ${t(T.intervals, s)} where contract_code = ${contractCode} order by from_t`.execute(trx);
+  const same =
+    current.length === intervals.length &&
+    current.every((c, k) => {
+      const i = intervals[k]!;
+      return c.from_t === String(i.from) && c.to_t === (i.to === null ? null : String(i.to)) && c.number === i.number;
+    });
+  if (same) return false;
+  await sql`delete from ${t(T.intervals, s)} where contract_code = ${contractCode}`.execute(trx);
+  if (intervals.length > 0) {
+    const rows = intervals.map((i) => ({ from_t: String(i.from), to_t: i.to === null ? null : String(i.to), number: i.number }));
+    await sql`
+      insert into ${t(T.intervals, s)} (contract_code, from_t, to_t, number)
+      select ${contractCode}, x.from_t::bigint, x.to_t::bigint, x.number
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(from_t text, to_t text, number text)`.execute(trx);
+  }
+  return true;
+}
+
+async function reaggregate(trx: Transaction<any>, s: string, pairs: PairSet): Promise<void> {
+  const [codes, months] = pairs.arrays();
+  await sql`
+    delete from ${t(T.monthly, s)} m
+    using unnest(${codes}::text[], ${months}::text[]) as p(contract_code, billing_month)
+    where m.contract_code = p.contract_code and m.billing_month = p.billing_month`.execute(trx);
+  await sql`
+    insert into ${t(T.monthly, s)} (contract_code, billing_month, number, category, normal, billed, calls)
+    select d.contract_code, d.billing_month, d.attributed_number, d.category, sum(d.charge), sum(d.billed), count(*)
+    from ${t(T.calls, s)} d
+    join unnest(${codes}::text[], ${months}::text[]) as p(contract_code, billing_month)
+      on d.contract_code = p.contract_code and d.billing_month = p.billing_month
+    where not d.voided
+    group by d.contract_code, d.billing_month, d.attributed_number, d.category`.execute(trx);
+}
+
+async function addNewCalls(trx: Transaction<any>, s: string, ids: readonly string[], reaggregated: PairSet): Promise<void> {
+  const [codes, months] = reaggregated.arrays();
+  await sql`
+    insert into ${t(T.monthly, s)} as m (contract_code, billing_month, number, category, normal, billed, calls)
+    select d.contract_code, d.billing_month, d.attributed_number, d.category, sum(d.charge), sum(d.billed), count(*)
+    from ${t(T.calls, s)} d
+    where d.call_id = any(${ids}::uuid[]) and not d.voided
+      and not exists (
+        select 1 from unnest(${codes}::text[], ${months}::text[]) as p(contract_code, billing_month)
+        where p.contract_code = d.contract_code and p.billing_month = d.billing_month)
+    group by d.contract_code, d.billing_month, d.attributed_number, d.category
+    on conflict (contract_code, billing_month, number, category) do update set
+      normal = m.normal + excluded.normal, billed = m.billed + excluded.billed, calls = m.calls + excluded.calls`.execute(trx);
+}
+
+/** The set-based path of a rebuild: every month's totals at once, from the call rows. */
+async function aggregateAll(trx: Transaction<any>, s: string): Promise<void> {
+  await sql`delete from ${t(T.monthly, s)}`.execute(trx);
+  await sql`
+    insert into ${t(T.monthly, s)} (contract_code, billing_month, number, category, normal, billed, calls)
+    select d.contract_code, d.billing_month, d.attributed_number, d.category, sum(d.charge), sum(d.billed), count(*)
+    from ${t(T.calls, s)} d
+    where not d.voided
+    group by d.contract_code, d.billing_month, d.attributed_number, d.category`.execute(trx);
+}
+
+export const chargesProjection: Projection = {
+  name: 'charges',
+  version: 1,
+  handles: [...CONTRACT_EVENT_TYPES, 'CallRecorded', 'CallCorrected', 'CallVoided'],
+  // No stream filter: corrections are found by type wherever the importer appends them.
+  tables: [T.contractEvents, T.intervals, T.calls, T.adjustments, T.monthly],
+  createTables,
+  apply,
+  finishRebuild: aggregateAll,
+};

@@ -1,0 +1,320 @@
+// The projection framework (STYLE §6): each projection is a small named, versioned object with the
+// event types it handles, an `apply` over a batch inside the runner's transaction, and the DDL of
+// its tables (so a rebuild can create them fresh under another name and swap them in).
+//
+// Exactly-once effect: a batch's writes and the checkpoint move in ONE transaction, and that
+// transaction first locks the projection's checkpoint row (`for update`), so two processes (the
+// server's follower and a CLI replay) never apply the same batch twice.
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../eventstore/database.ts';
+import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
+
+export type Executor = Kysely<any> | Transaction<any>;
+
+/** Where a projection writes: its live tables (suffix '') or the fresh ones of a rebuild ('_next'). */
+export interface ApplyContext {
+  readonly suffix: string;
+  /** True while a rebuild fills fresh tables: a projection may defer set-based work to `finishRebuild`. */
+  readonly rebuilding: boolean;
+}
+
+export interface Projection {
+  readonly name: string;
+  /** Bumped whenever the tables or the meaning of `apply` change: a stored other version means rebuild. */
+  readonly version: number;
+  /** Event types the projection reads (others are skipped before `apply`). */
+  readonly handles: readonly string[];
+  /** Only these streams are read (a narrower read of the log); all streams when absent. */
+  readonly streamPrefixes?: readonly string[];
+  /** Table base names, in creation order (dropped in reverse). */
+  readonly tables: readonly string[];
+  /** Create this projection's tables with the given suffix. Never name indexes: PostgreSQL picks unique names. */
+  createTables(db: Executor, suffix: string): Promise<void>;
+  /** Apply a batch (position order, only handled types). Must be idempotent per event position. */
+  apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: ApplyContext): Promise<void>;
+  /** After a rebuild's last batch, inside the swap transaction: finish deferred set-based work. */
+  finishRebuild?(trx: Transaction<any>, suffix: string): Promise<void>;
+}
+
+export const CHECKPOINT_TABLE = 'projection_checkpoints';
+
+export async function createCheckpointTable(db: Executor): Promise<void> {
+  await sql`
+    create table if not exists projection_checkpoints (
+      name text primary key,
+      position bigint not null default 0,
+      version integer not null,
+      updated_at timestamptz not null default now()
+    )`.execute(db);
+}
+
+/** Drop a projection's tables with the given suffix, if present. */
+export async function dropTables(db: Executor, projection: Projection, suffix: string): Promise<void> {
+  for (const table of [...projection.tables].reverse()) {
+    await sql`drop table if exists ${sql.table(table + suffix)} cascade`.execute(db);
+  }
+}
+
+/** Reset: fresh, empty live tables and a checkpoint at 0 (what a rebuild does without the shadow tables). */
+export async function resetProjection(db: Kysely<any>, projection: Projection): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await lockCheckpoint(trx, projection);
+    await dropTables(trx, projection, '');
+    await projection.createTables(trx, '');
+    await writeCheckpoint(trx, projection, 0n);
+  });
+}
+
+interface CheckpointRow {
+  position: bigint;
+  version: number;
+}
+
+async function ensureCheckpointRow(db: Executor, projection: Projection): Promise<void> {
+  await sql`
+    insert into projection_checkpoints (name, position, version) values (${projection.name}, 0, ${projection.version})
+    on conflict (name) do nothing`.execute(db);
+}
+
+async function lockCheckpoint(trx: Transaction<any>, projection: Projection): Promise<CheckpointRow> {
+  await ensureCheckpointRow(trx, projection);
+  const { rows } = await sql<{ position: string; version: number }>`
+    select position::text as position, version from projection_checkpoints where name = ${projection.name} for update`.execute(trx);
+  const row = rows[0]!;
+  return { position: BigInt(row.position), version: Number(row.version) };
+}
+
+async function readCheckpoint(db: Executor, projection: Projection): Promise<CheckpointRow | undefined> {
+  const { rows } = await sql<{ position: string; version: number }>`
+    select position::text as position, version from projection_checkpoints where name = ${projection.name}`.execute(db);
+  const row = rows[0];
+  return row ? { position: BigInt(row.position), version: Number(row.version) } : undefined;
+}
+
+async function writeCheckpoint(trx: Executor, projection: Projection, position: bigint): Promise<void> {
+  await sql`
+    insert into projection_checkpoints (name, position, version, updated_at)
+    values (${projection.name}, ${position.toString()}::bigint, ${projection.version}, now())
+    on conflict (name) do update set position = excluded.position, version = excluded.version, updated_at = excluded.updated_at`.execute(trx);
+}
+
+export interface RunnerOptions {
+  /** Events read per batch (one transaction each). */
+  readonly batchSize?: number;
+  /** Batch size of a rebuild's bulk phase. */
+  readonly rebuildBatchSize?: number;
+  /** Wait between polls when following (the store wakes earlier on its own appends). */
+  readonly pollMs?: number;
+  /** Called with errors while following (the loop keeps going after a pause). */
+  readonly onError?: (error: unknown, projection: string) => void;
+}
+
+export interface ProjectionState {
+  readonly position: bigint;
+  readonly version: number;
+}
+
+export interface RebuildReport {
+  readonly projection: string;
+  readonly events: number;
+  readonly position: string;
+  readonly ms: number;
+}
+
+/**
+ * Runs projections against an event store. In-process, all work of one runner is serialised (PGlite
+ * has a single connection, and a runner never needs two of its own transactions at once);
+ * across processes the checkpoint row lock does it.
+ */
+export class ProjectionRunner {
+  private readonly db: Kysely<any>;
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly batchSize: number;
+  private readonly rebuildBatchSize: number;
+
+  constructor(
+    readonly database: Database,
+    readonly store: EventStore,
+    readonly projections: readonly Projection[],
+    private readonly options: RunnerOptions = {},
+  ) {
+    this.db = database.db;
+    this.batchSize = options.batchSize ?? 1000;
+    this.rebuildBatchSize = options.rebuildBatchSize ?? 5000;
+    const names = new Set<string>();
+    for (const p of projections) {
+      if (names.has(p.name)) throw new Error(`two projections named ${p.name}`);
+      names.add(p.name);
+    }
+  }
+
+  projection(name: string): Projection {
+    const p = this.projections.find((x) => x.name === name);
+    if (!p) throw new UnknownProjectionError(name, this.projections.map((x) => x.name));
+    return p;
+  }
+
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(work, work);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Apply everything up to the store's current head; returns the number of events applied. */
+  catchUp(): Promise<number> {
+    return this.serialised(async () => {
+      let total = 0;
+      for (const p of this.projections) total += await this.catchUpOne(p);
+      return total;
+    });
+  }
+
+  /** Keep catching up until the signal aborts. */
+  async follow(signal: AbortSignal): Promise<void> {
+    const pollMs = this.options.pollMs ?? 500;
+    while (!signal.aborted) {
+      try {
+        const applied = await this.catchUp();
+        if (applied > 0) continue;
+      } catch (e) {
+        this.options.onError?.(e, '*');
+      }
+      if (signal.aborted) break;
+      await this.store.waitForEvents(pollMs, signal);
+    }
+  }
+
+  /** Position and lag of every projection (for `/health`). */
+  async status(): Promise<Record<string, { position: string; lag: number; version: number }>> {
+    const head = await this.store.headPosition();
+    const out: Record<string, { position: string; lag: number; version: number }> = {};
+    for (const p of this.projections) {
+      const cp = await readCheckpoint(this.db, p);
+      const position = cp?.position ?? 0n;
+      out[p.name] = { position: position.toString(), lag: Number(head > position ? head - position : 0n), version: p.version };
+    }
+    return out;
+  }
+
+  private async catchUpOne(p: Projection): Promise<number> {
+    let cp = await readCheckpoint(this.db, p);
+    if (!cp) {
+      await ensureCheckpointRow(this.db, p);
+      cp = (await readCheckpoint(this.db, p))!;
+    }
+    // Code of another version wrote these tables: rebuild rather than mix two meanings.
+    if (cp.version !== p.version) return (await this.rebuildOne(p)).events;
+    let applied = 0;
+    for (;;) {
+      const step = await this.step(p, this.batchSize);
+      applied += step.applied;
+      if (step.done) return applied;
+    }
+  }
+
+  /**
+   * One batch: read after the checkpoint, then (in one transaction) lock the checkpoint row, check
+   * nobody moved it meanwhile, apply, move it. Reading before the transaction keeps the store's
+   * connection free (PGlite has one) and works for any EventStore adapter.
+   */
+  private async step(p: Projection, limit: number): Promise<{ applied: number; done: boolean }> {
+    const before = await readCheckpoint(this.db, p);
+    const after = before?.position ?? 0n;
+    const head = await this.store.headPosition();
+    if (head <= after) return { applied: 0, done: true };
+    const events = await this.store.readAll({ after, limit, streamPrefixes: p.streamPrefixes });
+    // The store never shows an event at or below a head it has reported later (port.ts): when the
+    // read came back short, everything up to `head` has been seen, and the checkpoint may skip to it.
+    const last = events.length > 0 ? events[events.length - 1]!.position : after;
+    const target = events.length < limit && head > last ? head : last;
+    if (target <= after) return { applied: 0, done: true };
+    const handled = events.filter((e) => p.handles.includes(e.type));
+    const moved = await this.db.transaction().execute(async (trx) => {
+      const locked = await lockCheckpoint(trx, p);
+      if (locked.position !== after || locked.version !== p.version) return false; // another process got there first
+      if (handled.length > 0) await p.apply(trx, handled, { suffix: '', rebuilding: false });
+      await writeCheckpoint(trx, p, target);
+      return true;
+    });
+    if (!moved) return { applied: 0, done: false };
+    return { applied: handled.length, done: events.length < limit };
+  }
+
+  /** Rebuild the named projections (all when none named) into fresh tables, then swap them in. */
+  rebuild(names?: readonly string[]): Promise<RebuildReport[]> {
+    const targets = names && names.length > 0 ? names.map((n) => this.projection(n)) : this.projections;
+    return this.serialised(async () => {
+      const reports: RebuildReport[] = [];
+      for (const p of targets) reports.push(await this.rebuildOne(p));
+      return reports;
+    });
+  }
+
+  /**
+   * Fill `<table>_next` from position 0 while queries keep answering from the live tables; then,
+   * in one transaction holding the checkpoint row: apply what arrived meanwhile, finish, drop the
+   * old tables, rename the new ones into place and set the checkpoint.
+   */
+  private async rebuildOne(p: Projection): Promise<RebuildReport> {
+    const started = performance.now();
+    const suffix = '_next';
+    const ctx: ApplyContext = { suffix, rebuilding: true };
+    await this.db.transaction().execute(async (trx) => {
+      await dropTables(trx, p, suffix);
+      await p.createTables(trx, suffix);
+    });
+    let position = 0n;
+    let count = 0;
+    for (;;) {
+      const events = await this.store.readAll({ after: position, limit: this.rebuildBatchSize, streamPrefixes: p.streamPrefixes });
+      if (events.length === 0) break;
+      const handled = events.filter((e) => p.handles.includes(e.type));
+      if (handled.length > 0) {
+        await this.db.transaction().execute((trx) => p.apply(trx, handled, ctx));
+      }
+      count += handled.length;
+      position = events[events.length - 1]!.position;
+      if (events.length < this.rebuildBatchSize) break;
+    }
+    const head = await this.store.headPosition();
+    const tail = await this.readAllAfter(p, position);
+    await this.db.transaction().execute(async (trx) => {
+      await lockCheckpoint(trx, p);
+      const handled = tail.filter((e) => p.handles.includes(e.type));
+      if (handled.length > 0) await p.apply(trx, handled, ctx);
+      count += handled.length;
+      if (tail.length > 0) position = tail[tail.length - 1]!.position;
+      if (head > position) position = head;
+      if (p.finishRebuild) await p.finishRebuild(trx, suffix);
+      await dropTables(trx, p, '');
+      for (const table of p.tables) {
+        await sql`alter table ${sql.table(table + suffix)} rename to ${sql.table(table)}`.execute(trx);
+      }
+      await writeCheckpoint(trx, p, position);
+    });
+    return { projection: p.name, events: count, position: position.toString(), ms: Math.round(performance.now() - started) };
+  }
+
+  private async readAllAfter(p: Projection, after: bigint): Promise<RecordedEvent[]> {
+    const out: RecordedEvent[] = [];
+    let position = after;
+    for (;;) {
+      const events = await this.store.readAll({ after: position, limit: this.rebuildBatchSize, streamPrefixes: p.streamPrefixes });
+      out.push(...events);
+      if (events.length < this.rebuildBatchSize) return out;
+      position = events[events.length - 1]!.position;
+    }
+  }
+
+  /** Checkpoints as stored (tests, `/health`). */
+  async checkpoint(name: string): Promise<ProjectionState | undefined> {
+    return readCheckpoint(this.db, this.projection(name));
+  }
+}
+
+export class UnknownProjectionError extends Error {
+  readonly code = 'UNKNOWN_PROJECTION';
+  constructor(readonly projection: string, readonly known: readonly string[]) {
+    super(`no projection named ${projection}; known: ${known.join(', ')}`);
+  }
+}

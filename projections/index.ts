@@ -1,0 +1,30 @@
+// The projections of the ledger, their migrations, and a runner over them.
+import type { Database, MigrationSet } from '../eventstore/database.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import { chargesProjection } from './charges.ts';
+import { contractsProjection } from './contracts.ts';
+import { createCheckpointTable, ProjectionRunner, type Projection, type RunnerOptions } from './framework.ts';
+import { telegramsProjection } from './telegrams.ts';
+
+export const projections: readonly Projection[] = [contractsProjection, chargesProjection, telegramsProjection];
+
+/** Migrations: the checkpoint table and each projection's live tables (a version bump rebuilds them). */
+export const projectionMigrations: MigrationSet = {
+  '0100-projections-checkpoints': {
+    async up(db) {
+      await createCheckpointTable(db);
+    },
+  },
+  '0101-projections-tables-v1': {
+    async up(db) {
+      for (const p of projections) await p.createTables(db, '');
+    },
+  },
+};
+
+export function createProjectionRunner(database: Database, store: EventStore, options: RunnerOptions = {}): ProjectionRunner {
+  return new ProjectionRunner(database, store, projections, options);
+}
+
+export { ProjectionRunner, UnknownProjectionError } from './framework.ts';
+export type { Projection, RebuildReport, RunnerOptions } from './framework.ts';

@@ -1,0 +1,253 @@
+// LedgerQueries over the projection tables (read-model.ts): what the API, the CLI and the exports
+// read. Amounts come back from `numeric` columns as strings and become Money here, never numbers.
+import { sql } from 'kysely';
+import { contractSummary, type ContractState, type OpenContractState } from '../domain/contract.ts';
+import { CATEGORIES, OPTION_KEYS, type Category, type OptionKey } from '../domain/events.ts';
+import { Money } from '../domain/money.ts';
+import { toIsoJapan, type JapanDate, type Month } from '../domain/time.ts';
+import type { Database } from '../eventstore/database.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import { foldContract } from './attribution.ts';
+import { CHARGE_TABLES } from './charges.ts';
+import { CONTRACT_TABLES } from './contracts.ts';
+import { projections } from './index.ts';
+import type {
+  CallDetail,
+  CallDetailPage,
+  CategoryFigures,
+  ContractNumber,
+  ContractOptionView,
+  ContractView,
+  LedgerQueries,
+  MonthCharges,
+  NumberCharges,
+  ProjectionStatus,
+  Telegram,
+} from './read-model.ts';
+import { TELEGRAM_TABLES } from './telegrams.ts';
+
+export const CALL_PAGE_SIZE = 10;
+
+type Amounts = Record<Category, Money>;
+
+function zeroAmounts(): Amounts {
+  return { domestic: Money.zero, international: Money.zero, au: Money.zero, otherMobile: Money.zero };
+}
+
+export function figuresOf(a: Amounts): CategoryFigures {
+  const mobile = a.au.plus(a.otherMobile);
+  return {
+    total: a.domestic.plus(a.international).plus(mobile),
+    domestic: a.domestic,
+    international: a.international,
+    mobile,
+    au: a.au,
+    otherMobile: a.otherMobile,
+  };
+}
+
+interface CallRow {
+  call_id: string;
+  attributed_number: string;
+  using_number: string;
+  started_at: string;
+  start_date: string;
+  start_time: string;
+  destination: string;
+  area: string;
+  duration: string | null;
+  count: number | null;
+  extension_type: string;
+  call_type: string;
+  category: Category;
+  charge: string;
+  billed: string;
+}
+
+const CALL_COLUMNS = sql`call_id::text as call_id, attributed_number, using_number, started_at::text as started_at, start_date, start_time,
+  destination, area, duration, count, extension_type, call_type, category, charge::text as charge, billed::text as billed`;
+
+function toCallDetail(r: CallRow, seq: number): CallDetail {
+  return {
+    seq,
+    callId: r.call_id,
+    attributedNumber: r.attributed_number,
+    usingNumber: r.using_number,
+    startDate: r.start_date,
+    startTime: r.start_time,
+    startedAt: toIsoJapan(Number(r.started_at)),
+    destination: r.destination,
+    area: r.area,
+    duration: r.duration,
+    count: r.count === null ? null : Number(r.count),
+    extensionType: r.extension_type,
+    callType: r.call_type,
+    category: r.category,
+    charge: Money.fromDb(r.charge),
+    billed: Money.fromDb(r.billed),
+  };
+}
+
+async function contractEvents(database: Database, contractCode: string): Promise<{ type: string; data: unknown }[]> {
+  const { rows } = await sql<{ type: string; data: unknown }>`
+    select type, data from ${sql.table(CONTRACT_TABLES.events)} where contract_code = ${contractCode} order by revision`.execute(database.db);
+  return rows;
+}
+
+/** The contract's state folded from its projected events (undefined when never opened). */
+export async function projectedContractState(database: Database, contractCode: string): Promise<OpenContractState | undefined> {
+  const state: ContractState = foldContract(await contractEvents(database, contractCode));
+  return state.status === 'open' ? state : undefined;
+}
+
+export function createQueries(database: Database, store?: EventStore): LedgerQueries {
+  const db = database.db;
+  const T = CHARGE_TABLES;
+
+  async function monthCharges(contractCode: string, month: Month): Promise<MonthCharges> {
+    const { rows } = await sql<{ number: string; category: Category; normal: string; billed: string; calls: number | string }>`
+      select number, category, normal::text as normal, billed::text as billed, calls
+      from ${sql.table(T.monthly)} where contract_code = ${contractCode} and billing_month = ${month}
+      order by number, category`.execute(db);
+    const byNumber = new Map<string, { normal: Amounts; billed: Amounts; calls: number }>();
+    const normal = zeroAmounts();
+    const billed = zeroAmounts();
+    for (const r of rows) {
+      if (!(CATEGORIES as readonly string[]).includes(r.category)) continue;
+      let n = byNumber.get(r.number);
+      if (!n) byNumber.set(r.number, (n = { normal: zeroAmounts(), billed: zeroAmounts(), calls: 0 }));
+      const nm = Money.fromDb(r.normal);
+      const bm = Money.fromDb(r.billed);
+      n.normal[r.category] = n.normal[r.category].plus(nm);
+      n.billed[r.category] = n.billed[r.category].plus(bm);
+      n.calls += Number(r.calls);
+      normal[r.category] = normal[r.category].plus(nm);
+      billed[r.category] = billed[r.category].plus(bm);
+    }
+    const numbers: NumberCharges[] = [...byNumber.entries()].map(([number, n]) => ({
+      number,
+      normal: figuresOf(n.normal),
+      billed: figuresOf(n.billed),
+      calls: n.calls,
+    }));
+    return { contractCode, month, normal: figuresOf(normal), billed: figuresOf(billed), numbers };
+  }
+
+  async function callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage> {
+    const p = Math.max(1, Math.floor(page));
+    const offset = (p - 1) * CALL_PAGE_SIZE;
+    const categoryFilter = category ? sql`and category = ${category}` : sql``;
+    const { rows } = await sql<CallRow>`
+      select ${CALL_COLUMNS} from ${sql.table(T.calls)}
+      where contract_code = ${contractCode} and billing_month = ${month} and attributed_number = ${number} and not voided ${categoryFilter}
+      order by started_at, call_id
+      limit ${CALL_PAGE_SIZE} offset ${offset}`.execute(db);
+    const { rows: countRows } = await sql<{ n: string }>`
+      select count(*)::text as n from ${sql.table(T.calls)}
+      where contract_code = ${contractCode} and billing_month = ${month} and attributed_number = ${number} and not voided ${categoryFilter}`.execute(db);
+    const items = rows.map((r, i) => toCallDetail(r, offset + i + 1));
+    return { items, page: p, pageSize: CALL_PAGE_SIZE, total: Number(countRows[0]?.n ?? 0), sum: Money.sum(items.map((i) => i.charge)) };
+  }
+
+  async function* allCalls(contractCode: string, month: Month): AsyncIterable<CallDetail> {
+    // Keyset paging in start order: flat memory on a large month.
+    let after: { startedAt: string; callId: string } | undefined;
+    let seq = 0;
+    for (;;) {
+      const keyset = after ? sql`and (started_at, call_id) > (${after.startedAt}::bigint, ${after.callId}::uuid)` : sql``;
+      const { rows } = await sql<CallRow>`
+        select ${CALL_COLUMNS} from ${sql.table(T.calls)}
+        where contract_code = ${contractCode} and billing_month = ${month} and not voided ${keyset}
+        order by started_at, call_id limit 2000`.execute(db);
+      for (const r of rows) yield toCallDetail(r, ++seq);
+      if (rows.length < 2000) return;
+      const last = rows[rows.length - 1]!;
+      after = { startedAt: last.started_at, callId: last.call_id };
+    }
+  }
+
+  return {
+    async contractExists(contractCode) {
+      const { rows } = await sql<{ one: number }>`
+        select 1 as one from ${sql.table(CONTRACT_TABLES.events)} where contract_code = ${contractCode} and type = 'ContractOpened' limit 1`.execute(db);
+      return rows.length > 0;
+    },
+
+    async contract(contractCode, asOf) {
+      const state = await projectedContractState(database, contractCode);
+      if (!state) return undefined;
+      const summary = contractSummary(state, asOf);
+      if (!summary) return undefined;
+      const options = Object.fromEntries(
+        OPTION_KEYS.map((k) => {
+          const o = summary.options[k];
+          const view: ContractOptionView = {
+            subscribed: o.subscribed,
+            ...(o.effectiveFrom !== undefined ? { effectiveFrom: o.effectiveFrom } : {}),
+            ...(o.representativeNumber !== undefined ? { representativeNumber: o.representativeNumber } : {}),
+            ...(o.freecallNumbers !== undefined ? { freecallNumbers: [...o.freecallNumbers] } : {}),
+          };
+          return [k, view];
+        }),
+      ) as Record<OptionKey, ContractOptionView>;
+      const view: ContractView = {
+        contractCode: summary.contractCode,
+        selfId: summary.selfId,
+        startDate: summary.startDate,
+        channels: summary.channels,
+        connectionType: summary.connectionType,
+        primaryDns: summary.primaryDns,
+        secondaryDns: summary.secondaryDns,
+        basicNumber: state.basicNumber,
+        numberCount: summary.numberCount,
+        dialInNumberCount: summary.dialInNumberCount,
+        options,
+      };
+      return view;
+    },
+
+    async contractNumbers(contractCode, asOf, page, size) {
+      const state = await projectedContractState(database, contractCode);
+      if (!state) return { items: [], total: 0 };
+      const all = dialInLinesOn(state, asOf);
+      const s = Math.max(1, Math.floor(size));
+      const p = Math.max(1, Math.floor(page));
+      return { items: all.slice((p - 1) * s, p * s), total: all.length };
+    },
+
+    monthCharges,
+    callDetails,
+    allCalls,
+
+    async telegrams(contractCode, month) {
+      const { rows } = await sql<{ telegram_id: string; date: string; destination: string; kind: string; charge: string }>`
+        select telegram_id, date, destination, kind, charge::text as charge from ${sql.table(TELEGRAM_TABLES.telegrams)}
+        where contract_code = ${contractCode} and month = ${month} order by date, position`.execute(db);
+      return rows.map(
+        (r): Telegram => ({ telegramId: r.telegram_id, date: r.date, destination: r.destination, kind: r.kind, charge: Money.fromDb(r.charge) }),
+      );
+    },
+
+    async status() {
+      const head = store ? await store.headPosition() : undefined;
+      const { rows } = await sql<{ name: string; position: string }>`
+        select name, position::text as position from projection_checkpoints`.execute(db);
+      const stored = new Map(rows.map((r) => [r.name, BigInt(r.position)]));
+      const out: Record<string, ProjectionStatus> = {};
+      for (const p of projections) {
+        const position = stored.get(p.name) ?? 0n;
+        out[p.name] = { position: position.toString(), lag: head !== undefined && head > position ? Number(head - position) : 0 };
+      }
+      return out;
+    },
+  };
+}
+
+/** 契約電話番号詳細 as of a date: the dial-in lines held then, in start order, with their end dates. */
+function dialInLinesOn(state: OpenContractState, date: JapanDate): ContractNumber[] {
+  const on = date < state.startDate ? state.startDate : date;
+  return state.holdings
+    .filter((h) => h.kind === 'dialIn' && h.from <= on && (h.to === null || on <= h.to))
+    .sort((a, b) => (a.from < b.from ? -1 : a.from > b.from ? 1 : a.number < b.number ? -1 : a.number > b.number ? 1 : 0))
+    .map((h) => ({ basicNumber: state.basicNumber, dialInNumber: h.number, auMobileNumber: h.auMobileNumber ?? '', startDate: h.from, endDate: h.to }));
+}

@@ -1,0 +1,57 @@
+// Telegram details (電報明細): listed per month, never part of the call totals (SPEC §3.5).
+import { sql, type Transaction } from 'kysely';
+import type { TelegramRecorded } from '../domain/events.ts';
+import { Money } from '../domain/money.ts';
+import type { RecordedEvent } from '../eventstore/port.ts';
+import type { Executor, Projection } from './framework.ts';
+
+export const TELEGRAM_TABLES = { telegrams: 'proj_telegrams' } as const;
+
+const t = (name: string, suffix: string) => sql.table(name + suffix);
+
+async function createTables(db: Executor, s: string): Promise<void> {
+  await sql`
+    create table ${t(TELEGRAM_TABLES.telegrams, s)} (
+      telegram_id text primary key,
+      position bigint not null,
+      contract_code text not null,
+      month text not null,
+      date text not null,
+      destination text not null,
+      kind text not null,
+      charge numeric(14,2) not null
+    )`.execute(db);
+  await sql`create index on ${t(TELEGRAM_TABLES.telegrams, s)} (contract_code, month, date)`.execute(db);
+}
+
+async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: { suffix: string }): Promise<void> {
+  const rows = events.map((e) => {
+    const d = e.data as TelegramRecorded['data'];
+    return {
+      telegram_id: d.telegramId,
+      position: e.position.toString(),
+      contract_code: d.contractCode,
+      month: d.month,
+      date: d.date,
+      destination: d.destination,
+      kind: d.kind,
+      charge: Money.parseCharge(d.charge).toString(),
+    };
+  });
+  await sql`
+    insert into ${t(TELEGRAM_TABLES.telegrams, ctx.suffix)} (telegram_id, position, contract_code, month, date, destination, kind, charge)
+    select x.telegram_id, x.position::bigint, x.contract_code, x.month, x.date, x.destination, x.kind, x.charge::numeric
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(telegram_id text, position text, contract_code text, month text,
+      date text, destination text, kind text, charge text)
+    on conflict do nothing`.execute(trx);
+}
+
+export const telegramsProjection: Projection = {
+  name: 'telegrams',
+  version: 1,
+  handles: ['TelegramRecorded'],
+  streamPrefixes: ['telegrams-'],
+  tables: [TELEGRAM_TABLES.telegrams],
+  createTables,
+  apply,
+};
