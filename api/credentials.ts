@@ -22,7 +22,16 @@ export const credentialMigrations: MigrationSet = {
   },
 };
 
-const SCRYPT = { N: 1 << 15, r: 8, p: 1, keylen: 32 } as const;
+// N = 2^15 is the production cost (≈50–100 ms a hash). Tests lower it through
+// configurePasswordHashing; a stored hash carries its own parameters, so verification always uses
+// the cost it was made with.
+const PRODUCTION_SCRYPT = { N: 1 << 15, r: 8, p: 1, keylen: 32 } as const;
+let SCRYPT: { N: number; r: number; p: number; keylen: number } = { ...PRODUCTION_SCRYPT };
+
+/** Lower the scrypt cost (tests only); `undefined` restores the production default. */
+export function configurePasswordHashing(options: { N?: number } | undefined): void {
+  SCRYPT = { ...PRODUCTION_SCRYPT, ...(options?.N !== undefined ? { N: options.N } : {}) };
+}
 
 function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
@@ -96,4 +105,44 @@ export async function findCredentials(db: Kysely<any>, selfId: string): Promise<
 export async function credentialsOfContract(db: Kysely<any>, contractCode: string): Promise<CredentialRow | undefined> {
   const { rows } = await sql<CredentialRow>`select contract_code, self_id, password_hash, failed_attempts, locked_until from credentials where contract_code = ${contractCode}`.execute(db);
   return rows[0];
+}
+
+// ---- lockout (INTERFACE: 5 failures in a row for a self ID → 429 for 15 minutes) ---------------
+// Counted in the database so that a restart does not clear it; times come from the caller's clock.
+
+export const MAX_FAILED_ATTEMPTS = 5;
+export const LOCKOUT_MINUTES = 15;
+
+/** The lock's end when the self ID is locked at `now`, else undefined. */
+export function lockedUntil(row: CredentialRow, now: Date): Date | undefined {
+  if (row.locked_until == null) return undefined;
+  const until = row.locked_until instanceof Date ? row.locked_until : new Date(row.locked_until);
+  return until.getTime() > now.getTime() ? until : undefined;
+}
+
+/**
+ * Count one failure, atomically (two concurrent wrong attempts both count). The failure that
+ * completes a run of MAX_FAILED_ATTEMPTS starts the lock and begins a new run. Returns the lock's
+ * end when this failure locked the self ID.
+ */
+export async function recordFailedLogin(db: Kysely<any>, contractCode: string, now: Date): Promise<Date | undefined> {
+  const lockEnd = new Date(now.getTime() + LOCKOUT_MINUTES * 60_000);
+  const { rows } = await sql<{ locked: boolean }>`
+    update credentials set
+      failed_attempts = case when failed_attempts + 1 >= ${MAX_FAILED_ATTEMPTS} then 0 else failed_attempts + 1 end,
+      locked_until = case when failed_attempts + 1 >= ${MAX_FAILED_ATTEMPTS} then ${lockEnd.toISOString()}::timestamptz else locked_until end
+    where contract_code = ${contractCode}
+    returning (locked_until = ${lockEnd.toISOString()}::timestamptz) as locked`.execute(db);
+  return rows[0]?.locked ? lockEnd : undefined;
+}
+
+export async function recordSuccessfulLogin(db: Kysely<any>, contractCode: string): Promise<void> {
+  await sql`update credentials set failed_attempts = 0, locked_until = null where contract_code = ${contractCode} and (failed_attempts <> 0 or locked_until is not null)`.execute(db);
+}
+
+/** A hash to compare against when the self ID is unknown, so that the answer takes as long. */
+let dummyHash: Promise<string> | undefined;
+export function dummyPasswordHash(): Promise<string> {
+  dummyHash ??= hashPassword('not-a-password-0');
+  return dummyHash;
 }

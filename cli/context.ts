@@ -3,7 +3,8 @@ import { migrate, openDatabase, type Database, type MigrationSet } from '../even
 import { createSqlEventStore, eventStoreMigrations } from '../eventstore/sql.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import type { LedgerConfig } from './config.ts';
-import { credentialMigrations } from '../api/credentials.ts';
+import { apiMigrations } from '../api/migrations.ts';
+import { projectionMigrations } from '../projections/index.ts';
 
 export interface Ledger {
   readonly config: LedgerConfig;
@@ -13,7 +14,7 @@ export interface Ledger {
 }
 
 /** Migrations of the other parts register here (projections, API tables), so every entry point runs all of them. */
-const extraMigrations: MigrationSet[] = [credentialMigrations];
+const extraMigrations: MigrationSet[] = [apiMigrations, projectionMigrations];
 export function registerMigrations(set: MigrationSet): void {
   if (!extraMigrations.includes(set)) extraMigrations.push(set);
 }

@@ -1,18 +1,143 @@
-import type { Command } from '../command.ts';
-import { openLedger } from '../context.ts';
+// `ledger serve [--no-demo]` (what `npm start` runs): the HTTP API, the projection follower and the
+// CSV export worker in one process, on the configured store. On an empty store it loads the demo
+// contract first (unless --no-demo) and prints how to log in.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { parseArgs, type Command } from '../command.ts';
+import { openLedger, type Ledger } from '../context.ts';
+import { UsageError } from '../errors.ts';
+import { createApp } from '../../api/app.ts';
+import { createLogger } from '../../api/logger.ts';
+import { ExportWorker } from '../../api/exports.ts';
+import { buildCsv, createEngineerOperations } from '../../api/wiring.ts';
+import { createProjectionRunner, projectionMigrations } from '../../projections/index.ts';
+import { createQueries } from '../../projections/queries.ts';
+import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 
-// Placeholder until the API lands: serves /health only.
+export interface ServerOptions {
+  readonly clock?: () => Date;
+  readonly demo?: boolean;
+  readonly adminToken?: string;
+  readonly portalOrigin?: string;
+  readonly logger?: Logger;
+  readonly exportPollMs?: number;
+}
+
+/** Everything `serve` runs, without the listening socket: the tests drive `app.request()` on it. */
+export interface PreparedServer {
+  readonly app: ReturnType<typeof createApp>;
+  readonly adminToken: string;
+  /** Whether the token was generated (then it is printed). */
+  readonly generatedToken: boolean;
+  readonly demo?: DemoLoaded;
+  /** Starts the projection follower and the export worker; resolves once the projections have caught up. */
+  start(): Promise<void>;
+  /** Stops both loops and waits for them. */
+  stop(): Promise<void>;
+}
+
+export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, options: ServerOptions = {}): Promise<PreparedServer> {
+  const clock = options.clock ?? (() => new Date());
+  const logger = options.logger ?? createLogger();
+  const { database, store } = ledger;
+
+  let demo: DemoLoaded | undefined;
+  if (options.demo !== false && (await isEmptyStore(store))) {
+    demo = await loadDemo({ store, db: database.db }, { now: clock() });
+  }
+
+  const runner = createProjectionRunner(database, store, { onError: (err, projection) => logger.error({ err, projection }, 'projection follower error') });
+  const queries = createQueries(database, store);
+  const generatedToken = !options.adminToken;
+  const adminToken = options.adminToken ?? randomBytes(24).toString('base64url');
+  const app = createApp({
+    database,
+    store,
+    queries,
+    clock,
+    adminToken,
+    logger,
+    engineer: createEngineerOperations({ database, store, queries, runner }),
+    buildCsv,
+    ...(options.portalOrigin ? { portalOrigin: options.portalOrigin } : {}),
+  });
+  const worker = new ExportWorker({ db: database.db, queries, build: buildCsv, clock, logger, pollMs: options.exportPollMs ?? 1000 });
+
+  const controller = new AbortController();
+  const loops: Promise<void>[] = [];
+  return {
+    app,
+    adminToken,
+    generatedToken,
+    ...(demo ? { demo } : {}),
+    async start() {
+      await runner.catchUp();
+      loops.push(runner.follow(controller.signal), worker.run(controller.signal));
+    },
+    async stop() {
+      controller.abort();
+      await Promise.allSettled(loops);
+    },
+  };
+}
+
 export const serve: Command = {
   usage: 'serve [--no-demo]',
-  async run(_args, ctx) {
-    const ledger = await openLedger(ctx.config);
-    const { serve: serveHttp } = await import('@hono/node-server');
-    const { Hono } = await import('hono');
-    const app = new Hono();
-    app.get('/health', async (c) => c.json({ status: 'ok', eventStore: ledger.store.name, position: String(await ledger.store.headPosition()) }));
-    serveHttp({ fetch: app.fetch, port: ctx.config.port });
-    process.stdout.write(`ledger listening on http://localhost:${ctx.config.port}\n`);
-    await new Promise(() => {});
+  async run(args, ctx) {
+    const { positional, options } = parseArgs(args);
+    if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}; usage: ledger ${serve.usage}`);
+    const unknown = Object.keys(options).filter((o) => o !== 'no-demo');
+    if (unknown.length > 0) throw new UsageError(`unknown option --${unknown[0]}; usage: ledger ${serve.usage}`);
+
+    const ledger = await openLedger(ctx.config, { migrations: [projectionMigrations] });
+    const logger = createLogger();
+    let prepared: PreparedServer;
+    try {
+      prepared = await prepareServer(ledger, {
+        demo: options['no-demo'] !== true,
+        logger,
+        ...(ctx.config.adminToken ? { adminToken: ctx.config.adminToken } : {}),
+        ...(ctx.config.portalOrigin ? { portalOrigin: ctx.config.portalOrigin } : {}),
+      });
+      await prepared.start();
+    } catch (e) {
+      await ledger.close();
+      throw e;
+    }
+
+    const { serve: listen } = await import('@hono/node-server');
+    const server = listen({ fetch: prepared.app.fetch, port: ctx.config.port });
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', () => resolve());
+      server.once('error', reject);
+    }).catch(async (e) => {
+      await prepared.stop();
+      await ledger.close();
+      throw e;
+    });
+
+    const url = `http://localhost:${ctx.config.port}`;
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    out(`ledger listening on ${url} (${ledger.store.name}${ctx.config.databaseUrl ? '' : ` under ${ctx.config.dataDir}`})`);
+    out(`  API document: ${url}/api/v1/openapi.json   health: ${url}/health`);
+    if (prepared.demo) {
+      out(`  demo contract loaded (${prepared.demo.calls} calls, ${prepared.demo.months[0]} to ${prepared.demo.months[prepared.demo.months.length - 1]})`);
+      out(`  demo login: self ID ${prepared.demo.selfId}  password ${prepared.demo.password}   (shown once; an engineer can reset it)`);
+    }
+    if (prepared.generatedToken) out(`  admin token (generated; set LEDGER_ADMIN_TOKEN to choose one): ${prepared.adminToken}`);
+
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    out('shutting down…');
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Idle keep-alive connections would hold close() open.
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    await closed;
+    await prepared.stop();
+    await ledger.close();
     return 0;
   },
 };

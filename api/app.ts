@@ -1,0 +1,99 @@
+// The HTTP API (INTERFACE.md): Hono, route modules `(deps) => OpenAPIHono`, one error handler.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import { errorBody, handleError } from './errors.ts';
+import { createLogger } from './logger.ts';
+import type { AppDeps, AppEnv, RouteDeps } from './env.ts';
+import { DEFAULT_SESSION_POLICY } from './sessions.ts';
+import { sessionRoutes } from './routes/session.ts';
+import { passwordRoutes } from './routes/password.ts';
+import { contractRoutes } from './routes/contract.ts';
+import { chargesRoutes } from './routes/charges.ts';
+import { exportRoutes } from './routes/exports.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { healthRoutes } from './routes/health.ts';
+import { portalRoutes } from './portal/index.tsx';
+
+export type { AppDeps } from './env.ts';
+
+export { apiMigrations } from './migrations.ts';
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+export const DEFAULT_ADMIN_BODY_LIMIT = 64 * 1024 * 1024;
+
+export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
+  const logger = input.logger ?? createLogger();
+  const deps: RouteDeps = { ...input, db: input.database.db, logger, sessionPolicy: input.sessionPolicy ?? DEFAULT_SESSION_POLICY };
+  const app = new OpenAPIHono<AppEnv>();
+
+  app.use('*', requestId());
+  app.use('*', accessLog(deps));
+  app.use('*', secureHeaders());
+  if (deps.portalOrigin) {
+    app.use(
+      '/api/*',
+      cors({
+        origin: deps.portalOrigin,
+        allowMethods: ['GET', 'POST', 'PUT', 'DELETE'],
+        allowHeaders: ['Authorization', 'Content-Type'],
+        exposeHeaders: ['Content-Disposition', 'X-Request-Id', 'Retry-After'],
+        maxAge: 600,
+      }),
+    );
+  }
+  const tooLarge = (limit: number) => (c: Parameters<MiddlewareHandler<AppEnv>>[0]) =>
+    c.json(errorBody('PAYLOAD_TOO_LARGE', `the request body is larger than ${limit} bytes${limit === deps.bodyLimit || limit === DEFAULT_BODY_LIMIT ? '' : '; import big files with the ledger CLI'}`), 413);
+  const portalLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const adminLimit = deps.adminBodyLimit ?? DEFAULT_ADMIN_BODY_LIMIT;
+  const portalBodyLimit = bodyLimit({ maxSize: portalLimit, onError: tooLarge(portalLimit) });
+  const adminBodyLimit = bodyLimit({ maxSize: adminLimit, onError: tooLarge(adminLimit) });
+  app.use('/api/*', (c, next) => (c.req.path.startsWith('/api/v1/admin/') ? adminBodyLimit(c, next) : portalBodyLimit(c, next)));
+
+  app.route('/api/v1', sessionRoutes(deps));
+  app.route('/api/v1', passwordRoutes(deps));
+  app.route('/api/v1', contractRoutes(deps));
+  app.route('/api/v1', chargesRoutes(deps));
+  app.route('/api/v1', exportRoutes(deps));
+  app.route('/api/v1/admin', adminRoutes(deps));
+  app.route('/', healthRoutes(deps));
+  app.route('/', portalRoutes(deps));
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'http', scheme: 'bearer', description: 'token from POST /api/v1/session' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'admin', { type: 'http', scheme: 'bearer', description: 'LEDGER_ADMIN_TOKEN' });
+  app.doc31('/api/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'au Office Number billing ledger',
+      version: '1',
+      description: 'The self-page portal’s queries, password and CSV downloads, and the engineers’ routes. Amounts are strings with 2 decimals.',
+    },
+  });
+
+  app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
+  app.onError((err, c) => handleError(err, c, logger));
+  return app;
+}
+
+/** One line per request: method, path (never the query or body), status, time; no credentials. */
+function accessLog(deps: RouteDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const session = c.get('session');
+    deps.logger.info(
+      {
+        requestId: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        ...(session ? { contractCode: session.contractCode } : {}),
+      },
+      'request',
+    );
+  };
+}

@@ -1,0 +1,36 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
+import { ApiError } from './errors.ts';
+import type { AppEnv, RouteDeps } from './env.ts';
+import { resolveSession } from './sessions.ts';
+
+function bearerOf(header: string | undefined): string | undefined {
+  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return m?.[1];
+}
+
+/** Portal routes: a live session, whose contract scopes every query of the request. */
+export function requireSession(deps: RouteDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const token = bearerOf(c.req.header('authorization'));
+    if (!token) throw new ApiError(401, 'NOT_LOGGED_IN', 'log in first: Authorization: Bearer <token> from POST /api/v1/session', undefined, { 'WWW-Authenticate': 'Bearer' });
+    const session = await resolveSession(deps.db, token, deps.clock(), deps.sessionPolicy);
+    if (!session) throw new ApiError(401, 'NOT_LOGGED_IN', 'the session has ended or is unknown; log in again', undefined, { 'WWW-Authenticate': 'Bearer' });
+    c.set('session', session);
+    c.set('sessionToken', token);
+    await next();
+  };
+}
+
+/** Engineer routes: the admin token, compared in constant time (hashes of equal length). */
+export function requireAdmin(deps: RouteDeps): MiddlewareHandler<AppEnv> {
+  const expected = createHash('sha256').update(deps.adminToken, 'utf8').digest();
+  return async (c, next) => {
+    const token = bearerOf(c.req.header('authorization')) ?? '';
+    const given = createHash('sha256').update(token, 'utf8').digest();
+    if (!(timingSafeEqual(given, expected) && token.length > 0)) {
+      throw new ApiError(401, 'NOT_AUTHORIZED', 'engineer routes need Authorization: Bearer $LEDGER_ADMIN_TOKEN', undefined, { 'WWW-Authenticate': 'Bearer' });
+    }
+    await next();
+  };
+}

@@ -1,0 +1,42 @@
+import type { Logger } from 'pino';
+import type { Kysely } from 'kysely';
+import type { Database } from '../eventstore/database.ts';
+import type { EventStore } from '../eventstore/port.ts';
+import type { LedgerQueries } from '../projections/read-model.ts';
+import type { EngineerOperations, CsvFileBuilder } from './ports.ts';
+import type { Session, SessionPolicy } from './sessions.ts';
+
+export interface AppDeps {
+  readonly database: Database;
+  readonly store: EventStore;
+  readonly queries: LedgerQueries;
+  /** Every "now" of the API (sessions, lockout, charges window, export blackout days). */
+  readonly clock: () => Date;
+  readonly adminToken: string;
+  /** The portal's origin, allowed by CORS; no CORS headers when unset. */
+  readonly portalOrigin?: string;
+  /** Largest request body in bytes for portal routes. Default 64 KiB. */
+  readonly bodyLimit?: number;
+  /** Largest request body for engineer uploads (imports, reconcile). Default 64 MiB; bigger files go through the CLI. */
+  readonly adminBodyLimit?: number;
+  readonly engineer: EngineerOperations;
+  /** Used by the export worker; the routes only queue jobs. */
+  readonly buildCsv?: CsvFileBuilder;
+  readonly logger?: Logger;
+  readonly sessionPolicy?: SessionPolicy;
+}
+
+/** What every route module gets. */
+export interface RouteDeps extends AppDeps {
+  readonly db: Kysely<any>;
+  readonly logger: Logger;
+  readonly sessionPolicy: SessionPolicy;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    session: Session;
+    sessionToken: string;
+  };
+}

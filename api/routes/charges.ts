@@ -1,0 +1,188 @@
+// SPEC §4 ご利用料金の確認: the monthly window, per number, call details (10 per page), telegrams.
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { Money } from '../../domain/money.ts';
+import { japanDateAt, periodOf, type Month } from '../../domain/time.ts';
+import type { Category } from '../../domain/events.ts';
+import { ApiError } from '../errors.ts';
+import type { AppEnv, RouteDeps } from '../env.ts';
+import { requireSession } from '../auth.ts';
+import { Amount, CategorySchema, errors, Figures, IsoTime, MonthParam, PageQuery, PhoneNumberParam, WholeYen, pageNumber, validationHook } from '../schemas.ts';
+import { callJson, figuresJson, wholeYenJson } from '../format.ts';
+import { portalMonths, requirePortalMonth } from '../window.ts';
+
+const MonthSummary = z
+  .object({
+    month: z.string(),
+    period: z.object({ from: z.string(), to: z.string() }),
+    provisional: z.boolean(),
+    normal: Figures,
+    billed: Figures,
+    yen: z.object({ total: WholeYen, domestic: WholeYen, international: WholeYen, mobile: WholeYen }),
+  })
+  .openapi('MonthSummary');
+
+const NumberItem = z.object({
+  number: z.string(),
+  total: Amount,
+  domestic: Amount,
+  international: Amount,
+  mobile: Amount,
+  au: Amount,
+  otherMobile: Amount,
+  billed: Figures,
+  calls: z.number().int(),
+});
+
+const CallItem = z
+  .object({
+    seq: z.number().int(),
+    callId: z.string(),
+    startedAt: IsoTime,
+    usingNumber: z.string(),
+    destination: z.string(),
+    area: z.string(),
+    duration: z.string().nullable(),
+    count: z.number().int().nullable(),
+    extensionType: z.string(),
+    callType: z.string(),
+    category: z.string(),
+    charge: Amount,
+    billed: Amount,
+  })
+  .openapi('Call');
+
+const security = [{ session: [] }];
+
+const summaryRoute = createRoute({
+  method: 'get',
+  path: '/charges',
+  summary: 'Monthly charges: the current month (provisional) and the last four months, newest first',
+  security,
+  responses: { 200: { description: 'months', content: { 'application/json': { schema: z.object({ months: z.array(MonthSummary) }) } } }, ...errors(401) },
+});
+
+const numbersRoute = createRoute({
+  method: 'get',
+  path: '/charges/{month}/numbers',
+  summary: 'Charges per number (電話番号別ご利用料金)',
+  security,
+  request: { params: z.object({ month: MonthParam }) },
+  responses: {
+    200: { description: 'per number', content: { 'application/json': { schema: z.object({ month: z.string(), items: z.array(NumberItem) }) } } },
+    ...errors(400, 401, 404),
+  },
+});
+
+const callsRoute = createRoute({
+  method: 'get',
+  path: '/charges/{month}/numbers/{number}/calls',
+  summary: 'Call details (ご利用明細) of a number, 10 per page in start order',
+  security,
+  request: {
+    params: z.object({ month: MonthParam, number: PhoneNumberParam }),
+    query: z.object({ category: CategorySchema.optional().openapi({ param: { name: 'category', in: 'query' } }), page: PageQuery }),
+  },
+  responses: {
+    200: {
+      description: 'one page',
+      content: {
+        'application/json': {
+          schema: z.object({ items: z.array(CallItem), page: z.number().int(), pageSize: z.number().int(), total: z.number().int(), sum: Amount }),
+        },
+      },
+    },
+    ...errors(400, 401, 404),
+  },
+});
+
+const telegramsRoute = createRoute({
+  method: 'get',
+  path: '/charges/{month}/telegrams',
+  summary: 'Telegram details (電報明細) of the month; not included in call totals',
+  security,
+  request: { params: z.object({ month: MonthParam }) },
+  responses: {
+    200: {
+      description: 'telegrams',
+      content: {
+        'application/json': {
+          schema: z.object({
+            month: z.string(),
+            items: z.array(z.object({ telegramId: z.string(), date: z.string(), destination: z.string(), kind: z.string(), charge: Amount })),
+            total: Amount,
+          }),
+        },
+      },
+    },
+    ...errors(400, 401, 404),
+  },
+});
+
+export function chargesRoutes(deps: RouteDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const session = requireSession(deps);
+
+  app.openapi({ ...summaryRoute, middleware: [session] as const }, async (c) => {
+    const { contractCode } = c.get('session');
+    const months = await Promise.all(
+      portalMonths(deps.clock()).map(async ({ month, provisional }) => {
+        const m = await deps.queries.monthCharges(contractCode, month);
+        return { month, period: periodOf(month), provisional, normal: figuresJson(m.normal), billed: figuresJson(m.billed), yen: wholeYenJson(m.normal) };
+      }),
+    );
+    return c.json({ months }, 200);
+  });
+
+  app.openapi({ ...numbersRoute, middleware: [session] as const }, async (c) => {
+    const { contractCode } = c.get('session');
+    const { month } = c.req.valid('param');
+    requirePortalMonth(month, deps.clock());
+    const m = await deps.queries.monthCharges(contractCode, month);
+    const items = m.numbers.map((n) => ({ number: n.number, ...figuresJson(n.normal), billed: figuresJson(n.billed), calls: n.calls }));
+    return c.json({ month, items }, 200);
+  });
+
+  app.openapi({ ...callsRoute, middleware: [session] as const }, async (c) => {
+    const { contractCode } = c.get('session');
+    const { month, number } = c.req.valid('param');
+    const query = c.req.valid('query');
+    requirePortalMonth(month, deps.clock());
+    if (!(await isNumberOfContract(deps, contractCode, month, number))) {
+      throw new ApiError(404, 'NUMBER_NOT_FOUND', `no number ${number} on this contract in ${month}`);
+    }
+    const page = await deps.queries.callDetails(contractCode, month, number, query.category as Category | undefined, pageNumber(query.page));
+    return c.json({ items: page.items.map(callJson), page: page.page, pageSize: page.pageSize, total: page.total, sum: page.sum.toString() }, 200);
+  });
+
+  app.openapi({ ...telegramsRoute, middleware: [session] as const }, async (c) => {
+    const { contractCode } = c.get('session');
+    const { month } = c.req.valid('param');
+    requirePortalMonth(month, deps.clock());
+    const telegrams = await deps.queries.telegrams(contractCode, month);
+    return c.json(
+      {
+        month,
+        items: telegrams.map((t) => ({ telegramId: t.telegramId, date: t.date, destination: t.destination, kind: t.kind, charge: t.charge.toString() })),
+        total: Money.sum(telegrams.map((t) => t.charge)).toString(),
+      },
+      200,
+    );
+  });
+
+  return app;
+}
+
+/** Only this contract's numbers: the month's numbers, or a number the contract holds (with no calls yet). */
+export async function isNumberOfContract(deps: Pick<RouteDeps, 'queries' | 'clock'>, contractCode: string, month: Month, number: string): Promise<boolean> {
+  const m = await deps.queries.monthCharges(contractCode, month);
+  return m.numbers.some((n) => n.number === number) || (await holdsNumber(deps, contractCode, number));
+}
+
+async function holdsNumber(deps: Pick<RouteDeps, 'queries' | 'clock'>, contractCode: string, number: string): Promise<boolean> {
+  const today = japanDateAt(deps.clock());
+  const view = await deps.queries.contract(contractCode, today);
+  if (!view) return false;
+  if (view.basicNumber === number) return true;
+  const { items } = await deps.queries.contractNumbers(contractCode, today, 1, 1000);
+  return items.some((n) => n.dialInNumber === number);
+}

@@ -1,0 +1,159 @@
+// SPEC §5 CSV downloads: ask for a file (作成), watch its status, download it (ダウンロード).
+import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
+import { isExportBlackoutDay } from '../../domain/time.ts';
+import { ApiError } from '../errors.ts';
+import type { AppEnv, RouteDeps } from '../env.ts';
+import { requireSession } from '../auth.ts';
+import { errors, IsoTime, validationHook } from '../schemas.ts';
+import { isoJapan } from '../format.ts';
+import { requirePortalMonth } from '../window.ts';
+import { exportContent, findExport, isExpired, purgeExpiredExports, requestExport, type ExportJob } from '../exports.ts';
+import type { ExportEncoding, ExportKind } from '../ports.ts';
+
+const ExportRequest = z.object({
+  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'expected a month YYYY-MM').openapi({ example: '2017-11' }),
+  kind: z.enum(['numbers', 'calls']).openapi({ description: 'numbers: 電話番号別ご利用料金 (SPEC §7.1); calls: 通話明細 (SPEC §7.2)' }),
+  encoding: z.enum(['sjis', 'utf-8']).default('sjis').openapi({ description: 'Shift_JIS (CP932, CRLF) or UTF-8 with BOM' }),
+});
+
+const ExportStatusSchema = z
+  .object({
+    id: z.string(),
+    month: z.string(),
+    kind: z.enum(['numbers', 'calls']),
+    encoding: z.enum(['sjis', 'utf-8']),
+    status: z.enum(['pending', 'ready', 'failed']),
+    createdAt: IsoTime,
+    expiresAt: IsoTime,
+    error: z.string().optional(),
+  })
+  .openapi('Export');
+
+const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+const security = [{ session: [] }];
+
+const createExport = createRoute({
+  method: 'post',
+  path: '/exports',
+  summary: 'Ask for a CSV file to be created (作成); built in the background',
+  security,
+  request: { body: { required: true, content: { 'application/json': { schema: ExportRequest } } } },
+  responses: {
+    202: { description: 'the job (the pending one with the same month, kind and encoding if there is one)', content: { 'application/json': { schema: z.object({ id: z.string(), status: z.literal('pending') }) } } },
+    ...errors(400, 401, 404, 413, 415, 503),
+  },
+});
+
+const exportStatus = createRoute({
+  method: 'get',
+  path: '/exports/{id}',
+  summary: 'The status of a CSV file',
+  security,
+  request: { params: IdParam },
+  responses: { 200: { description: 'status', content: { 'application/json': { schema: ExportStatusSchema } } }, ...errors(401, 404, 410) },
+});
+
+const exportFile = createRoute({
+  method: 'get',
+  path: '/exports/{id}/file',
+  summary: 'Download the CSV file (ダウンロード)',
+  security,
+  request: { params: IdParam },
+  responses: {
+    200: { description: 'the CSV', content: { 'text/csv': { schema: z.string().openapi({ format: 'binary' }) } } },
+    ...errors(401, 404, 409, 410, 503),
+  },
+});
+
+const BLACKOUT_MESSAGE =
+  'CSV files can be neither created nor downloaded on the 1st and on the last day of the month (Japan time); please try again tomorrow (毎月1日および末日はCSVファイルの作成・ダウンロードはできません)';
+
+function statusJson(job: ExportJob) {
+  return {
+    id: job.id,
+    month: job.month,
+    kind: job.kind,
+    encoding: job.encoding,
+    status: job.status,
+    createdAt: isoJapan(job.createdAt),
+    expiresAt: isoJapan(job.expiresAt),
+    ...(job.status === 'failed' && job.error ? { error: job.error } : {}),
+  };
+}
+
+const FILE_LABELS = { numbers: '電話番号別ご利用料金', calls: '通話明細' } as const;
+
+type ExportDeps = Pick<RouteDeps, 'db' | 'clock'>;
+
+function notOnBlackoutDay(deps: ExportDeps): void {
+  if (isExportBlackoutDay(deps.clock())) {
+    throw new ApiError(503, 'EXPORT_UNAVAILABLE_TODAY', BLACKOUT_MESSAGE, undefined, { 'Retry-After': '86400' });
+  }
+}
+
+const gone = (job: ExportJob) =>
+  new ApiError(410, 'EXPORT_EXPIRED', `the file for ${job.month} was kept 48 hours and has been deleted (expired ${isoJapan(job.expiresAt)}); ask for it to be created again`);
+
+/** 作成: a pending job for one of the portal's months; refused on the 1st and the last day (SPEC §5). The JSON route and the portal both use it. */
+export async function createExportJob(deps: ExportDeps, contractCode: string, input: { month: string; kind: ExportKind; encoding: ExportEncoding }): Promise<ExportJob> {
+  notOnBlackoutDay(deps);
+  requirePortalMonth(input.month, deps.clock());
+  const { job } = await requestExport(deps.db, { contractCode, month: input.month, kind: input.kind, encoding: input.encoding }, deps.clock());
+  return job;
+}
+
+/** ダウンロード: the file of a ready job of this contract, with its response headers; ApiError 404 / 409 / 410 / 503 otherwise. */
+export async function readyExportFile(deps: ExportDeps, contractCode: string, id: string): Promise<{ job: ExportJob; content: Uint8Array; headers: Record<string, string> }> {
+  notOnBlackoutDay(deps);
+  const now = deps.clock();
+  const job = await findExport(deps.db, contractCode, id);
+  if (!job) throw new ApiError(404, 'EXPORT_NOT_FOUND', 'no such export');
+  if (isExpired(job, now)) {
+    await purgeExpiredExports(deps.db, now);
+    throw gone(job);
+  }
+  if (job.status === 'pending') throw new ApiError(409, 'EXPORT_NOT_READY', 'the file is still being created (作成中); try again in a moment');
+  if (job.status === 'failed') throw new ApiError(409, 'EXPORT_FAILED', job.error ?? 'the file could not be created');
+  const content = await exportContent(deps.db, job.id);
+  if (!content) throw gone(job);
+  const ascii = `${contractCode}_${job.month}_${job.kind}.csv`;
+  const label = `${FILE_LABELS[job.kind]}_${job.month.replace('-', '')}.csv`;
+  return {
+    job,
+    content,
+    headers: {
+      'Content-Type': job.encoding === 'sjis' ? 'text/csv; charset=Shift_JIS' : 'text/csv; charset=utf-8',
+      'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(label)}`,
+      'Cache-Control': 'no-store',
+    },
+  };
+}
+
+export function exportRoutes(deps: RouteDeps) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  const session = requireSession(deps);
+
+  app.openapi({ ...createExport, middleware: [session] as const }, async (c) => {
+    const { contractCode } = c.get('session');
+    const body = c.req.valid('json');
+    const job = await createExportJob(deps, contractCode, body);
+    return c.json({ ...statusJson(job), status: 'pending' as const }, 202);
+  });
+
+  app.openapi({ ...exportStatus, middleware: [session] as const }, async (c) => {
+    const { contractCode } = c.get('session');
+    const job = await findExport(deps.db, contractCode, c.req.valid('param').id);
+    if (!job) throw new ApiError(404, 'EXPORT_NOT_FOUND', 'no such export');
+    if (isExpired(job, deps.clock())) throw gone(job);
+    return c.json(statusJson(job), 200);
+  });
+
+  app.openapi({ ...exportFile, middleware: [session] as const }, async (c) => {
+    const { contractCode } = c.get('session');
+    const file = await readyExportFile(deps, contractCode, c.req.valid('param').id);
+    for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
+    return c.body(new Uint8Array(file.content), 200) as never;
+  });
+
+  return app;
+}

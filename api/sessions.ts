@@ -1,0 +1,85 @@
+// Portal sessions: an opaque random token handed to the customer once; only its SHA-256 is stored,
+// so a leaked table does not log anyone in. A session ends after `idleMinutes` without a request
+// or `absoluteHours` after login, whichever comes first. Times come from the injected clock.
+import { createHash, randomBytes } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { MigrationSet } from '../eventstore/database.ts';
+
+export const sessionMigrations: MigrationSet = {
+  '0201-api-sessions': {
+    async up(db) {
+      await sql`
+        create table sessions (
+          token_hash text primary key,
+          contract_code text not null,
+          created_at timestamptz not null,
+          last_seen_at timestamptz not null,
+          absolute_expires_at timestamptz not null
+        )`.execute(db);
+      await sql`create index sessions_contract_idx on sessions (contract_code)`.execute(db);
+    },
+    async down(db) {
+      await sql`drop table sessions`.execute(db);
+    },
+  },
+};
+
+export interface SessionPolicy {
+  readonly idleMinutes: number;
+  readonly absoluteHours: number;
+}
+
+export const DEFAULT_SESSION_POLICY: SessionPolicy = { idleMinutes: 30, absoluteHours: 8 };
+
+export interface Session {
+  readonly contractCode: string;
+  /** When the session ends if no further request comes. */
+  readonly expiresAt: Date;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+function expiryOf(lastSeen: Date, absolute: Date, policy: SessionPolicy): Date {
+  const idle = new Date(lastSeen.getTime() + policy.idleMinutes * 60_000);
+  return idle.getTime() < absolute.getTime() ? idle : absolute;
+}
+
+export async function createSession(db: Kysely<any>, contractCode: string, now: Date, policy: SessionPolicy): Promise<{ token: string; session: Session }> {
+  const token = randomBytes(32).toString('base64url');
+  const absolute = new Date(now.getTime() + policy.absoluteHours * 3_600_000);
+  await sql`
+    insert into sessions (token_hash, contract_code, created_at, last_seen_at, absolute_expires_at)
+    values (${hashToken(token)}, ${contractCode}, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${absolute.toISOString()}::timestamptz)`.execute(db);
+  // Logging in is a good moment to sweep this contract's dead sessions.
+  await sql`
+    delete from sessions where contract_code = ${contractCode}
+      and (absolute_expires_at <= ${now.toISOString()}::timestamptz
+           or last_seen_at <= ${new Date(now.getTime() - policy.idleMinutes * 60_000).toISOString()}::timestamptz)`.execute(db);
+  return { token, session: { contractCode, expiresAt: expiryOf(now, absolute, policy) } };
+}
+
+/** The live session of a token, touched (its idle expiry pushed back); undefined when unknown or ended. */
+export async function resolveSession(db: Kysely<any>, token: string, now: Date, policy: SessionPolicy): Promise<Session | undefined> {
+  const idleCutoff = new Date(now.getTime() - policy.idleMinutes * 60_000);
+  const { rows } = await sql<{ contract_code: string; absolute_expires_at: Date | string }>`
+    update sessions set last_seen_at = ${now.toISOString()}::timestamptz
+    where token_hash = ${hashToken(token)}
+      and absolute_expires_at > ${now.toISOString()}::timestamptz
+      and last_seen_at > ${idleCutoff.toISOString()}::timestamptz
+    returning contract_code, absolute_expires_at`.execute(db);
+  const row = rows[0];
+  if (!row) return undefined;
+  return { contractCode: row.contract_code, expiresAt: expiryOf(now, new Date(row.absolute_expires_at), policy) };
+}
+
+export async function deleteSession(db: Kysely<any>, token: string): Promise<void> {
+  await sql`delete from sessions where token_hash = ${hashToken(token)}`.execute(db);
+}
+
+/** Ends every session of a contract but the one given (after a password change or reset). */
+export async function deleteSessionsOfContract(db: Kysely<any>, contractCode: string, except?: string): Promise<void> {
+  if (except === undefined) await sql`delete from sessions where contract_code = ${contractCode}`.execute(db);
+  else await sql`delete from sessions where contract_code = ${contractCode} and token_hash <> ${hashToken(except)}`.execute(db);
+}

@@ -1,0 +1,180 @@
+// Import of contract changes (INTERFACE "Contract changes", JSON Lines): every line is parsed and
+// decided against the contract and number states evolved in memory — the state the file itself
+// builds up, line after line — and only when every line passes are all the events appended, in
+// one transaction (SQL store) or one appendMany. Event ids are the contract service's
+// deterministic ones, so a re-run of the same file finds its commands already present.
+//
+// OpenContract's initialPassword goes into the credentials table as a slow salted hash
+// (api/credentials.ts), in the same transaction as the events; never into an event or a log.
+import type { Kysely } from 'kysely';
+import { commandEventId, numbersAffectedBy, parseContractCommand, planContractCommand, canonicalCommandJson } from '../domain/contract-service.ts';
+import { evolve, initialState, isContractCode, isPhoneNumber, type ContractCommand, type ContractState } from '../domain/contract.ts';
+import { DomainError } from '../domain/errors.ts';
+import { streams, type ContractEvent, type NumberEvent } from '../domain/events.ts';
+import { evolveNumber, initialNumberState, type NumberState } from '../domain/numbers.ts';
+import { ExpectedVersionConflict, type EventStore, type EventToAppend, type RecordedEvent } from '../eventstore/port.ts';
+import { setInitialCredentials } from '../api/credentials.ts';
+import { appendAll, plural, readJsonLines, StreamBatches, type ImportResult, type JsonLinesOptions } from './jsonl.ts';
+import { ProblemList } from './problems.ts';
+import { readAllBytes, type ImportInput } from './source.ts';
+import { basename } from 'node:path';
+
+export interface ContractImportOptions extends JsonLinesOptions {
+  /**
+   * Where credentials live when the event store is not the SQL one (EventStoreDB): the projections
+   * database. With the SQL store they are written in the events' own transaction.
+   */
+  readonly credentialsDb?: Kysely<any>;
+  /** Attempts when another writer changes a stream between validation and append (default 3). */
+  readonly maxAttempts?: number;
+}
+
+interface Tracked<S> {
+  state: S;
+  /** Version read from the store (-1: no stream). */
+  readonly version: number;
+  readonly ids: Set<string>;
+}
+
+interface Credential {
+  readonly contractCode: string;
+  readonly selfId: string;
+  readonly password: string;
+}
+
+export async function importContracts(store: EventStore, input: ImportInput, options: ContractImportOptions = {}): Promise<ImportResult> {
+  // Read once: a one-shot body can be validated again after a concurrent writer.
+  const bytes = await readAllBytes(input);
+  const name = options.name ?? (typeof input === 'string' ? input : 'input');
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await importOnce(store, bytes, name, options);
+    } catch (e) {
+      if (!(e instanceof ExpectedVersionConflict) || attempt >= maxAttempts) throw e;
+    }
+  }
+}
+
+async function importOnce(store: EventStore, bytes: Buffer, name: string, options: ContractImportOptions): Promise<ImportResult> {
+  const problems = new ProblemList(options.maxProblems ?? 100);
+  const { file, lines } = await readJsonLines(bytes, { ...options, name }, problems);
+  const sourceName = basename(file);
+  const contracts = new Map<string, Tracked<ContractState>>();
+  const numbers = new Map<string, Tracked<NumberState>>();
+  const seen = new Map<string, number>();
+  const batches = new StreamBatches();
+  const credentials: Credential[] = [];
+  let imported = 0;
+  let alreadyPresent = 0;
+  let duplicates = 0;
+
+  const contractOf = async (code: string) => {
+    let t = contracts.get(code);
+    if (!t) {
+      const recorded = await store.readStream(streams.contract(code));
+      t = { state: recorded.reduce((s, e) => evolve(s, e as unknown as ContractEvent), initialState()), version: versionOf(recorded), ids: idsOf(recorded) };
+      contracts.set(code, t);
+    }
+    return t;
+  };
+  const numberOf = async (number: string) => {
+    let t = numbers.get(number);
+    if (!t) {
+      const recorded = await store.readStream(streams.number(number));
+      t = { state: recorded.reduce((s, e) => evolveNumber(s, e as unknown as NumberEvent), initialNumberState()), version: versionOf(recorded), ids: idsOf(recorded) };
+      numbers.set(number, t);
+    }
+    return t;
+  };
+
+  for (const { line, value } of lines) {
+    let command: ContractCommand;
+    try {
+      command = parseContractCommand(value);
+      if (!isContractCode(command.contractCode)) {
+        throw new DomainError('INVALID_CONTRACT_CODE', `contract code must be "d" and 9 digits, got ${JSON.stringify(command.contractCode)}`, 'contractCode');
+      }
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e;
+      problems.add({ file, line, field: e.code, message: e.message });
+      continue;
+    }
+    const identity = canonicalCommandJson(command);
+    if (seen.has(identity)) {
+      duplicates++;
+      continue;
+    }
+    seen.set(identity, line);
+
+    const contract = await contractOf(command.contractCode);
+    const firstId = commandEventId(command, 0);
+    const password = command.type === 'OpenContract' ? command.initialPassword : undefined;
+    if (contract.ids.has(firstId)) {
+      alreadyPresent++;
+      // Idempotent (insert … on conflict do nothing): heals a crash between events and credentials
+      // on a store where the two are not one transaction.
+      if (password !== undefined && command.type === 'OpenContract') credentials.push({ contractCode: command.contractCode, selfId: command.selfId, password });
+      continue;
+    }
+    const numberStates = new Map<string, NumberState>();
+    const numbersDone = new Set<string>();
+    const numberEventId = commandEventId(command, 1);
+    for (const n of numbersAffectedBy(command)) {
+      if (!isPhoneNumber(n)) continue;
+      const t = await numberOf(n);
+      numberStates.set(n, t.state);
+      if (t.ids.has(numberEventId)) numbersDone.add(n);
+    }
+    let plan;
+    try {
+      plan = planContractCommand(command, contract.state, numberStates, numbersDone);
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e;
+      problems.add({ file, line, field: e.code, message: e.message });
+      continue;
+    }
+    // The ids the contract service gives (contract events first, then reservations), so that the
+    // CLI, the API and this importer recognise each other's commands.
+    const metadata = { source: `${sourceName}:${line}`, commandType: command.type };
+    const toAppend = (index: number, e: ContractEvent | NumberEvent): EventToAppend => ({ id: commandEventId(command, index), type: e.type, data: e.data, metadata });
+    let index = 0;
+    for (const e of plan.contract) {
+      batches.add(streams.contract(command.contractCode), toAppend(index++, e), expected(contract.version));
+      contract.state = evolve(contract.state, e);
+      contract.ids.add(commandEventId(command, index - 1));
+    }
+    for (const { number, events } of plan.numbers) {
+      const t = await numberOf(number);
+      for (const e of events) {
+        batches.add(streams.number(number), toAppend(index++, e), expected(t.version));
+        t.state = evolveNumber(t.state, e);
+        t.ids.add(commandEventId(command, index - 1));
+      }
+    }
+    if (password !== undefined && command.type === 'OpenContract') credentials.push({ contractCode: command.contractCode, selfId: command.selfId, password });
+    imported++;
+  }
+
+  if (!problems.isEmpty) throw problems.reject(`${file}: ${plural(problems.count, 'problem')}; nothing applied`);
+
+  await appendAll(store, batches.batches, async (trx) => {
+    const db = trx ?? options.credentialsDb;
+    if (credentials.length === 0) return;
+    if (!db) throw new Error('initial passwords need a credentials database (credentialsDb) with this event store');
+    for (const c of credentials) await setInitialCredentials(db, c);
+  });
+  return { file, read: lines.length, imported, alreadyPresent, duplicates };
+}
+
+function versionOf(recorded: readonly RecordedEvent[]): number {
+  return recorded.length === 0 ? -1 : recorded[recorded.length - 1]!.revision;
+}
+
+function idsOf(recorded: readonly RecordedEvent[]): Set<string> {
+  return new Set(recorded.map((e) => e.id));
+}
+
+function expected(version: number): number | 'no_stream' {
+  return version < 0 ? 'no_stream' : version;
+}

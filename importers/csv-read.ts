@@ -1,0 +1,29 @@
+// Rows of a carrier CSV file (SPEC §7), either encoding, as they stream: the line each record
+// ends on (1-based) and its raw fields. Trimming and validation are the callers'.
+import { parse } from 'csv-parse';
+import { Readable } from 'node:stream';
+import { decodeText, type DecodeReport } from './encoding.ts';
+
+export interface CsvRow {
+  readonly line: number;
+  readonly fields: string[];
+}
+
+export async function* readCsvRows(bytes: Readable, report: DecodeReport): AsyncGenerator<CsvRow> {
+  // relax_column_count: a row with a wrong number of fields is reported by the caller, with its line.
+  const parser = parse({ relax_column_count: true, skip_empty_lines: true, info: true });
+  const text = Readable.from(decodeText(bytes, report), { objectMode: true });
+  text.on('error', (e) => parser.destroy(e));
+  text.pipe(parser);
+  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    yield { line: item.info.lines, fields: item.record };
+  }
+}
+
+/** A csv-parse error (an unclosed quote…) as a line and a sentence; undefined for anything else. */
+export function csvErrorOf(e: unknown): { line: number; message: string } | undefined {
+  if (e === null || typeof e !== 'object') return undefined;
+  const err = e as { code?: unknown; lines?: unknown; message?: unknown };
+  if (typeof err.code !== 'string' || !err.code.startsWith('CSV_')) return undefined;
+  return { line: typeof err.lines === 'number' ? err.lines : 0, message: String(err.message).replace(/ on line \d+$/, '') };
+}

@@ -1,0 +1,119 @@
+// JSON Lines inputs (contract changes, telegrams, corrections: INTERFACE.md). These files are
+// small, so they are read whole; each is validated line by line, then applied whole or not at all.
+import type { Kysely, Transaction } from 'kysely';
+import type { AppendResult, EventStore, StreamAppend } from '../eventstore/port.ts';
+import { asSqlEventStore } from './sql-store.ts';
+import { ProblemList } from './problems.ts';
+import { displayName, readAllBytes, type ImportInput } from './source.ts';
+
+/** What every importer reports (INTERFACE: read / imported / already present / duplicates). */
+export interface ImportResult {
+  readonly file: string;
+  /** Records in the file (non-blank lines, or CSV data rows). */
+  readonly read: number;
+  /** Records applied now. */
+  readonly imported: number;
+  /** Records whose events were stored already (a re-run). */
+  readonly alreadyPresent: number;
+  /** Exact repeats of an earlier record of the same file (counted once). */
+  readonly duplicates: number;
+}
+
+export interface JsonLine {
+  readonly line: number;
+  readonly value: unknown;
+}
+
+export interface JsonLinesOptions {
+  readonly name?: string;
+  readonly maxProblems?: number;
+}
+
+/** Parse every non-blank line; JSON and encoding problems are added to `problems`. */
+export async function readJsonLines(input: ImportInput, options: JsonLinesOptions, problems: ProblemList): Promise<{ file: string; lines: JsonLine[] }> {
+  const file = displayName(input, options.name);
+  const bytes = await readAllBytes(input);
+  const text = new TextDecoder('utf-8', { fatal: false, ignoreBOM: false }).decode(bytes);
+  const lines: JsonLine[] = [];
+  const raw = text.split('\n');
+  raw.forEach((rawLine, i) => {
+    const lineText = rawLine.endsWith('\r') ? rawLine.slice(0, -1) : rawLine;
+    if (lineText.trim() === '') return;
+    const line = i + 1;
+    if (lineText.includes('\uFFFD') || lineText.includes('\u0000')) {
+      problems.add({ file, line, field: 'INVALID_ENCODING', message: 'not UTF-8 text (an undecodable or NUL byte); JSON Lines files are UTF-8' });
+      return;
+    }
+    try {
+      lines.push({ line, value: JSON.parse(lineText) });
+    } catch (e) {
+      problems.add({ file, line, field: 'INVALID_JSON', message: (e as Error).message });
+    }
+  });
+  if (lines.length === 0 && problems.isEmpty) problems.add({ file, line: 0, field: 'EMPTY_FILE', message: 'the file holds no JSON line' });
+  return { file, lines };
+}
+
+/**
+ * Append all batches together: one transaction on the SQL store (with `alsoInTransaction`, e.g. the
+ * credentials of opened contracts), else one appendMany (atomic where the adapter says so).
+ */
+export async function appendAll(
+  store: EventStore,
+  batches: readonly StreamAppend[],
+  alsoInTransaction?: (db: Kysely<any> | Transaction<any> | undefined) => Promise<void>,
+  onResults?: (results: readonly AppendResult[]) => void,
+): Promise<void> {
+  const sqlStore = asSqlEventStore(store);
+  if (sqlStore) {
+    await sqlStore.database.db.transaction().execute(async (trx) => {
+      if (batches.length > 0) {
+        // Not `onResults?.(await …)`: optional chaining would skip the append itself.
+        const results = await sqlStore.appendInTransaction(trx, batches);
+        onResults?.(results);
+      }
+      await alsoInTransaction?.(trx);
+    });
+    return;
+  }
+  if (batches.length > 0) {
+    const results = await store.appendMany(batches);
+    onResults?.(results);
+  }
+  await alsoInTransaction?.(undefined);
+}
+
+/** Events grouped per stream in file order, for one appendMany. */
+export class StreamBatches {
+  private readonly byStream = new Map<string, StreamAppend & { events: StreamAppend['events'][number][] }>();
+
+  add(streamId: string, event: StreamAppend['events'][number], expectedVersion?: StreamAppend['expectedVersion']): void {
+    let batch = this.byStream.get(streamId);
+    if (!batch) {
+      batch = { streamId, events: [], ...(expectedVersion !== undefined ? { expectedVersion } : {}) };
+      this.byStream.set(streamId, batch);
+    }
+    batch.events.push(event);
+  }
+
+  get batches(): StreamAppend[] {
+    return [...this.byStream.values()];
+  }
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** appendAll, counting appended and already-present events. */
+export async function appendCounting(store: EventStore, batches: StreamBatches): Promise<{ imported: number; alreadyPresent: number }> {
+  let imported = 0;
+  let alreadyPresent = 0;
+  await appendAll(store, batches.batches, undefined, (results) => {
+    for (const r of results) {
+      imported += r.appended;
+      alreadyPresent += r.alreadyPresent;
+    }
+  });
+  return { imported, alreadyPresent };
+}
