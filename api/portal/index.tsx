@@ -1,0 +1,319 @@
+// The self-page (セルフページ): server-rendered Japanese pages over the same application functions as
+// the JSON API — login and lockout, sessions, password change, queries, export jobs — mounted at `/`
+// beside it. No script: every page works with a keyboard and without JavaScript.
+//
+// Middleware is attached per route, never with `use('*')`: this module is mounted at `/`, and a
+// wildcard would also run in front of the JSON API.
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { getCookie } from 'hono/cookie';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { CATEGORIES, type Category } from '../../domain/events.ts';
+import { isExportBlackoutDay, japanDateAt, type Month } from '../../domain/time.ts';
+import type { AppEnv, RouteDeps } from '../env.ts';
+import { ApiError } from '../errors.ts';
+import { latestExports, findExport, type ExportJob } from '../exports.ts';
+import { dateTimeJa } from '../format.ts';
+import { deleteSession, resolveSession } from '../sessions.ts';
+import { portalMonths, requirePortalMonth } from '../window.ts';
+import { logIn } from '../routes/session.ts';
+import { applyPasswordChange, passwordChangeProblems } from '../routes/password.ts';
+import { isNumberOfContract } from '../routes/charges.ts';
+import { createExportJob, readyExportFile } from '../routes/exports.ts';
+import { render } from './layout.tsx';
+import { errorPageOf, LOGIN_WRONG, loginLocked, PASSWORD_PROBLEMS } from './messages.ts';
+import {
+  CallsPage,
+  ChargesPage,
+  ContractPage,
+  DownloadsPage,
+  ErrorPage,
+  ExportAcceptedPage,
+  ExportConfirmPage,
+  ExportStatusPage,
+  LoginPage,
+  MenuPage,
+  NumbersPage,
+  PasswordConfirmPage,
+  PasswordDonePage,
+  PasswordStartPage,
+  paths,
+  type FieldProblems,
+  type MonthRow,
+} from './pages.tsx';
+import {
+  CSRF_FIELD,
+  clearSessionCookie,
+  csrfTokenOf,
+  formOf,
+  LOGIN_CSRF_COOKIE,
+  loginCsrfToken,
+  requirePortalSession,
+  sameToken,
+  sealPasswordChange,
+  sessionTokenOf,
+  setSessionCookie,
+  unsealPasswordChange,
+} from './security.ts';
+import { PORTAL_CSS } from './styles.ts';
+
+const FORM_BODY_LIMIT = 16 * 1024;
+const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
+const PHONE = /^\d{1,13}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+type Ctx = Context<AppEnv>;
+
+function menuOf(c: Ctx) {
+  return { csrf: csrfTokenOf(c.get('sessionToken')), contractCode: c.get('session').contractCode };
+}
+
+function notFound(): never {
+  throw new ApiError(404, 'NOT_FOUND', 'not found');
+}
+
+export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const session = requirePortalSession(deps);
+  const limit = bodyLimit({
+    maxSize: FORM_BODY_LIMIT,
+    onError: () => {
+      throw new ApiError(413, 'PAYLOAD_TOO_LARGE', 'form too large');
+    },
+  });
+  const now = () => deps.clock();
+
+  /** Every form of a logged-in page: its `_csrf` must be the session's token. */
+  const csrf: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const form = await formOf(c);
+    if (!sameToken(form[CSRF_FIELD], csrfTokenOf(c.get('sessionToken')))) throw new ApiError(403, 'CSRF', 'missing or wrong CSRF token');
+    await next();
+  };
+
+  const inWindow = (c: Ctx): Month => {
+    const month = c.req.param('month') ?? '';
+    if (!MONTH.test(month)) notFound();
+    requirePortalMonth(month, now());
+    return month;
+  };
+
+  app.get('/portal.css', (c) => {
+    c.header('Cache-Control', 'public, max-age=3600');
+    return c.body(PORTAL_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8' });
+  });
+
+  // ---- ログイン / ログアウト -----------------------------------------------------------------
+
+  app.get('/', async (c) => {
+    const token = sessionTokenOf(c);
+    const live = token ? await resolveSession(deps.db, token, now(), deps.sessionPolicy) : undefined;
+    return c.redirect(live ? '/menu' : '/login', 303);
+  });
+
+  app.get('/login', async (c) => {
+    const token = sessionTokenOf(c);
+    if (token && (await resolveSession(deps.db, token, now(), deps.sessionPolicy))) return c.redirect('/menu', 303);
+    const reason = c.req.query('reason');
+    const notice =
+      reason === 'logout' ? 'ログアウトしました。' : reason === 'expired' ? '一定時間操作がなかったため、ログアウトしました。もう一度ログインしてください。' : undefined;
+    return render(c, <LoginPage csrf={loginCsrfToken(c)} {...(notice ? { notice } : {})} />);
+  });
+
+  app.post('/login', limit, async (c) => {
+    const form = await formOf(c);
+    if (!sameToken(form[CSRF_FIELD], getCookie(c, LOGIN_CSRF_COOKIE))) throw new ApiError(403, 'CSRF', 'missing or wrong CSRF token');
+    const selfId = (form.selfId ?? '').trim().slice(0, 64);
+    const password = (form.password ?? '').slice(0, 128);
+    const at = now();
+    const result = selfId && password ? await logIn(deps, selfId, password, at) : ({ outcome: 'wrong' } as const);
+    if (result.outcome === 'ok') {
+      setSessionCookie(c, result.token);
+      deps.logger.info({ requestId: c.get('requestId'), contractCode: result.session.contractCode }, 'logged in (portal)');
+      return c.redirect('/menu', 303);
+    }
+    const error = result.outcome === 'locked' ? loginLocked(dateTimeJa(result.until)) : LOGIN_WRONG;
+    return render(c, <LoginPage csrf={loginCsrfToken(c)} selfId={selfId} error={error} />, result.outcome === 'locked' ? 429 : 401);
+  });
+
+  app.post('/logout', limit, session, csrf, async (c) => {
+    await deleteSession(deps.db, c.get('sessionToken'));
+    clearSessionCookie(c);
+    return c.redirect('/login?reason=logout', 303);
+  });
+
+  // ---- メニュー, ご契約内容の確認 ------------------------------------------------------------
+
+  app.get('/menu', session, (c) => render(c, <MenuPage menu={menuOf(c)} />));
+
+  app.get('/contract', session, async (c) => {
+    const { contractCode } = c.get('session');
+    const page = pageOf(c.req.query('page'));
+    const today = japanDateAt(now());
+    const view = await deps.queries.contract(contractCode, today);
+    if (!view) notFound();
+    const { items, total } = await deps.queries.contractNumbers(contractCode, today, page, 1);
+    return render(c, <ContractPage menu={menuOf(c)} view={view} number={items[0]} page={page} total={total} />);
+  });
+
+  // ---- パスワードの変更: 開始 → 確認 → 完了 ----------------------------------------------------
+
+  app.get('/password', session, (c) => render(c, <PasswordStartPage menu={menuOf(c)} problems={{}} />));
+
+  app.post('/password/confirm', limit, session, csrf, async (c) => {
+    const form = await formOf(c);
+    const change = {
+      currentPassword: (form.currentPassword ?? '').slice(0, 128),
+      newPassword: (form.newPassword ?? '').slice(0, 128),
+      newPasswordConfirmation: (form.newPasswordConfirmation ?? '').slice(0, 128),
+    };
+    const problems = await passwordChangeProblems(deps, c.get('session').contractCode, change);
+    if (problems.length > 0) return render(c, <PasswordStartPage menu={menuOf(c)} problems={byField(problems)} />, 422);
+    const sealed = sealPasswordChange(c.get('sessionToken'), change, now());
+    return render(c, <PasswordConfirmPage menu={menuOf(c)} sealed={sealed} newLength={[...change.newPassword].length} />);
+  });
+
+  app.post('/password/complete', limit, session, csrf, async (c) => {
+    const form = await formOf(c);
+    const change = unsealPasswordChange(c.get('sessionToken'), form.pending, now());
+    if (!change) {
+      return render(c, <PasswordStartPage menu={menuOf(c)} problems={{}} notice="確認画面の有効期限が切れました。もう一度入力してください。" />, 422);
+    }
+    const { contractCode } = c.get('session');
+    const problems = await passwordChangeProblems(deps, contractCode, change);
+    if (problems.length > 0) return render(c, <PasswordStartPage menu={menuOf(c)} problems={byField(problems)} />, 422);
+    await applyPasswordChange(deps, { contractCode, keepSession: c.get('sessionToken'), source: `portal:${c.get('requestId')}` }, change.newPassword);
+    return render(c, <PasswordDonePage menu={menuOf(c)} />);
+  });
+
+  // ---- ご利用料金の確認 and its drill-downs -----------------------------------------------------
+
+  app.get('/charges', session, async (c) => {
+    const { contractCode } = c.get('session');
+    const at = now();
+    const months: MonthRow[] = await Promise.all(
+      portalMonths(at).map(async ({ month, provisional }) => {
+        const m = await deps.queries.monthCharges(contractCode, month);
+        const only = m.numbers.length === 1 ? m.numbers[0]!.number : undefined;
+        return { month, provisional, figures: m.normal, callsHref: only ? paths.calls(month, only) : paths.numbers(month) };
+      }),
+    );
+    return render(c, <ChargesPage menu={menuOf(c)} months={months} blackout={isExportBlackoutDay(at)} />);
+  });
+
+  app.get('/charges/:month/numbers', session, async (c) => {
+    const { contractCode } = c.get('session');
+    const month = inWindow(c);
+    const [m, telegrams] = await Promise.all([deps.queries.monthCharges(contractCode, month), deps.queries.telegrams(contractCode, month)]);
+    return render(c, <NumbersPage menu={menuOf(c)} month={month} numbers={m.numbers} telegrams={telegrams} />);
+  });
+
+  app.get('/charges/:month/numbers/:number/calls', session, async (c) => {
+    const { contractCode } = c.get('session');
+    const month = inWindow(c);
+    const number = c.req.param('number');
+    if (!PHONE.test(number) || !(await isNumberOfContract(deps, contractCode, month, number))) notFound();
+    const categoryText = c.req.query('category');
+    if (categoryText !== undefined && categoryText !== '' && !(CATEGORIES as readonly string[]).includes(categoryText)) notFound();
+    const category = categoryText ? (categoryText as Category) : undefined;
+    const details = await deps.queries.callDetails(contractCode, month, number, category, pageOf(c.req.query('page')));
+    return render(c, <CallsPage menu={menuOf(c)} month={month} number={number} category={category} details={details} />);
+  });
+
+  // ---- CSV: 作成受付の確認 → 作成受付完了 → 作成中 / 明細ダウンロード -------------------------------
+
+  const notOnBlackoutDay = () => {
+    if (isExportBlackoutDay(now())) throw new ApiError(503, 'EXPORT_UNAVAILABLE_TODAY', 'not on the 1st or the last day');
+  };
+
+  app.get('/charges/:month/exports/new', session, (c) => {
+    const month = inWindow(c);
+    const kind = c.req.query('kind');
+    if (kind !== 'numbers' && kind !== 'calls') notFound();
+    notOnBlackoutDay();
+    return render(c, <ExportConfirmPage menu={menuOf(c)} month={month} kind={kind} />);
+  });
+
+  app.post('/charges/:month/exports', limit, session, csrf, async (c) => {
+    const month = inWindow(c);
+    const form = await formOf(c);
+    const kind = form.kind;
+    const encoding = form.encoding ?? 'sjis';
+    if ((kind !== 'numbers' && kind !== 'calls') || (encoding !== 'sjis' && encoding !== 'utf-8')) throw new ApiError(400, 'BAD_REQUEST', 'kind or encoding');
+    const job = await createExportJob(deps, c.get('session').contractCode, { month, kind, encoding });
+    return render(c, <ExportAcceptedPage menu={menuOf(c)} job={job} />, 202);
+  });
+
+  app.get('/charges/:month/downloads', session, async (c) => {
+    const month = inWindow(c);
+    notOnBlackoutDay();
+    const jobs = await latestExports(deps.db, c.get('session').contractCode, month);
+    return render(c, <DownloadsPage menu={menuOf(c)} month={month} jobs={jobs} now={now()} />);
+  });
+
+  app.get('/exports/:id', session, async (c) => {
+    const job = await ownExport(c);
+    notOnBlackoutDay();
+    return render(c, <ExportStatusPage menu={menuOf(c)} job={job} now={now()} />);
+  });
+
+  app.get('/exports/:id/file', session, async (c) => {
+    const id = c.req.param('id');
+    try {
+      const file = await readyExportFile(deps, c.get('session').contractCode, id);
+      for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
+      return c.body(new Uint8Array(file.content), 200);
+    } catch (e) {
+      // Still being made: back to the page that says so.
+      if (e instanceof ApiError && e.code === 'EXPORT_NOT_READY') return c.redirect(paths.exportStatus(id), 303);
+      throw e;
+    }
+  });
+
+  async function ownExport(c: Ctx): Promise<ExportJob> {
+    const id = c.req.param('id') ?? '';
+    // Another contract's job is not found, like the API's.
+    const job = UUID.test(id) ? await findExport(deps.db, c.get('session').contractCode, id) : undefined;
+    if (!job) notFound();
+    return job;
+  }
+
+  // ---- errors as pages ----------------------------------------------------------------------
+
+  app.onError(async (err, c) => {
+    let status: ContentfulStatusCode = 500;
+    let code = 'INTERNAL_ERROR';
+    if (err instanceof ApiError) {
+      status = err.status;
+      code = err.code;
+    } else if (err instanceof HTTPException) {
+      status = err.status as ContentfulStatusCode;
+      code = `HTTP_${status}`;
+    } else {
+      deps.logger.error({ requestId: c.get('requestId'), err, method: c.req.method, path: c.req.path }, 'unhandled error (portal)');
+    }
+    const { title, text } = errorPageOf(status, code);
+    const token = c.get('sessionToken');
+    const menu = token && c.get('session') ? menuOf(c) : undefined;
+    return render(c, <ErrorPage {...(menu ? { menu } : {})} title={title} text={text} />, status);
+  });
+
+  return app;
+}
+
+function pageOf(text: string | undefined): number {
+  if (text === undefined || text === '') return 1;
+  if (!/^[1-9]\d{0,5}$/.test(text)) throw new ApiError(400, 'BAD_REQUEST', 'page');
+  return Number.parseInt(text, 10);
+}
+
+/** The problems of a password change, in Japanese, next to the field each concerns. */
+function byField(problems: readonly { code: string; message: string }[]): FieldProblems {
+  const out: FieldProblems = {};
+  for (const p of problems) {
+    const known = PASSWORD_PROBLEMS[p.code as keyof typeof PASSWORD_PROBLEMS];
+    const field = known?.field ?? 'newPassword';
+    (out[field] ??= []).push(known?.text ?? p.message);
+  }
+  return out;
+}

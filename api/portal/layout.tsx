@@ -1,0 +1,86 @@
+// The frame of every page: header, the left menu (ご契約内容の確認 / パスワードの変更 /
+// ご利用料金の確認 / ログアウト), the page's main content; and render(), which answers with it.
+import type { Context } from 'hono';
+import type { Child, FC, PropsWithChildren } from 'hono/jsx';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { CSRF_FIELD } from './security.ts';
+
+export type MenuKey = 'menu' | 'contract' | 'password' | 'charges';
+
+export interface PageProps {
+  readonly title: string;
+  /** Absent on the pages before login (no menu). */
+  readonly menu?: { readonly current?: MenuKey; readonly csrf: string; readonly contractCode: string };
+  /** `<meta http-equiv="refresh">`: seconds and target (作成受付完了 moves on by itself). */
+  readonly refresh?: { readonly seconds: number; readonly to: string };
+}
+
+const MENU: readonly { key: MenuKey; href: string; label: string }[] = [
+  { key: 'menu', href: '/menu', label: 'メニュー' },
+  { key: 'contract', href: '/contract', label: 'ご契約内容の確認' },
+  { key: 'password', href: '/password', label: 'パスワードの変更' },
+  { key: 'charges', href: '/charges', label: 'ご利用料金の確認' },
+];
+
+export const Layout: FC<PropsWithChildren<PageProps>> = ({ title, menu, refresh, children }) => (
+  <html lang="ja">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      {refresh ? <meta http-equiv="refresh" content={`${refresh.seconds};url=${refresh.to}`} /> : null}
+      <title>{`${title} | auオフィスナンバー セルフページ`}</title>
+      <link rel="stylesheet" href="/portal.css" />
+    </head>
+    <body>
+      <a class="skip" href="#main">
+        本文へ移動
+      </a>
+      <header class="site">
+        <p class="product">auオフィスナンバー セルフページ</p>
+        {menu ? <p class="who">契約コード {menu.contractCode}</p> : null}
+      </header>
+      <div class="frame">
+        {menu ? (
+          <nav class="menu" aria-label="メニュー">
+            <h2>メニュー</h2>
+            <ul>
+              {MENU.map((m) => (
+                <li>
+                  <a href={m.href} aria-current={m.key === menu.current ? 'page' : undefined}>
+                    {m.label}
+                  </a>
+                </li>
+              ))}
+              <li>
+                <form method="post" action="/logout">
+                  <input type="hidden" name={CSRF_FIELD} value={menu.csrf} />
+                  <button type="submit">ログアウト</button>
+                </form>
+              </li>
+            </ul>
+          </nav>
+        ) : null}
+        <main id="main" tabindex={-1}>
+          <h1>{title}</h1>
+          {children}
+        </main>
+      </div>
+    </body>
+  </html>
+);
+
+export const CsrfField: FC<{ token: string }> = ({ token }) => <input type="hidden" name={CSRF_FIELD} value={token} />;
+
+/** A table that scrolls by keyboard when it is wider than the screen. */
+export const Region: FC<PropsWithChildren<{ label: string }>> = ({ label, children }) => (
+  <div role="region" aria-label={label}>
+    {children}
+  </div>
+);
+
+/** Answers with a whole page; personal data, so never cached. */
+export async function render(c: Context, page: Child, status: ContentfulStatusCode = 200): Promise<Response> {
+  c.header('Cache-Control', 'no-store');
+  c.header('Content-Security-Policy', "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+  return c.html(`<!DOCTYPE html>${String(await page)}`, status);
+}

@@ -1,0 +1,786 @@
+// The self-page's pages, as the carrier's manual shows them (SPEC §1–§5). Pure: props in, markup
+// out. Every amount and date goes through api/format.ts — none is formatted here.
+import type { FC } from 'hono/jsx';
+import { CATEGORIES, OPTION_KEYS, OPTION_LABELS, type Category } from '../../domain/events.ts';
+import type { Month } from '../../domain/time.ts';
+import type { CallDetailPage, CategoryFigures, ContractNumber, ContractView, NumberCharges, Telegram } from '../../projections/read-model.ts';
+import type { ExportJob } from '../exports.ts';
+import type { ExportKind } from '../ports.ts';
+import { callStartJa, dateJa, dateTimeJa, durationJa, monthJa, periodJa, wholeYenJa, yenJa } from '../format.ts';
+import { CsrfField, Layout, Region, type PageProps } from './layout.tsx';
+import {
+  BLACKOUT_JA,
+  CREATION_TAKES_JA,
+  LOGIN_LOCK_NOTE,
+  PASSWORD_RULES,
+  RETENTION_JA,
+  type PasswordField,
+} from './messages.ts';
+
+type Menu = NonNullable<PageProps['menu']>;
+
+export const CATEGORY_LABELS: Record<Category, string> = {
+  domestic: '国内通話',
+  international: '国際通話',
+  au: 'au通話',
+  otherMobile: 'その他移動体',
+};
+
+export const FILE_LABELS: Record<ExportKind, string> = { numbers: '電話番号別ご利用料金', calls: '通話明細' };
+
+const ENCODING_LABELS = { sjis: 'Shift_JIS', 'utf-8': 'UTF-8' } as const;
+
+export const paths = {
+  numbers: (month: Month) => `/charges/${month}/numbers`,
+  calls: (month: Month, number: string, category?: Category, page?: number) => {
+    const q = new URLSearchParams();
+    if (category) q.set('category', category);
+    if (page && page > 1) q.set('page', String(page));
+    const qs = q.toString();
+    return `/charges/${month}/numbers/${number}/calls${qs ? `?${qs}` : ''}`;
+  },
+  newExport: (month: Month, kind: ExportKind) => `/charges/${month}/exports/new?kind=${kind}`,
+  downloads: (month: Month) => `/charges/${month}/downloads`,
+  exportStatus: (id: string) => `/exports/${id}`,
+  exportFile: (id: string) => `/exports/${id}/file`,
+};
+
+// ---- ログイン ---------------------------------------------------------------------------------
+
+export const LoginPage: FC<{ csrf: string; selfId?: string; error?: string; notice?: string }> = ({ csrf, selfId, error, notice }) => (
+  <Layout title="ログイン">
+    {notice ? (
+      <p class="info" role="status">
+        {notice}
+      </p>
+    ) : null}
+    {error ? (
+      <p class="alert" role="alert" id="login-error">
+        {error}
+      </p>
+    ) : null}
+    <form class="stack" method="post" action="/login">
+      <CsrfField token={csrf} />
+      <div class="field">
+        <label for="selfId">セルフID</label>
+        <input id="selfId" name="selfId" type="text" autocomplete="username" autocapitalize="none" spellcheck={false} required maxlength={64} value={selfId ?? ''} aria-describedby={error ? 'login-error' : undefined} autofocus />
+      </div>
+      <div class="field">
+        <label for="password">セルフパスワード</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required maxlength={128} aria-describedby={error ? 'login-error' : 'login-hint'} />
+        <p class="hint" id="login-hint">
+          {LOGIN_LOCK_NOTE}
+        </p>
+      </div>
+      <button class="button" type="submit">
+        ログイン
+      </button>
+    </form>
+    <p class="hint">セルフパスワードをお忘れの場合は、カスタマーセンターにお問い合わせください。初期パスワードを再発行します。</p>
+  </Layout>
+);
+
+// ---- メニュー ---------------------------------------------------------------------------------
+
+export const MenuPage: FC<{ menu: Menu }> = ({ menu }) => (
+  <Layout title="メニュー" menu={{ ...menu, current: 'menu' }}>
+    <p>ご利用になるメニューを選んでください。</p>
+    <ul>
+      <li>
+        <a href="/contract">ご契約内容の確認</a>：契約内容、オプションのお申し込み状況、契約電話番号詳細
+      </li>
+      <li>
+        <a href="/password">パスワードの変更</a>：セルフパスワードの変更
+      </li>
+      <li>
+        <a href="/charges">ご利用料金の確認</a>：前月分を含め過去4カ月分のご利用料金、明細の表示・ダウンロード
+      </li>
+    </ul>
+  </Layout>
+);
+
+// ---- ご契約内容の確認 -------------------------------------------------------------------------
+
+export const ContractPage: FC<{ menu: Menu; view: ContractView; number: ContractNumber | undefined; page: number; total: number }> = ({ menu, view, number, page, total }) => {
+  const freecall = view.options.freecallNotification;
+  const representative = view.options.representativeNumber;
+  return (
+    <Layout title="ご契約内容の確認" menu={{ ...menu, current: 'contract' }}>
+      <table class="kv">
+        <caption>ご契約内容</caption>
+        <tbody>
+          <tr>
+            <th scope="row">セルフID</th>
+            <td>{view.selfId}</td>
+          </tr>
+          <tr>
+            <th scope="row">契約コード</th>
+            <td>{view.contractCode}</td>
+          </tr>
+          <tr>
+            <th scope="row">契約電話番号数</th>
+            <td>
+              {view.numberCount}
+              <span class="hint">（KDDI管理用の基本電話番号1番号を含みます）</span>
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">チャンネル数/回線数</th>
+            <td>{view.channels}</td>
+          </tr>
+          <tr>
+            <th scope="row">追加ダイヤルイン番号数</th>
+            <td>{view.dialInNumberCount}</td>
+          </tr>
+          {OPTION_KEYS.map((k) => (
+            <tr>
+              <th scope="row">{OPTION_LABELS[k]}</th>
+              <td>
+                {view.options[k].subscribed ? '申込済' : '未申込'}
+                {k === 'representativeNumber' && representative.subscribed && representative.representativeNumber ? `（通知電話番号 ${representative.representativeNumber}）` : null}
+              </td>
+            </tr>
+          ))}
+          <tr>
+            <th scope="row">ご利用開始日</th>
+            <td>{dateJa(view.startDate)}</td>
+          </tr>
+          <tr>
+            <th scope="row">接続タイプ</th>
+            <td>{view.connectionType}</td>
+          </tr>
+          <tr>
+            <th scope="row">プライマリDNS</th>
+            <td>{view.primaryDns}</td>
+          </tr>
+          <tr>
+            <th scope="row">セカンダリDNS</th>
+            <td>{view.secondaryDns}</td>
+          </tr>
+        </tbody>
+      </table>
+
+      <h2 id="numbers">契約電話番号詳細</h2>
+      {number ? (
+        <>
+          <table class="kv" aria-describedby="numbers-position">
+            <tbody>
+              <tr>
+                <th scope="row">基本電話番号</th>
+                <td>{number.basicNumber}</td>
+              </tr>
+              <tr>
+                <th scope="row">追加ダイヤルイン番号</th>
+                <td>{number.dialInNumber}</td>
+              </tr>
+              <tr>
+                <th scope="row">au携帯電話番号</th>
+                <td>{number.auMobileNumber}</td>
+              </tr>
+              <tr>
+                <th scope="row">ご利用開始日</th>
+                <td>{dateJa(number.startDate)}</td>
+              </tr>
+            </tbody>
+          </table>
+          <nav class="pager" aria-label="契約電話番号詳細のページ">
+            {page > 1 ? (
+              <a class="button secondary small" href={`/contract?page=${page - 1}#numbers`} rel="prev">
+                BACK
+              </a>
+            ) : null}
+            <span id="numbers-position">
+              {page} / {total}
+            </span>
+            {page < total ? (
+              <a class="button secondary small" href={`/contract?page=${page + 1}#numbers`} rel="next">
+                NEXT
+              </a>
+            ) : null}
+          </nav>
+        </>
+      ) : (
+        <p>{total > 0 ? 'このページに電話番号はありません。' : '追加ダイヤルイン番号はありません。'}</p>
+      )}
+
+      <h2>フリーコール(選択)電話番号詳細</h2>
+      {freecall.subscribed && freecall.freecallNumbers && freecall.freecallNumbers.length > 0 ? (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">フリーコール(選択)電話番号</th>
+            </tr>
+          </thead>
+          <tbody>
+            {freecall.freecallNumbers.map((n) => (
+              <tr>
+                <td>{n}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : (
+        <p>フリーコール(選択)番号通知サービスは未申込です。</p>
+      )}
+    </Layout>
+  );
+};
+
+// ---- パスワードの変更 (開始 → 確認 → 完了) ------------------------------------------------------
+
+export type FieldProblems = Partial<Record<PasswordField, string[]>>;
+
+const PasswordInput: FC<{ id: PasswordField; label: string; problems: FieldProblems; autocomplete: string; hint?: string }> = ({ id, label, problems, autocomplete, hint }) => {
+  const errors = problems[id] ?? [];
+  const describedBy = [errors.length > 0 ? `${id}-error` : '', hint ? `${id}-hint` : ''].filter(Boolean).join(' ');
+  return (
+    <div class="field">
+      <label for={id}>{label}</label>
+      <input id={id} name={id} type="password" autocomplete={autocomplete} maxlength={128} required aria-invalid={errors.length > 0 ? 'true' : undefined} aria-describedby={describedBy || undefined} />
+      {hint ? (
+        <p class="hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      ) : null}
+      {errors.length > 0 ? (
+        <div class="error" id={`${id}-error`}>
+          {errors.map((e) => (
+            <p>{e}</p>
+          ))}
+        </div>
+      ) : null}
+    </div>
+  );
+};
+
+export const PasswordStartPage: FC<{ menu: Menu; problems: FieldProblems; notice?: string }> = ({ menu, problems, notice }) => {
+  const count = Object.values(problems).reduce((n, list) => n + (list?.length ?? 0), 0);
+  return (
+    <Layout title="セルフパスワード変更（開始）" menu={{ ...menu, current: 'password' }}>
+      {notice ? (
+        <p class="alert" role="alert">
+          {notice}
+        </p>
+      ) : null}
+      {count > 0 ? (
+        <p class="alert" role="alert">
+          入力内容に誤りがあります（{count}件）。各項目のメッセージをご確認のうえ、もう一度入力してください。
+        </p>
+      ) : null}
+      <p>現在のセルフパスワードと、新しいセルフパスワードを入力して「確認」を押してください。</p>
+      <h2 id="rules-title">新しいセルフパスワードの条件</h2>
+      <ul class="notes" aria-labelledby="rules-title">
+        {PASSWORD_RULES.map((r) => (
+          <li>{r}</li>
+        ))}
+      </ul>
+      <form class="stack" method="post" action="/password/confirm">
+        <CsrfField token={menu.csrf} />
+        <PasswordInput id="currentPassword" label="現在のセルフパスワード" problems={problems} autocomplete="current-password" />
+        <PasswordInput id="newPassword" label="新しいセルフパスワード" problems={problems} autocomplete="new-password" hint="4～8文字の半角英数字（英字と数字をそれぞれ1文字以上）" />
+        <PasswordInput id="newPasswordConfirmation" label="新しいセルフパスワード（確認用）" problems={problems} autocomplete="new-password" hint="確認のため、もう一度入力してください" />
+        <div class="actions">
+          <button class="button" type="submit">
+            確認
+          </button>
+          <a class="button secondary" href="/menu">
+            メニューに戻る
+          </a>
+        </div>
+      </form>
+    </Layout>
+  );
+};
+
+export const PasswordConfirmPage: FC<{ menu: Menu; sealed: string; newLength: number }> = ({ menu, sealed, newLength }) => (
+  <Layout title="セルフパスワード変更（確認）" menu={{ ...menu, current: 'password' }}>
+    <p>以下の内容でセルフパスワードを変更します。よろしければ「変更する」を押してください。</p>
+    <table class="kv">
+      <tbody>
+        <tr>
+          <th scope="row">新しいセルフパスワード</th>
+          <td>
+            <span aria-hidden="true">{'●'.repeat(newLength)}</span>
+            <span class="hint">（{newLength}文字、表示していません）</span>
+          </td>
+        </tr>
+      </tbody>
+    </table>
+    <div class="actions">
+      <form method="post" action="/password/complete">
+        <CsrfField token={menu.csrf} />
+        <input type="hidden" name="pending" value={sealed} />
+        <button class="button" type="submit">
+          変更する
+        </button>
+      </form>
+      <a class="button secondary" href="/password">
+        入力し直す
+      </a>
+    </div>
+  </Layout>
+);
+
+export const PasswordDonePage: FC<{ menu: Menu }> = ({ menu }) => (
+  <Layout title="セルフパスワード変更（完了）" menu={{ ...menu, current: 'password' }}>
+    <p class="done" role="status">
+      セルフパスワードを変更しました。次回のログインから、新しいセルフパスワードをご利用ください。
+    </p>
+    <p>ほかの端末でログインしていた場合、その画面からはログアウトされました。</p>
+    <div class="actions">
+      <a class="button" href="/menu">
+        メニューに戻る
+      </a>
+    </div>
+  </Layout>
+);
+
+// ---- ご利用料金の確認 -------------------------------------------------------------------------
+
+export interface MonthRow {
+  readonly month: Month;
+  readonly provisional: boolean;
+  readonly figures: CategoryFigures;
+  /** Where 通話明細's 画面に表示 goes: the calls of the only number, or the per-number page. */
+  readonly callsHref: string;
+}
+
+const Disabled: FC<{ label: string }> = ({ label }) => (
+  <span class="button small secondary" aria-disabled="true">
+    {label}
+  </span>
+);
+
+const FileButtons: FC<{ month: Month; kind: ExportKind; showHref: string; blackout: boolean }> = ({ month, kind, showHref, blackout }) => (
+  <div class="buttons" role="group" aria-label={`${monthJa(month)}分 ${FILE_LABELS[kind]}`}>
+    <a class="button small" href={showHref}>
+      画面に表示
+    </a>
+    {blackout ? <Disabled label="作成" /> : (
+      <a class="button small secondary" href={paths.newExport(month, kind)}>
+        作成
+      </a>
+    )}
+    {blackout ? <Disabled label="ダウンロード" /> : (
+      <a class="button small secondary" href={paths.downloads(month)}>
+        ダウンロード
+      </a>
+    )}
+  </div>
+);
+
+export const ChargesPage: FC<{ menu: Menu; months: readonly MonthRow[]; blackout: boolean }> = ({ menu, months, blackout }) => (
+  <Layout title="ご利用料金の確認" menu={{ ...menu, current: 'charges' }}>
+    {blackout ? (
+      <p class="alert" role="alert">
+        {BLACKOUT_JA}
+      </p>
+    ) : null}
+    <p>前月分を含め過去4カ月分のご利用料金（通常料金）を表示しています。当月分は集計中の速報です。</p>
+    <Region label="月別ご利用料金">
+      <table class="stacked">
+        <caption>月別ご利用料金</caption>
+        <thead>
+          <tr>
+            <th scope="col">ご利用月</th>
+            <th scope="col">ご利用期間</th>
+            <th scope="col">ご利用料金合計</th>
+            <th scope="col">国内通話</th>
+            <th scope="col">国際通話</th>
+            <th scope="col">携帯/PHS通話</th>
+            <th scope="col">{FILE_LABELS.numbers}</th>
+            <th scope="col">{FILE_LABELS.calls}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {months.map((m) => (
+            <tr data-month={m.month}>
+              <th scope="row">
+                {monthJa(m.month)}分{m.provisional ? <span class="provisional">（速報・集計中）</span> : null}
+              </th>
+              <td data-label="ご利用期間">{periodJa(m.month)}</td>
+              <td class="num" data-label="ご利用料金合計">
+                {wholeYenJa(m.figures.total)}
+              </td>
+              <td class="num" data-label="国内通話">
+                {wholeYenJa(m.figures.domestic)}
+              </td>
+              <td class="num" data-label="国際通話">
+                {wholeYenJa(m.figures.international)}
+              </td>
+              <td class="num" data-label="携帯/PHS通話">
+                {wholeYenJa(m.figures.mobile)}
+              </td>
+              <td data-label={FILE_LABELS.numbers}>
+                <FileButtons month={m.month} kind="numbers" showHref={paths.numbers(m.month)} blackout={blackout} />
+              </td>
+              <td data-label={FILE_LABELS.calls}>
+                <FileButtons month={m.month} kind="calls" showHref={m.callsHref} blackout={blackout} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Region>
+    <ul class="notes">
+      <li>※ご利用料金には消費税は含まれていません。</li>
+      <li>※1円未満は切り捨てて表示しています。</li>
+      <li>※電報料金は含まれていません（電報明細は「画面に表示」からご確認ください）。</li>
+      <li>※月をまたがって通話された場合は、翌月のご請求となります。</li>
+      <li>※表示は通常料金です。無料となる通話（無料呼）は、実際のご請求では0円となります。</li>
+      <li>※CSVファイルの「作成」には数分かかります。{RETENTION_JA}</li>
+      <li>※{BLACKOUT_JA}</li>
+    </ul>
+  </Layout>
+);
+
+// ---- 電話番号別ご利用料金 ---------------------------------------------------------------------
+
+const ShowLink: FC<{ href: string; what: string }> = ({ href, what }) => (
+  <a href={href} aria-label={`${what}の明細を表示`}>
+    表示
+  </a>
+);
+
+export const NumbersPage: FC<{ menu: Menu; month: Month; numbers: readonly NumberCharges[]; telegrams: readonly Telegram[] }> = ({ menu, month, numbers, telegrams }) => (
+  <Layout title="電話番号別ご利用料金" menu={{ ...menu, current: 'charges' }}>
+    <p>
+      {monthJa(month)}分 {periodJa(month)}
+    </p>
+    {numbers.length === 0 ? (
+      <p>この月のご利用はありません。</p>
+    ) : (
+      <Region label="電話番号別ご利用料金">
+        <table class="stacked">
+          <caption>電話番号別ご利用料金（{monthJa(month)}分）</caption>
+          <thead>
+            <tr>
+              <th scope="col">ご利用電話番号</th>
+              <th scope="col">ご利用料金合計</th>
+              {CATEGORIES.map((cat) => (
+                <th scope="col">{CATEGORY_LABELS[cat]}</th>
+              ))}
+              <th scope="col">携帯/PHS通話</th>
+            </tr>
+          </thead>
+          <tbody>
+            {numbers.map((n) => (
+              <tr data-number={n.number}>
+                <th scope="row">{n.number}</th>
+                <td class="num" data-label="ご利用料金合計">
+                  {yenJa(n.normal.total)} <ShowLink href={paths.calls(month, n.number)} what={`${n.number} 全通話`} />
+                </td>
+                {CATEGORIES.map((cat) => (
+                  <td class="num" data-label={CATEGORY_LABELS[cat]}>
+                    {yenJa(n.normal[cat])} <ShowLink href={paths.calls(month, n.number, cat)} what={`${n.number} ${CATEGORY_LABELS[cat]}`} />
+                  </td>
+                ))}
+                <td class="num" data-label="携帯/PHS通話">
+                  {yenJa(n.normal.mobile)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Region>
+    )}
+    <h2>電報明細</h2>
+    {telegrams.length === 0 ? (
+      <p>この月の電報のご利用はありません。</p>
+    ) : (
+      <Region label="電報明細">
+        <table class="stacked">
+          <thead>
+            <tr>
+              <th scope="col">ご利用日</th>
+              <th scope="col">あて先</th>
+              <th scope="col">種類</th>
+              <th scope="col">料金</th>
+            </tr>
+          </thead>
+          <tbody>
+            {telegrams.map((t) => (
+              <tr>
+                <td data-label="ご利用日">{dateJa(t.date)}</td>
+                <td data-label="あて先">{t.destination}</td>
+                <td data-label="種類">{t.kind}</td>
+                <td class="num" data-label="料金">
+                  {yenJa(t.charge)}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </Region>
+    )}
+    <ul class="notes">
+      <li>※金額は消費税を含まない通常料金です。電報料金は通話料金の合計に含まれていません。</li>
+    </ul>
+    <div class="actions">
+      <a class="button secondary" href="/charges">
+        ご利用料金の確認へ戻る
+      </a>
+    </div>
+  </Layout>
+);
+
+// ---- ご利用明細 (10 per page) ------------------------------------------------------------------
+
+export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category: Category | undefined; details: CallDetailPage }> = ({ menu, month, number, category, details }) => {
+  const pages = Math.max(1, Math.ceil(details.total / details.pageSize));
+  const what = category ? CATEGORY_LABELS[category] : '全通話';
+  return (
+    <Layout title="ご利用明細" menu={{ ...menu, current: 'charges' }}>
+      <p>
+        {monthJa(month)}分 {periodJa(month)}　ご利用電話番号 {number}（{what}）　全{details.total}件
+      </p>
+      {details.items.length === 0 ? (
+        <p>表示する明細はありません。</p>
+      ) : (
+        <Region label="ご利用明細">
+          <table class="stacked">
+            <caption>
+              ご利用明細 {details.total === 0 ? '' : `${(details.page - 1) * details.pageSize + 1}～${(details.page - 1) * details.pageSize + details.items.length}件目`}
+            </caption>
+            <thead>
+              <tr>
+                <th scope="col">番号</th>
+                <th scope="col">通話開始日時</th>
+                <th scope="col">通話先電話番号</th>
+                <th scope="col">地域名</th>
+                <th scope="col">通話時間</th>
+                <th scope="col">通話料金</th>
+              </tr>
+            </thead>
+            <tbody>
+              {details.items.map((call) => (
+                <tr>
+                  <th scope="row">{call.seq}</th>
+                  <td data-label="通話開始日時">{callStartJa(call)}</td>
+                  <td data-label="通話先電話番号">{call.destination}</td>
+                  <td data-label="地域名">{call.area}</td>
+                  <td class="num" data-label="通話時間">
+                    {durationJa(call)}
+                  </td>
+                  <td class="num" data-label="通話料金">
+                    {yenJa(call.charge)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Region>
+      )}
+      {pages > 1 ? (
+        <nav class="pager" aria-label="明細のページ">
+          {details.page > 1 ? (
+            <a href={paths.calls(month, number, category, details.page - 1)} rel="prev">
+              前の10件
+            </a>
+          ) : null}
+          {Array.from({ length: pages }, (_, i) => i + 1).map((p) =>
+            p === details.page ? (
+              <span class="current" aria-current="page">
+                {p}
+              </span>
+            ) : (
+              <a href={paths.calls(month, number, category, p)} aria-label={`${p}ページ目`}>
+                {p}
+              </a>
+            ),
+          )}
+          {details.page < pages ? (
+            <a href={paths.calls(month, number, category, details.page + 1)} rel="next">
+              次の10件
+            </a>
+          ) : null}
+        </nav>
+      ) : null}
+      <div class="actions">
+        <a class="button secondary" href={paths.numbers(month)}>
+          電話番号別利用料金照会画面へ戻る
+        </a>
+      </div>
+    </Layout>
+  );
+};
+
+// ---- ダウンロード (作成受付の確認 → 作成受付完了 → 作成中 → 明細ダウンロード) ------------------------
+
+export const ExportConfirmPage: FC<{ menu: Menu; month: Month; kind: ExportKind }> = ({ menu, month, kind }) => (
+  <Layout title="作成受付の確認" menu={{ ...menu, current: 'charges' }}>
+    <p>以下の明細のCSVファイルを作成します。よろしければ「明細作成」を押してください。</p>
+    <form class="stack" method="post" action={`/charges/${month}/exports`}>
+      <CsrfField token={menu.csrf} />
+      <input type="hidden" name="kind" value={kind} />
+      <table class="kv">
+        <tbody>
+          <tr>
+            <th scope="row">ご利用月</th>
+            <td>
+              {monthJa(month)}分 {periodJa(month)}
+            </td>
+          </tr>
+          <tr>
+            <th scope="row">明細の種類</th>
+            <td>{FILE_LABELS[kind]}</td>
+          </tr>
+        </tbody>
+      </table>
+      <div class="field">
+        <label for="encoding">文字コード</label>
+        <select id="encoding" name="encoding" aria-describedby="encoding-hint">
+          <option value="sjis" selected>
+            Shift_JIS（Excelで開く場合）
+          </option>
+          <option value="utf-8">UTF-8（BOM付き）</option>
+        </select>
+        <p class="hint" id="encoding-hint">
+          {CREATION_TAKES_JA}
+          {RETENTION_JA}
+        </p>
+      </div>
+      <div class="actions">
+        <button class="button" type="submit">
+          明細作成
+        </button>
+        <a class="button secondary" href="/charges">
+          ご利用料金の確認へ戻る
+        </a>
+      </div>
+    </form>
+  </Layout>
+);
+
+export const ExportAcceptedPage: FC<{ menu: Menu; job: ExportJob }> = ({ menu, job }) => (
+  <Layout title="作成受付完了" menu={{ ...menu, current: 'charges' }} refresh={{ seconds: 3, to: paths.exportStatus(job.id) }}>
+    <p class="done" role="status">
+      {monthJa(job.month)}分 {FILE_LABELS[job.kind]}の作成を受け付けました。
+    </p>
+    <p>
+      {CREATION_TAKES_JA}まもなくダウンロード画面に移動します。移動しない場合は、<a href={paths.exportStatus(job.id)}>ダウンロード画面へ</a>進んでください。
+    </p>
+  </Layout>
+);
+
+/** One file's state: 作成中 with 画面を更新する, 明細ダウンロード with the 48-hour note, failed or expired. */
+const ExportState: FC<{ job: ExportJob; now: Date; reloadHref: string }> = ({ job, now, reloadHref }) => {
+  const expired = job.deleted || job.expiresAt.getTime() <= now.getTime();
+  const head = `${monthJa(job.month)}分 ${FILE_LABELS[job.kind]}（${ENCODING_LABELS[job.encoding]}）`;
+  if (expired) {
+    return (
+      <section aria-label={head}>
+        <h2>{head}</h2>
+        <p class="alert">作成したファイルの保存期間（48時間）が過ぎたため、ファイルは削除されました。もう一度作成してください。</p>
+        <a class="button secondary" href={paths.newExport(job.month, job.kind)}>
+          作成
+        </a>
+      </section>
+    );
+  }
+  if (job.status === 'pending') {
+    return (
+      <section aria-label={head}>
+        <h2>{head}</h2>
+        <p class="info" role="status">
+          ただいま作成中です。{CREATION_TAKES_JA}しばらくしてから画面を更新してください。
+        </p>
+        <a class="button" href={reloadHref}>
+          画面を更新する(リロード)
+        </a>
+      </section>
+    );
+  }
+  if (job.status === 'failed') {
+    return (
+      <section aria-label={head}>
+        <h2>{head}</h2>
+        <p class="alert">ファイルを作成できませんでした。{job.error ? `（${job.error}）` : ''}お手数ですが、もう一度作成してください。</p>
+        <a class="button secondary" href={paths.newExport(job.month, job.kind)}>
+          作成
+        </a>
+      </section>
+    );
+  }
+  return (
+    <section aria-label={head}>
+      <h2>{head}</h2>
+      <p class="done">作成が完了しました。「明細ダウンロード」を押してファイルを保存してください。</p>
+      <a class="button" href={paths.exportFile(job.id)} download>
+        明細ダウンロード
+      </a>
+      <p class="hint">
+        作成日時 {dateTimeJa(job.readyAt ?? job.createdAt)}　保存期限 {dateTimeJa(job.expiresAt)}
+      </p>
+    </section>
+  );
+};
+
+const DownloadNotes: FC = () => (
+  <ul class="notes">
+    <li>※{RETENTION_JA}</li>
+    <li>※{BLACKOUT_JA}</li>
+  </ul>
+);
+
+export const ExportStatusPage: FC<{ menu: Menu; job: ExportJob; now: Date }> = ({ menu, job, now }) => (
+  <Layout title="明細ダウンロード" menu={{ ...menu, current: 'charges' }}>
+    <ExportState job={job} now={now} reloadHref={paths.exportStatus(job.id)} />
+    <DownloadNotes />
+    <div class="actions">
+      <a class="button secondary" href="/charges">
+        ご利用料金の確認へ戻る
+      </a>
+    </div>
+  </Layout>
+);
+
+export const DownloadsPage: FC<{ menu: Menu; month: Month; jobs: readonly ExportJob[]; now: Date }> = ({ menu, month, jobs, now }) => (
+  <Layout title="明細ダウンロード" menu={{ ...menu, current: 'charges' }}>
+    <p>
+      {monthJa(month)}分 {periodJa(month)}
+    </p>
+    {(['numbers', 'calls'] as const).map((kind) => {
+      const job = jobs.find((j) => j.kind === kind);
+      if (job) return <ExportState job={job} now={now} reloadHref={paths.downloads(month)} />;
+      return (
+        <section aria-label={FILE_LABELS[kind]}>
+          <h2>
+            {monthJa(month)}分 {FILE_LABELS[kind]}
+          </h2>
+          <p>ファイルはまだ作成されていません。「作成」を押してください。</p>
+          <a class="button secondary" href={paths.newExport(month, kind)}>
+            作成
+          </a>
+        </section>
+      );
+    })}
+    <DownloadNotes />
+    <div class="actions">
+      <a class="button secondary" href="/charges">
+        ご利用料金の確認へ戻る
+      </a>
+    </div>
+  </Layout>
+);
+
+// ---- errors ---------------------------------------------------------------------------------------
+
+export const ErrorPage: FC<{ menu?: Menu; title: string; text: string }> = ({ menu, title, text }) => (
+  <Layout title={title} {...(menu ? { menu } : {})}>
+    <p class="alert" role="alert">
+      {text}
+    </p>
+    <div class="actions">
+      {menu ? (
+        <a class="button secondary" href="/menu">
+          メニューに戻る
+        </a>
+      ) : (
+        <a class="button secondary" href="/login">
+          ログイン画面へ
+        </a>
+      )}
+    </div>
+  </Layout>
+);
