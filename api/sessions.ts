@@ -60,19 +60,30 @@ export async function createSession(db: Kysely<any>, contractCode: string, now: 
   return { token, session: { contractCode, expiresAt: expiryOf(now, absolute, policy) } };
 }
 
-/** The live session of a token, touched (its idle expiry pushed back); undefined when unknown or ended. */
+/**
+ * The live session of a token, touched (its idle expiry pushed back); undefined when unknown or ended.
+ * The touch is written at most once a minute: a write per request would serialise a portal page's
+ * parallel requests on one row and cost a commit each.
+ */
 export async function resolveSession(db: Kysely<any>, token: string, now: Date, policy: SessionPolicy): Promise<Session | undefined> {
   const idleCutoff = new Date(now.getTime() - policy.idleMinutes * 60_000);
-  const { rows } = await sql<{ contract_code: string; absolute_expires_at: Date | string }>`
-    update sessions set last_seen_at = ${now.toISOString()}::timestamptz
-    where token_hash = ${hashToken(token)}
+  const hash = hashToken(token);
+  const { rows } = await sql<{ contract_code: string; absolute_expires_at: Date | string; last_seen_at: Date | string }>`
+    select contract_code, absolute_expires_at, last_seen_at from sessions
+    where token_hash = ${hash}
       and absolute_expires_at > ${now.toISOString()}::timestamptz
-      and last_seen_at > ${idleCutoff.toISOString()}::timestamptz
-    returning contract_code, absolute_expires_at`.execute(db);
+      and last_seen_at > ${idleCutoff.toISOString()}::timestamptz`.execute(db);
   const row = rows[0];
   if (!row) return undefined;
-  return { contractCode: row.contract_code, expiresAt: expiryOf(now, new Date(row.absolute_expires_at), policy) };
+  let lastSeen = new Date(row.last_seen_at);
+  if (now.getTime() - lastSeen.getTime() >= TOUCH_EVERY_MS) {
+    await sql`update sessions set last_seen_at = ${now.toISOString()}::timestamptz where token_hash = ${hash} and last_seen_at < ${now.toISOString()}::timestamptz`.execute(db);
+    lastSeen = now;
+  }
+  return { contractCode: row.contract_code, expiresAt: expiryOf(lastSeen, new Date(row.absolute_expires_at), policy) };
 }
+
+const TOUCH_EVERY_MS = 60_000;
 
 export async function deleteSession(db: Kysely<any>, token: string): Promise<void> {
   await sql`delete from sessions where token_hash = ${hashToken(token)}`.execute(db);

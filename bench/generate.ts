@@ -55,10 +55,9 @@ function pad(n: number, w = 2): string {
   return String(n).padStart(w, '0');
 }
 
-/** One call-detail row per call, spread over `months` months ending with 2017-11, in start order per day. */
-export function* callRows(contracts: readonly BenchContract[], calls: number, seed = 42): Generator<string> {
+/** One call-detail row per call, spread over the given months (days 1–28, so no call spans a month end). */
+export function* callRows(contracts: readonly BenchContract[], calls: number, seed = 42, months: readonly string[] = ['2017-08', '2017-09', '2017-10', '2017-11']): Generator<string> {
   const rnd = prng(seed);
-  const months = ['2017-08', '2017-09', '2017-10', '2017-11'];
   for (let i = 0; i < calls; i++) {
     const c = contracts[Math.floor(rnd() * contracts.length)]!;
     const numbers = [c.basicNumber, ...c.dialInNumbers];
@@ -85,11 +84,17 @@ export function* callRows(contracts: readonly BenchContract[], calls: number, se
 }
 
 /** Write the CSV as the carrier delivers it: Shift_JIS (CP932) with CRLF. */
-export async function writeCallCsv(path: string, contracts: readonly BenchContract[], calls: number, encoding: 'sjis' | 'utf-8' = 'sjis', seed = 42): Promise<void> {
+export async function writeCallCsv(
+  path: string,
+  contracts: readonly BenchContract[],
+  calls: number,
+  options: { encoding?: 'sjis' | 'utf-8'; seed?: number; months?: readonly string[] } = {},
+): Promise<void> {
+  const { encoding = 'sjis', seed = 42, months } = options;
   const out = createWriteStream(path);
   const encode = (text: string) => (encoding === 'sjis' ? iconv.encode(text, 'cp932') : Buffer.from(text, 'utf8'));
   let buffer: string[] = [HEADER];
-  for (const row of callRows(contracts, calls, seed)) {
+  for (const row of callRows(contracts, calls, seed, months)) {
     buffer.push(row);
     if (buffer.length >= 5000) {
       if (!out.write(encode(`${buffer.join('\r\n')}\r\n`))) await once(out, 'drain');

@@ -100,37 +100,51 @@ export async function projectedContractState(database: Database, contractCode: s
   return state.status === 'open' ? state : undefined;
 }
 
+function monthChargesOf(
+  contractCode: string,
+  month: Month,
+  rows: readonly { number: string; category: Category; normal: string; billed: string; calls: number | string }[],
+): MonthCharges {
+  const byNumber = new Map<string, { normal: Amounts; billed: Amounts; calls: number }>();
+  const normal = zeroAmounts();
+  const billed = zeroAmounts();
+  for (const r of rows) {
+    if (!(CATEGORIES as readonly string[]).includes(r.category)) continue;
+    let n = byNumber.get(r.number);
+    if (!n) byNumber.set(r.number, (n = { normal: zeroAmounts(), billed: zeroAmounts(), calls: 0 }));
+    const nm = Money.fromDb(r.normal);
+    const bm = Money.fromDb(r.billed);
+    n.normal[r.category] = n.normal[r.category].plus(nm);
+    n.billed[r.category] = n.billed[r.category].plus(bm);
+    n.calls += Number(r.calls);
+    normal[r.category] = normal[r.category].plus(nm);
+    billed[r.category] = billed[r.category].plus(bm);
+  }
+  const numbers: NumberCharges[] = [...byNumber.entries()].map(([number, n]) => ({
+    number,
+    normal: figuresOf(n.normal),
+    billed: figuresOf(n.billed),
+    calls: n.calls,
+  }));
+  return { contractCode, month, normal: figuresOf(normal), billed: figuresOf(billed), numbers };
+}
+
 export function createQueries(database: Database, store?: EventStore): LedgerQueries {
   const db = database.db;
   const T = CHARGE_TABLES;
 
+  /** Several months in one query (the portal's summary shows five at once). */
+  async function monthsCharges(contractCode: string, months: readonly Month[]): Promise<MonthCharges[]> {
+    const { rows } = await sql<{ billing_month: string; number: string; category: Category; normal: string; billed: string; calls: number | string }>`
+      select billing_month, number, category, normal::text as normal, billed::text as billed, calls
+      from ${sql.table(T.monthly)} where contract_code = ${contractCode} and billing_month = any(${[...months]}::text[])
+      order by billing_month, number, category`.execute(db);
+    return months.map((month) => monthChargesOf(contractCode, month, rows.filter((r) => r.billing_month === month)));
+  }
+
   async function monthCharges(contractCode: string, month: Month): Promise<MonthCharges> {
-    const { rows } = await sql<{ number: string; category: Category; normal: string; billed: string; calls: number | string }>`
-      select number, category, normal::text as normal, billed::text as billed, calls
-      from ${sql.table(T.monthly)} where contract_code = ${contractCode} and billing_month = ${month}
-      order by number, category`.execute(db);
-    const byNumber = new Map<string, { normal: Amounts; billed: Amounts; calls: number }>();
-    const normal = zeroAmounts();
-    const billed = zeroAmounts();
-    for (const r of rows) {
-      if (!(CATEGORIES as readonly string[]).includes(r.category)) continue;
-      let n = byNumber.get(r.number);
-      if (!n) byNumber.set(r.number, (n = { normal: zeroAmounts(), billed: zeroAmounts(), calls: 0 }));
-      const nm = Money.fromDb(r.normal);
-      const bm = Money.fromDb(r.billed);
-      n.normal[r.category] = n.normal[r.category].plus(nm);
-      n.billed[r.category] = n.billed[r.category].plus(bm);
-      n.calls += Number(r.calls);
-      normal[r.category] = normal[r.category].plus(nm);
-      billed[r.category] = billed[r.category].plus(bm);
-    }
-    const numbers: NumberCharges[] = [...byNumber.entries()].map(([number, n]) => ({
-      number,
-      normal: figuresOf(n.normal),
-      billed: figuresOf(n.billed),
-      calls: n.calls,
-    }));
-    return { contractCode, month, normal: figuresOf(normal), billed: figuresOf(billed), numbers };
+    const [charges] = await monthsCharges(contractCode, [month]);
+    return charges!;
   }
 
   async function callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage> {
@@ -142,9 +156,10 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
       where contract_code = ${contractCode} and billing_month = ${month} and attributed_number = ${number} and not voided ${categoryFilter}
       order by started_at, call_id
       limit ${CALL_PAGE_SIZE} offset ${offset}`.execute(db);
+    // The monthly totals already count the calls (voided ones excluded): no scan of a large month.
     const { rows: countRows } = await sql<{ n: string }>`
-      select count(*)::text as n from ${sql.table(T.calls)}
-      where contract_code = ${contractCode} and billing_month = ${month} and attributed_number = ${number} and not voided ${categoryFilter}`.execute(db);
+      select coalesce(sum(calls), 0)::text as n from ${sql.table(T.monthly)}
+      where contract_code = ${contractCode} and billing_month = ${month} and number = ${number} ${categoryFilter}`.execute(db);
     const items = rows.map((r, i) => toCallDetail(r, offset + i + 1));
     return { items, page: p, pageSize: CALL_PAGE_SIZE, total: Number(countRows[0]?.n ?? 0), sum: Money.sum(items.map((i) => i.charge)) };
   }
@@ -216,6 +231,7 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     },
 
     monthCharges,
+    monthsCharges,
     callDetails,
     allCalls,
 

@@ -112,6 +112,8 @@ export interface LedgerQueries {
   contractNumbers(contractCode: string, asOf: JapanDate, page: number, size: number): Promise<{ items: ContractNumber[]; total: number }>;
   /** Zeros and no numbers for a month without calls. */
   monthCharges(contractCode: string, month: Month): Promise<MonthCharges>;
+  /** The same for several months, in the order asked, in one query. */
+  monthsCharges(contractCode: string, months: readonly Month[]): Promise<MonthCharges[]>;
   /** category undefined = all categories; page is 1-based, 10 per page. */
   callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage>;
   /** Every call of the month in start order (for exports), as an async stream. */

@@ -124,12 +124,12 @@ export function chargesRoutes(deps: RouteDeps) {
 
   app.openapi({ ...summaryRoute, middleware: [session] as const }, async (c) => {
     const { contractCode } = c.get('session');
-    const months = await Promise.all(
-      portalMonths(deps.clock()).map(async ({ month, provisional }) => {
-        const m = await deps.queries.monthCharges(contractCode, month);
-        return { month, period: periodOf(month), provisional, normal: figuresJson(m.normal), billed: figuresJson(m.billed), yen: wholeYenJson(m.normal) };
-      }),
-    );
+    const window = portalMonths(deps.clock());
+    const charges = await deps.queries.monthsCharges(contractCode, window.map((w) => w.month));
+    const months = window.map(({ month, provisional }, i) => {
+      const m = charges[i]!;
+      return { month, period: periodOf(month), provisional, normal: figuresJson(m.normal), billed: figuresJson(m.billed), yen: wholeYenJson(m.normal) };
+    });
     return c.json({ months }, 200);
   });
 

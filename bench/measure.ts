@@ -1,0 +1,82 @@
+// Measuring helpers: child processes with their peak RSS, the process tree's RSS, a table.
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+
+export interface ChildRun {
+  readonly ms: number;
+  readonly peakRssMb: number;
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command under /usr/bin/time -v so that the kernel's own peak RSS figure is reported. */
+export function runMeasured(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<ChildRun> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn('/usr/bin/time', ['-v', command, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = performance.now() - started;
+      const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr);
+      resolve({ ms, peakRssMb: m ? Number(m[1]) / 1024 : Number.NaN, code, stdout, stderr });
+    });
+  });
+}
+
+/** Resident memory of a process and all its descendants, in MB (Linux /proc). */
+export function treeRssMb(rootPid: number): number {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  let kb = 0;
+  const stack = [rootPid];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // gone
+    }
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return kb / 1024;
+}
+
+export interface TableRow {
+  readonly what: string;
+  readonly size: string;
+  readonly figure: string;
+  readonly baseline: string;
+  readonly ratio: string;
+  readonly goal: string;
+  readonly met: string;
+}
+
+export function printTable(rows: readonly TableRow[]): string {
+  const head: TableRow = { what: 'benchmark', size: 'size', figure: 'figure', baseline: 'baseline (same run)', ratio: 'ratio', goal: 'goal', met: 'met' };
+  const all = [head, ...rows];
+  const keys = Object.keys(head) as (keyof TableRow)[];
+  const lines = all.map((r) => `| ${keys.map((k) => r[k]).join(' | ')} |`);
+  lines.splice(1, 0, `|${keys.map(() => '---').join('|')}|`);
+  return lines.join('\n');
+}
+
+export function fmt(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}

@@ -1,0 +1,283 @@
+// `npm run bench` — the ledger against its physical limits, each figure beside a baseline measured
+// in the same run (the machine is noisy: compare ratios). Prints one table (and writes it to
+// bench/out/results.md). Sizes: BENCH_CALLS (default 1,000,000; --quick 50,000) on PostgreSQL,
+// BENCH_PGLITE_CALLS (default 50,000; --quick 5,000) on the embedded store.
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
+import { stringify } from 'csv-stringify';
+import iconv from 'iconv-lite';
+import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { Hono } from 'hono';
+import { serve as listen } from '@hono/node-server';
+import { sql } from 'kysely';
+import { PGlite } from '@electric-sql/pglite';
+import { addMonths, japanMonthAt } from '../domain/time.ts';
+import { openLedger, type Ledger } from '../cli/context.ts';
+import { configFromEnv } from '../cli/config.ts';
+import { importContracts } from '../importers/contracts.ts';
+import { createProjectionRunner } from '../projections/index.ts';
+import { prepareServer } from '../cli/commands/serve.ts';
+import { createSession, DEFAULT_SESSION_POLICY } from '../api/sessions.ts';
+import { createLogger } from '../api/logger.ts';
+import { benchContracts, callRows, contractLines, writeCallCsv } from './generate.ts';
+import { fmt, printTable, runMeasured, treeRssMb, type TableRow } from './measure.ts';
+
+const quick = process.argv.includes('--quick');
+const CALLS = Number(process.env.BENCH_CALLS ?? (quick ? 50_000 : 1_000_000));
+const PGLITE_CALLS = Number(process.env.BENCH_PGLITE_CALLS ?? (quick ? 5_000 : 50_000));
+const LOAD_SECONDS = quick ? 3 : 10;
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const root = new URL('..', import.meta.url).pathname;
+const work = join(tmpdir(), `ledger-bench-${process.pid}`);
+mkdirSync(work, { recursive: true });
+const rows: TableRow[] = [];
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const month = addMonths(japanMonthAt(new Date()), -1); // a closed month inside the portal's window
+const contracts = benchContracts(1);
+const contract = contracts[0]!;
+
+function row(what: string, size: string, figure: string, baseline: string, ratio: string, goal: string, met: boolean | undefined): void {
+  rows.push({ what, size, figure, baseline, ratio, goal, met: met === undefined ? '—' : met ? 'yes' : '**no**' });
+  log(`${what}: ${figure} (baseline ${baseline}, ratio ${ratio})`);
+}
+
+function child(command: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  return runMeasured(command, args, { ...process.env, ...env });
+}
+
+async function openBenchLedger(env: Record<string, string>): Promise<Ledger> {
+  return openLedger(configFromEnv({ ...process.env, ...env } as NodeJS.ProcessEnv));
+}
+
+// ---- 1, 2, 4 on PostgreSQL ----------------------------------------------------------------------
+
+async function postgresBenchmarks(): Promise<void> {
+  const schema = `bench_${process.pid}`;
+  const env = { DATABASE_URL, LEDGER_DB_SCHEMA: schema };
+  const csv = join(work, 'calls.csv');
+  log(`generating ${fmt(CALLS)} calls for ${month}`);
+  await writeCallCsv(csv, contracts, CALLS, { months: [month] });
+  const ledger = await openBenchLedger(env);
+  try {
+    await importContracts(ledger.store, Buffer.from(contractLines(contracts)), { name: 'bench-contracts.jsonl', credentialsDb: ledger.database.db });
+
+    // 1. the CLI import, end to end, vs a raw COPY of the same event rows into an identically indexed table
+    log('importing through the CLI');
+    const imported = await child(process.execPath, [join(root, 'cli/bin.mjs'), 'import', 'calls', csv], env);
+    if (imported.code !== 0) throw new Error(`import failed: ${imported.stderr}`);
+    const importRate = CALLS / (imported.ms / 1000);
+
+    const pool = ledger.database.pool!;
+    const client = await pool.connect();
+    let copyRate: number;
+    try {
+      const dump = join(work, 'events.copy');
+      await pipeline(client.query(copyTo(`copy (select event_id, stream_id, revision, type, data, metadata, payload_hash from ${schema}.events where type = 'CallRecorded' order by position) to stdout`)), createWriteStream(dump));
+      await client.query(`create table ${schema}.events_copy (like ${schema}.events including all)`);
+      const started = performance.now();
+      await client.query('begin');
+      await pipeline(createReadStream(dump), client.query(copyFrom(`copy ${schema}.events_copy (event_id, stream_id, revision, type, data, metadata, payload_hash) from stdin`)));
+      await client.query('commit');
+      copyRate = CALLS / ((performance.now() - started) / 1000);
+      await client.query(`drop table ${schema}.events_copy`);
+    } finally {
+      client.release();
+    }
+    row('import 1 (CLI, CP932 CSV → events), PostgreSQL', `${fmt(CALLS)} calls`, `${fmt(importRate)} calls/s (${fmt(imported.ms / 1000, 1)} s, peak ${fmt(imported.peakRssMb)} MB)`, `raw COPY ${fmt(copyRate)} rows/s`, fmt(importRate / copyRate, 2), '≥ 80,000/s and ≥ 0.70', importRate >= 80_000 && importRate / copyRate >= 0.7);
+
+    // 2. projection catch-up after the import, then a full rebuild
+    const runner = createProjectionRunner(ledger.database, ledger.store);
+    let started = performance.now();
+    const applied = await runner.catchUp();
+    const catchUpRate = applied / ((performance.now() - started) / 1000);
+    const replayBaseline = await decimalReplayBaseline(pool, schema);
+    row('2a projection catch-up after import, PostgreSQL', `${fmt(applied)} events`, `${fmt(catchUpRate)} ev/s`, `read + decimal sum ${fmt(replayBaseline)} ev/s`, fmt(catchUpRate / replayBaseline, 2), '—', undefined);
+    started = performance.now();
+    const reports = await runner.rebuild();
+    const rebuilt = reports.reduce((a, r) => a + r.events, 0);
+    const rebuildRate = rebuilt / ((performance.now() - started) / 1000);
+    row('2b full rebuild (all projections), PostgreSQL', `${fmt(rebuilt)} events`, `${fmt(rebuildRate)} ev/s`, `read + decimal sum ${fmt(replayBaseline)} ev/s`, fmt(rebuildRate / replayBaseline, 2), '≥ 200,000 ev/s', rebuildRate >= 200_000);
+
+    // 3. portal queries over HTTP vs a bare Hono + pg lookup, same process, 50 connections
+    await httpBenchmarks(ledger, pool, schema);
+
+    // 4. call-detail export in CP932 as a child process vs csv-stringify + iconv-lite over the same rows
+    const out = join(work, 'export.csv');
+    const exported = await child(process.execPath, [join(root, 'cli/bin.mjs'), 'export', 'calls', contract.contractCode, month, '-o', out], env);
+    if (exported.code !== 0) throw new Error(`export failed: ${exported.stderr}`);
+    const exportRate = CALLS / (exported.ms / 1000);
+    const encodeRate = await stringifyBaseline();
+    row('4 call-detail export, CP932 (CLI child process)', `${fmt(CALLS)} rows`, `${fmt(exportRate)} rows/s, peak ${fmt(exported.peakRssMb)} MB`, `csv-stringify + iconv ${fmt(encodeRate)} rows/s`, fmt(exportRate / encodeRate, 2), '≥ 200,000/s, ≤ 150 MB', exportRate >= 200_000 && exported.peakRssMb <= 150);
+  } finally {
+    await sql.raw(`drop schema if exists ${schema} cascade`).execute(ledger.database.db).catch(() => {});
+    await ledger.close();
+  }
+}
+
+/** The floor of a replay: read every call event and sum its charge with decimal.js, nothing written. */
+async function decimalReplayBaseline(pool: pg.Pool, schema: string): Promise<number> {
+  const { Money } = await import('../domain/money.ts');
+  const started = performance.now();
+  let after = '0';
+  let count = 0;
+  let total = Money.zero;
+  for (;;) {
+    const { rows: events } = await pool.query(`select position::text as position, data from ${schema}.events where position > $1 order by position limit 5000`, [after]);
+    if (events.length === 0) break;
+    for (const e of events) {
+      if (e.data.charge) total = total.plus(Money.parseCharge(e.data.charge));
+      count++;
+    }
+    after = events[events.length - 1].position;
+  }
+  return count / ((performance.now() - started) / 1000);
+}
+
+function load(url: string, authorization?: string): Promise<{ requestsPerSecond: number; p99: number; non2xx: number; errors: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(root, 'bench/load.mjs'), url, '50', String(LOAD_SECONDS), ...(authorization ? [authorization] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', () => {
+      try {
+        resolve(JSON.parse(out));
+      } catch (e) {
+        reject(new Error(`load generator printed ${out}`));
+      }
+    });
+  });
+}
+
+async function httpBenchmarks(ledger: Ledger, pool: pg.Pool, schema: string): Promise<void> {
+  const prepared = await prepareServer(ledger, { demo: false, adminToken: 'bench-admin-token', logger: createLogger({ level: 'silent' }) });
+  await prepared.start();
+  const server = listen({ fetch: prepared.app.fetch, port: 0 });
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  const bare = new Hono();
+  bare.get('/bare/:id', async (c) => {
+    const { rows: found } = await pool.query(`select call_id, charge::text as charge from ${schema}.proj_call_details where call_id = $1`, [c.req.param('id')]);
+    return c.json(found[0] ?? null);
+  });
+  const bareServer = listen({ fetch: bare.fetch, port: 0 });
+  await once(bareServer, 'listening');
+  const barePort = (bareServer.address() as { port: number }).port;
+  try {
+    const { token } = await createSession(ledger.database.db, contract.contractCode, new Date(), DEFAULT_SESSION_POLICY);
+    const auth = `Bearer ${token}`;
+    const { rows: sample } = await pool.query(`select call_id::text as id from ${schema}.proj_call_details limit 1`);
+    const bareResult = await load(`http://127.0.0.1:${barePort}/bare/${sample[0].id}`);
+    const targets = [
+      ['3a portal monthly charges (GET /api/v1/charges)', `/api/v1/charges`],
+      ['3b portal call details, page 1 (GET …/numbers/:n/calls)', `/api/v1/charges/${month}/numbers/${contract.dialInNumbers[0]}/calls?page=1`],
+    ] as const;
+    for (const [what, path] of targets) {
+      const r = await load(`http://127.0.0.1:${port}${path}`, auth);
+      if (r.non2xx > 0 || r.errors > 0) log(`${what}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
+      row(what, '50 connections', `${fmt(r.requestsPerSecond)} req/s, p99 ${r.p99} ms`, `bare Hono + pg ${fmt(bareResult.requestsPerSecond)} req/s, p99 ${bareResult.p99} ms`, fmt(r.requestsPerSecond / bareResult.requestsPerSecond, 2), 'p99 ≤ 10 ms, ≥ 0.60', r.p99 <= 10 && r.requestsPerSecond / bareResult.requestsPerSecond >= 0.6 && r.non2xx === 0);
+    }
+  } finally {
+    server.close();
+    bareServer.close();
+    await prepared.stop();
+  }
+}
+
+/** csv-stringify + iconv-lite to CP932 over the same number of generated rows, in this process. */
+async function stringifyBaseline(): Promise<number> {
+  const started = performance.now();
+  const stringifier = stringify({ record_delimiter: '\r\n' });
+  stringifier.setEncoding('utf8');
+  const sink = new PassThrough();
+  sink.resume();
+  const encoder = iconv.encodeStream('cp932');
+  const done = pipeline(stringifier, encoder, sink);
+  for (const line of callRows(contracts, CALLS, 7, [month])) {
+    if (!stringifier.write(line.split(','))) await once(stringifier, 'drain');
+  }
+  stringifier.end();
+  await done;
+  return CALLS / ((performance.now() - started) / 1000);
+}
+
+// ---- PGlite (the embedded default), smaller ----------------------------------------------------
+
+async function pgliteBenchmarks(): Promise<void> {
+  const dir = join(work, 'pglite');
+  const env = { LEDGER_DATA_DIR: dir, DATABASE_URL: '' };
+  const csv = join(work, 'calls-pglite.csv');
+  await writeCallCsv(csv, contracts, PGLITE_CALLS, { months: [month] });
+  let ledger = await openBenchLedger(env);
+  await importContracts(ledger.store, Buffer.from(contractLines(contracts)), { name: 'bench-contracts.jsonl', credentialsDb: ledger.database.db });
+  await ledger.close();
+  const imported = await child(process.execPath, [join(root, 'cli/bin.mjs'), 'import', 'calls', csv], env);
+  if (imported.code !== 0) throw new Error(`PGlite import failed: ${imported.stderr}`);
+  const rate = PGLITE_CALLS / (imported.ms / 1000);
+  row('import 1 (CLI), PGlite', `${fmt(PGLITE_CALLS)} calls`, `${fmt(rate)} calls/s (peak ${fmt(imported.peakRssMb)} MB)`, '—', '—', '—', undefined);
+  ledger = await openBenchLedger(env);
+  try {
+    const runner = createProjectionRunner(ledger.database, ledger.store);
+    let started = performance.now();
+    const applied = await runner.catchUp();
+    row('2a projection catch-up, PGlite', `${fmt(applied)} events`, `${fmt(applied / ((performance.now() - started) / 1000))} ev/s`, '—', '—', '—', undefined);
+    started = performance.now();
+    const rebuilt = (await runner.rebuild()).reduce((a, r) => a + r.events, 0);
+    row('2b full rebuild, PGlite', `${fmt(rebuilt)} events`, `${fmt(rebuilt / ((performance.now() - started) / 1000))} ev/s`, '—', '—', '—', undefined);
+  } finally {
+    await ledger.close();
+  }
+}
+
+// ---- 5. cold start of `npm start` with the demo -------------------------------------------------
+
+async function coldStart(): Promise<void> {
+  const dir = join(work, 'coldstart');
+  const port = 3900 + (process.pid % 90);
+  const started = performance.now();
+  const p = spawn('npm', ['start'], { cwd: root, env: { ...process.env, DATABASE_URL: '', LEDGER_DATA_DIR: dir, PORT: String(port), LEDGER_ADMIN_TOKEN: 'bench' }, stdio: 'ignore', detached: true });
+  let ms = Number.NaN;
+  let rss = Number.NaN;
+  try {
+    for (let i = 0; i < 600; i++) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/health`);
+        if (res.ok) {
+          ms = performance.now() - started;
+          rss = treeRssMb(p.pid!);
+          break;
+        }
+      } catch {
+        // not up yet
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    process.kill(-p.pid!, 'SIGTERM');
+  }
+  // Baseline: a bare PGlite start (create, one query) in a fresh process: the floor under our start.
+  const baseline = await child(process.execPath, ['--input-type=module', '-e', `import { PGlite } from '@electric-sql/pglite'; const db = await PGlite.create('${join(work, 'bare-pglite')}'); await db.query('select 1'); await db.close();`], {});
+  row('5 cold start of npm start with the demo → first /health', 'demo', `${fmt(ms / 1000, 2)} s, RSS ${fmt(rss)} MB`, `bare PGlite start ${fmt(baseline.ms / 1000, 2)} s, ${fmt(baseline.peakRssMb)} MB`, fmt(ms / baseline.ms, 2), '≤ 5 s, ≤ 400 MB', ms <= 5000 && rss <= 400);
+}
+
+void PGlite;
+
+try {
+  log(`${quick ? 'quick' : 'full'} run: ${fmt(CALLS)} calls on PostgreSQL, ${fmt(PGLITE_CALLS)} on PGlite`);
+  await postgresBenchmarks();
+  await pgliteBenchmarks();
+  await coldStart();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+const table = printTable(rows);
+const header = `Machine: ${(await import('node:os')).cpus().length} cores, ${fmt((await import('node:os')).totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${new Date().toISOString().slice(0, 10)}; ${quick ? '--quick' : 'full'} run`;
+process.stdout.write(`${header}\n\n${table}\n`);
+mkdirSync(join(root, 'bench/out'), { recursive: true });
+writeFileSync(join(root, 'bench/out/results.md'), `${header}\n\n${table}\n`);
