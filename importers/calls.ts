@@ -189,7 +189,8 @@ async function validate(store: EventStore, source: ReopenableSource, holders: Nu
     if (e instanceof ImportRejected) throw e;
     const csv = csvErrorOf(e);
     if (!csv) throw e;
-    problems.add({ file, line: csv.line, field: 'CSV', message: csv.message });
+    // Before the header was read, a CSV syntax error means it is not a call-detail CSV at all.
+    problems.add({ file, line: csv.line, field: sawHeader ? 'CSV' : 'header', message: sawHeader ? csv.message : `not a call-detail CSV: ${csv.message}` });
   }
   if (problems.isEmpty) await flush();
 

@@ -1,6 +1,6 @@
 // Rows of a carrier CSV file (SPEC §7), either encoding, as they stream: the line each record
 // ends on (1-based) and its raw fields. Trimming and validation are the callers'.
-import { parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 import { Readable } from 'node:stream';
 import { decodeText, type DecodeReport } from './encoding.ts';
 
@@ -22,8 +22,7 @@ export async function* readCsvRows(bytes: Readable, report: DecodeReport): Async
 
 /** A csv-parse error (an unclosed quote…) as a line and a sentence; undefined for anything else. */
 export function csvErrorOf(e: unknown): { line: number; message: string } | undefined {
-  if (e === null || typeof e !== 'object') return undefined;
-  const err = e as { code?: unknown; lines?: unknown; message?: unknown };
-  if (typeof err.code !== 'string' || !err.code.startsWith('CSV_')) return undefined;
-  return { line: typeof err.lines === 'number' ? err.lines : 0, message: String(err.message).replace(/ on line \d+$/, '') };
+  if (!(e instanceof CsvError)) return undefined;
+  const lines = (e as CsvError & { lines?: unknown }).lines;
+  return { line: typeof lines === 'number' ? lines : 0, message: e.message.replace(/ on line \d+$/, '') };
 }

@@ -146,6 +146,12 @@ for (const target of testTargets) {
         await nothingAppended();
       });
 
+      it('a file that is not CSV at all (a CSV syntax error before any header)', async () => {
+        await expectRefused(Buffer.from('{"type":"OpenContract"}\n'), 'c.jsonl', [
+          'c.jsonl:1: header: not a call-detail CSV: Invalid Opening Quote: a quote is found on field 0 at line 1, value is "{"',
+        ]);
+      });
+
       it('an undecodable byte in a UTF-8 file', async () => {
         const text = Buffer.from(`${HEADER.join(',')}\r\n${rows(3).map((r) => r.join(',')).join('\r\n')}\r\n`, 'utf8');
         const at = text.indexOf(Buffer.from('\r\n', 'latin1'), text.indexOf(Buffer.from('\r\n', 'latin1')) + 2) + 2 + 11; // line 3, inside the date
