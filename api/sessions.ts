@@ -68,29 +68,69 @@ export async function createSession(db: Kysely<any>, contractCode: string, now: 
 export async function resolveSession(db: Kysely<any>, token: string, now: Date, policy: SessionPolicy): Promise<Session | undefined> {
   const idleCutoff = new Date(now.getTime() - policy.idleMinutes * 60_000);
   const hash = hashToken(token);
+  const cache = cacheOf(db);
+  const cached = cache.get(hash);
+  if (
+    cached &&
+    performance.now() < cached.freshUntil &&
+    now.getTime() < cached.absolute.getTime() &&
+    cached.lastSeen.getTime() > idleCutoff.getTime() &&
+    now.getTime() - cached.lastSeen.getTime() < TOUCH_EVERY_MS
+  ) {
+    return { contractCode: cached.contractCode, expiresAt: expiryOf(cached.lastSeen, cached.absolute, policy) };
+  }
   const { rows } = await sql<{ contract_code: string; absolute_expires_at: Date | string; last_seen_at: Date | string }>`
     select contract_code, absolute_expires_at, last_seen_at from sessions
     where token_hash = ${hash}
       and absolute_expires_at > ${now.toISOString()}::timestamptz
       and last_seen_at > ${idleCutoff.toISOString()}::timestamptz`.execute(db);
   const row = rows[0];
-  if (!row) return undefined;
+  if (!row) {
+    cache.delete(hash);
+    return undefined;
+  }
   let lastSeen = new Date(row.last_seen_at);
   if (now.getTime() - lastSeen.getTime() >= TOUCH_EVERY_MS) {
     await sql`update sessions set last_seen_at = ${now.toISOString()}::timestamptz where token_hash = ${hash} and last_seen_at < ${now.toISOString()}::timestamptz`.execute(db);
     lastSeen = now;
   }
-  return { contractCode: row.contract_code, expiresAt: expiryOf(lastSeen, new Date(row.absolute_expires_at), policy) };
+  const absolute = new Date(row.absolute_expires_at);
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  cache.set(hash, { contractCode: row.contract_code, absolute, lastSeen, freshUntil: performance.now() + CACHE_MS });
+  return { contractCode: row.contract_code, expiresAt: expiryOf(lastSeen, absolute, policy) };
+}
+
+// A portal page fires several requests at once; each need not read the session row again. A cached
+// session is trusted for CACHE_MS of real time, and never past its own expiry by the given clock.
+// Logout and password changes in this process drop it at once; another server process may still
+// accept a session ended elsewhere for up to CACHE_MS.
+const CACHE_MS = 2_000;
+const CACHE_LIMIT = 10_000;
+interface CachedSession {
+  readonly contractCode: string;
+  readonly absolute: Date;
+  readonly lastSeen: Date;
+  readonly freshUntil: number;
+}
+const caches = new WeakMap<Kysely<any>, Map<string, CachedSession>>();
+function cacheOf(db: Kysely<any>): Map<string, CachedSession> {
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = new Map()));
+  return cache;
 }
 
 const TOUCH_EVERY_MS = 60_000;
 
 export async function deleteSession(db: Kysely<any>, token: string): Promise<void> {
+  cacheOf(db).delete(hashToken(token));
   await sql`delete from sessions where token_hash = ${hashToken(token)}`.execute(db);
 }
 
 /** Ends every session of a contract but the one given (after a password change or reset). */
 export async function deleteSessionsOfContract(db: Kysely<any>, contractCode: string, except?: string): Promise<void> {
+  const cache = cacheOf(db);
+  const kept = except === undefined ? undefined : hashToken(except);
+  for (const [hash, cached] of cache) if (cached.contractCode === contractCode && hash !== kept) cache.delete(hash);
   if (except === undefined) await sql`delete from sessions where contract_code = ${contractCode}`.execute(db);
   else await sql`delete from sessions where contract_code = ${contractCode} and token_hash <> ${hashToken(except)}`.execute(db);
 }

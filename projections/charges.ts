@@ -286,7 +286,7 @@ async function refreshIntervals(trx: Transaction<any>, s: string, contractCode: 
     select type, data from ${t(T.contractEvents, s)} where contract_code = ${contractCode} order by revision`.execute(trx);
   const intervals = intervalsOf(foldContract(events));
   const { rows: current } = await sql<{ from_t: string; to_t: string | null; number: string }>`
-    select from_t::text as from_t, to_t::text as to_t, number from ${t(T.intervals, s)} where contract_code = ${contractCode} order by from_t`.execute(trx);
+    select from_t::text as from_t, to_t::text as to_t, number from ${t(T.intervals, s)} where contract_code = ${contractCode} order by ${t(T.intervals, s)}.from_t`.execute(trx);
   const same =
     current.length === intervals.length &&
     current.every((c, k) => {

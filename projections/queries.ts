@@ -151,16 +151,24 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     const p = Math.max(1, Math.floor(page));
     const offset = (p - 1) * CALL_PAGE_SIZE;
     const categoryFilter = category ? sql`and category = ${category}` : sql``;
-    const { rows } = await sql<CallRow>`
-      select ${CALL_COLUMNS} from ${sql.table(T.calls)}
-      where contract_code = ${contractCode} and billing_month = ${month} and attributed_number = ${number} and not voided ${categoryFilter}
-      order by started_at, call_id
-      limit ${CALL_PAGE_SIZE} offset ${offset}`.execute(db);
-    // The monthly totals already count the calls (voided ones excluded): no scan of a large month.
-    const { rows: countRows } = await sql<{ n: string }>`
-      select coalesce(sum(calls), 0)::text as n from ${sql.table(T.monthly)}
-      where contract_code = ${contractCode} and billing_month = ${month} and number = ${number} ${categoryFilter}`.execute(db);
-    const items = rows.map((r, i) => toCallDetail(r, offset + i + 1));
+    // One round trip: the page, and the number of calls (counted already by the monthly totals,
+    // voided calls excluded), so a large month is never scanned per request.
+    const { rows } = await sql<CallRow & { total_calls: string }>`
+      with counted as (
+        select coalesce(sum(calls), 0)::text as total_calls from ${sql.table(T.monthly)}
+        where contract_code = ${contractCode} and billing_month = ${month} and number = ${number} ${categoryFilter}
+      ), page as (
+        select ${CALL_COLUMNS}, ${sql.table(T.calls)}.started_at as sort_started_at, ${sql.table(T.calls)}.call_id as sort_call_id
+        from ${sql.table(T.calls)}
+        where contract_code = ${contractCode} and billing_month = ${month} and attributed_number = ${number} and not voided ${categoryFilter}
+        order by ${sql.table(T.calls)}.started_at, ${sql.table(T.calls)}.call_id
+        limit ${sql.lit(CALL_PAGE_SIZE)} offset ${sql.lit(offset)}
+      )
+      select counted.total_calls, page.* from counted left join page on true
+      order by page.sort_started_at, page.sort_call_id`.execute(db);
+    const countRows = [{ n: rows[0]?.total_calls ?? '0' }];
+    const found = rows.filter((r) => r.call_id !== null);
+    const items = found.map((r, i) => toCallDetail(r, offset + i + 1));
     return { items, page: p, pageSize: CALL_PAGE_SIZE, total: Number(countRows[0]?.n ?? 0), sum: Money.sum(items.map((i) => i.charge)) };
   }
 
@@ -173,7 +181,7 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
       const { rows } = await sql<CallRow>`
         select ${CALL_COLUMNS} from ${sql.table(T.calls)}
         where contract_code = ${contractCode} and billing_month = ${month} and not voided ${keyset}
-        order by started_at, call_id limit 2000`.execute(db);
+        order by ${sql.table(T.calls)}.started_at, ${sql.table(T.calls)}.call_id limit 2000`.execute(db);
       for (const r of rows) yield toCallDetail(r, ++seq);
       if (rows.length < 2000) return;
       const last = rows[rows.length - 1]!;

@@ -147,10 +147,12 @@ export function chargesRoutes(deps: RouteDeps) {
     const { month, number } = c.req.valid('param');
     const query = c.req.valid('query');
     requirePortalMonth(month, deps.clock());
-    if (!(await isNumberOfContract(deps, contractCode, month, number))) {
+    const page = await deps.queries.callDetails(contractCode, month, number, query.category as Category | undefined, pageNumber(query.page));
+    // Every query is scoped to the session's contract: another contract's number has no calls here,
+    // and is then told apart from an own number without calls (404 either way for others).
+    if (page.total === 0 && !(await isNumberOfContract(deps, contractCode, month, number))) {
       throw new ApiError(404, 'NUMBER_NOT_FOUND', `no number ${number} on this contract in ${month}`);
     }
-    const page = await deps.queries.callDetails(contractCode, month, number, query.category as Category | undefined, pageNumber(query.page));
     return c.json({ items: page.items.map(callJson), page: page.page, pageSize: page.pageSize, total: page.total, sum: page.sum.toString() }, 200);
   });
 
