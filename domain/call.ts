@@ -1,6 +1,6 @@
 // A call record (SPEC §3, §7.2): validation of every field, its category, whether it is free, its
 // billing month, and its deterministic id.
-import { v5 as uuidv5 } from 'uuid';
+import { uuidv5 } from './uuid.ts';
 import { Money, MoneyFormatError } from './money.ts';
 import { categorize, isFreeCall, DEFAULT_CATEGORY_TABLE, DEFAULT_FREE_CALL_RULES, type CategoryTable, type FreeCallRule } from './categories.ts';
 import type { CallRecorded, Category, ExtensionType } from './events.ts';

@@ -1,7 +1,7 @@
 // The contract application service: parse a command once at the edge, read the contract stream and
 // the number streams it touches, decide, and append them all together under exact expected
 // versions. This is the only contract file that does I/O; `planContractCommand` is its pure core.
-import { v5 as uuidv5 } from 'uuid';
+import { uuidv5 } from './uuid.ts';
 import { z } from 'zod';
 import type { ContractEvent, EventMetadata, NumberEvent } from './events.ts';
 import { OPTION_KEYS, streams } from './events.ts';

@@ -13,7 +13,7 @@ import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database, MigrationSet } from './database.ts';
-import { payloadHash } from './canonical.ts';
+import { canonicalJson, hashOfCanonical } from './canonical.ts';
 import {
   EventIdConflict,
   ExpectedVersionConflict,
@@ -130,7 +130,7 @@ export class SqlEventStore implements EventStore {
     const total = { appended: 0, alreadyPresent: 0, duplicates: 0 };
     const run = async (executor: Executor) => {
       const session = await AppendSession.begin(executor);
-      for await (const batches of chunks) {
+      for await (const batches of prefetched(chunks)) {
         const results = await session.append(batches);
         for (const r of results) {
           total.appended += r.appended;
@@ -301,11 +301,16 @@ class AppendSession {
     // Idempotency first: which of these ids are stored already, and with what content?
     const byId = new Map<string, { streamId: string; hash: string }>();
     const batchHashes: string[][] = [];
+    const batchJson: string[][] = [];
     for (const batch of batches) {
       const hashes: string[] = [];
+      const texts: string[] = [];
       for (const e of batch.events) {
-        const hash = payloadHash(batch.streamId, e.type, e.data);
+        // One encoding per event: the canonical text is both what is hashed and what is stored.
+        const text = canonicalJson(e.data);
+        const hash = hashOfCanonical(batch.streamId, e.type, text);
         hashes.push(hash);
+        texts.push(text);
         const seen = byId.get(e.id);
         if (seen && seen.hash !== hash) {
           throw new EventIdConflict(e.id, batch.streamId, 'the same id twice in one append with different content');
@@ -313,6 +318,7 @@ class AppendSession {
         byId.set(e.id, { streamId: batch.streamId, hash });
       }
       batchHashes.push(hashes);
+      batchJson.push(texts);
     }
     const existing = new Map<string, { streamId: string; hash: string; mine: boolean }>();
     const ids = [...byId.keys()];
@@ -341,7 +347,7 @@ class AppendSession {
     batches.forEach((batch, b) => {
       let alreadyPresent = 0;
       let duplicates = 0;
-      const fresh: { e: EventToAppend; hash: string }[] = [];
+      const fresh: { e: EventToAppend; hash: string; text: string }[] = [];
       batch.events.forEach((e, i) => {
         const hash = batchHashes[b]![i]!;
         const stored = existing.get(e.id);
@@ -355,7 +361,7 @@ class AppendSession {
           duplicates++;
         } else {
           insertedNow.add(e.id);
-          fresh.push({ e, hash });
+          fresh.push({ e, hash, text: batchJson[b]![i]! });
         }
       });
       const current = this.versions.get(batch.streamId)!;
@@ -366,9 +372,9 @@ class AppendSession {
         if (wanted !== current) throw new ExpectedVersionConflict(batch.streamId, expected, current);
       }
       let revision = current;
-      for (const { e, hash } of fresh) {
+      for (const { e, hash, text } of fresh) {
         revision++;
-        toInsert.push({ id: e.id, streamId: batch.streamId, revision, type: e.type, data: JSON.stringify(e.data), metadata: JSON.stringify(e.metadata ?? {}), hash });
+        toInsert.push({ id: e.id, streamId: batch.streamId, revision, type: e.type, data: text, metadata: JSON.stringify(e.metadata ?? {}), hash });
       }
       this.versions.set(batch.streamId, revision);
       results.push({ streamId: batch.streamId, version: revision, appended: fresh.length, alreadyPresent, duplicates });
@@ -377,5 +383,31 @@ class AppendSession {
     await this.x.insert(toInsert);
     if (toInsert.length > 0) await this.x.query(`select pg_notify('ledger_events', '')`, []);
     return results;
+  }
+}
+
+/**
+ * Asks for the next chunk as soon as the current one is handed out, so that the producer (parsing
+ * the next part of a file) works while the database takes the current chunk: two cores, both busy.
+ */
+async function* prefetched<T>(source: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  const it: AsyncIterator<T> | Iterator<T> =
+    Symbol.asyncIterator in source ? (source as AsyncIterable<T>)[Symbol.asyncIterator]() : (source as Iterable<T>)[Symbol.iterator]();
+  let next: Promise<IteratorResult<T>> = Promise.resolve(it.next());
+  let finished = false;
+  try {
+    for (;;) {
+      const current = await next;
+      if (current.done) {
+        finished = true;
+        return;
+      }
+      next = Promise.resolve(it.next());
+      // A failing producer is reported by the await above on the next turn, not as unhandled.
+      next.catch(() => {});
+      yield current.value;
+    }
+  } finally {
+    if (!finished) await it.return?.();
   }
 }

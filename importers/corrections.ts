@@ -6,7 +6,7 @@
 // The event goes to the call's own stream (found with store.findEvent(callId)); its id is
 // deterministic, so a re-run is recognised. The whole file or nothing.
 import { basename } from 'node:path';
-import { v5 as uuidv5 } from 'uuid';
+import { uuidv5 } from '../domain/uuid.ts';
 import { z } from 'zod';
 import { callIdOf } from '../domain/call.ts';
 import type { CallCorrected, CallVoided } from '../domain/events.ts';

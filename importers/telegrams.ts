@@ -2,7 +2,7 @@
 // `{"contractCode","date","destination","kind","charge"}` → TelegramRecorded on `telegrams-<code>`.
 // SPEC §3.5: telegram charges are kept apart from call totals. The whole file or nothing.
 import { basename } from 'node:path';
-import { v5 as uuidv5 } from 'uuid';
+import { uuidv5 } from '../domain/uuid.ts';
 import { z } from 'zod';
 import { isContractCode } from '../domain/contract.ts';
 import { streams, type TelegramRecorded } from '../domain/events.ts';
