@@ -119,7 +119,7 @@ export const serve: Command = {
     const url = `http://localhost:${ctx.config.port}`;
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(`ledger listening on ${url} (${ledger.store.name}${ctx.config.databaseUrl ? '' : ` under ${ctx.config.dataDir}`})`);
-    out(`  API document: ${url}/api/v1/openapi.json   health: ${url}/health`);
+    out(`  self-page (portal): ${url}/   API document: ${url}/api/v1/openapi.json   health: ${url}/health`);
     if (prepared.demo) {
       out(`  demo contract loaded (${prepared.demo.calls} calls, ${prepared.demo.months[0]} to ${prepared.demo.months[prepared.demo.months.length - 1]})`);
       out(`  demo login: self ID ${prepared.demo.selfId}  password ${prepared.demo.password}   (shown once; an engineer can reset it)`);
