@@ -5,25 +5,8 @@ import type { Money } from '../domain/money.ts';
 import { periodOf, ZONE, type JapanDate, type Month } from '../domain/time.ts';
 import type { CallDetail, CategoryFigures } from '../projections/read-model.ts';
 
-export interface FiguresJson {
-  total: string;
-  domestic: string;
-  international: string;
-  mobile: string;
-  au: string;
-  otherMobile: string;
-}
-
-export function figuresJson(f: CategoryFigures): FiguresJson {
-  return {
-    total: f.total.toString(),
-    domestic: f.domestic.toString(),
-    international: f.international.toString(),
-    mobile: f.mobile.toString(),
-    au: f.au.toString(),
-    otherMobile: f.otherMobile.toString(),
-  };
-}
+// One JSON form of the figures for the portal and the engineer routes.
+export { figuresJson, type FiguresJson } from '../projections/engineering.ts';
 
 /** The monthly summary's 円 figures: 1,928.50 → "1928". */
 export function wholeYenJson(f: CategoryFigures) {
