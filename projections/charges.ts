@@ -74,6 +74,8 @@ async function createTables(db: Executor, s: string): Promise<void> {
       voided boolean not null default false
     )`.execute(db);
   await sql`create index on ${t(T.calls, s)} (contract_code, billing_month, attributed_number, started_at, call_id)`.execute(db);
+  // The month in start order, for the CSV export's keyset paging (SPEC §7.2).
+  await sql`create index on ${t(T.calls, s)} (contract_code, billing_month, started_at, call_id)`.execute(db);
   await sql`
     create table ${t(T.adjustments, s)} (
       position bigint primary key,
@@ -426,7 +428,8 @@ async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Prom
 
 export const chargesProjection: Projection = {
   name: 'charges',
-  version: 1,
+  // 2: index in start order per month (exports)
+  version: 2,
   handles: [...CONTRACT_EVENT_TYPES, 'CallRecorded', 'CallCorrected', 'CallVoided'],
   // No stream filter: corrections are found by type wherever the importer appends them.
   tables: [T.contractEvents, T.intervals, T.calls, T.adjustments, T.monthly],
