@@ -128,13 +128,13 @@ async function decimalReplayBaseline(pool: pg.Pool, schema: string): Promise<num
   let count = 0;
   let total = Money.zero;
   for (;;) {
-    const { rows: events } = await pool.query(`select position::text as position, data from ${schema}.events where position > $1 order by position limit 5000`, [after]);
+    const { rows: events } = await pool.query(`select position::text as pos, data from ${schema}.events where position > $1 order by events.position limit 5000`, [after]);
     if (events.length === 0) break;
     for (const e of events) {
       if (e.data.charge) total = total.plus(Money.parseCharge(e.data.charge));
       count++;
     }
-    after = events[events.length - 1].position;
+    after = events[events.length - 1].pos;
   }
   return count / ((performance.now() - started) / 1000);
 }
