@@ -43,3 +43,15 @@ describe('Japan time', () => {
     expect(isExportBlackoutDay(new Date('2017-11-15T03:00:00Z'))).toBe(false);
   });
 });
+
+describe('month arithmetic', () => {
+  it('moves across years both ways and agrees with the calendar', () => {
+    expect(addMonths('2017-11', 2)).toBe('2018-01');
+    expect(addMonths('2018-01', -13)).toBe('2016-12');
+    expect(addMonths('2017-11', 0)).toBe('2017-11');
+    for (let n = -30; n <= 30; n++) {
+      const d = new Date(Date.UTC(2017, 10 + n, 1));
+      expect(addMonths('2017-11', n)).toBe(`${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`);
+    }
+  });
+});

@@ -87,12 +87,24 @@ export function fromIsoInstant(iso: string): Tenths {
 
 /** First and last Japan date of a month (the portal's ご利用期間). */
 export function periodOf(month: Month): { from: JapanDate; to: JapanDate } {
-  const first = DateTime.fromISO(`${month}-01`, { zone: ZONE });
-  return { from: first.toFormat('yyyy-MM-dd'), to: first.endOf('month').toFormat('yyyy-MM-dd') };
+  // Asked for on every portal request; the answers never change, and there are few months.
+  let period = periods.get(month);
+  if (!period) {
+    const first = DateTime.fromISO(`${month}-01`, { zone: ZONE });
+    period = Object.freeze({ from: first.toFormat('yyyy-MM-dd'), to: first.endOf('month').toFormat('yyyy-MM-dd') });
+    if (periods.size > 10_000) periods.clear();
+    periods.set(month, period);
+  }
+  return period;
 }
+const periods = new Map<Month, { from: JapanDate; to: JapanDate }>();
 
 export function addMonths(month: Month, n: number): Month {
-  return DateTime.fromISO(`${month}-01`, { zone: ZONE }).plus({ months: n }).toFormat('yyyy-MM');
+  const m = MONTH.exec(month);
+  if (!m) throw new RangeError(`not a month: ${month}`);
+  const index = Number(m[1]) * 12 + (Number(m[2]) - 1) + n;
+  const year = Math.floor(index / 12);
+  return `${String(year).padStart(4, '0')}-${String(index - year * 12 + 1).padStart(2, '0')}`;
 }
 
 /** The current Japan month at a given instant (clock passed in, never read here). */
