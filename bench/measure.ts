@@ -28,8 +28,22 @@ export function runMeasured(command: string, args: readonly string[], env: NodeJ
   });
 }
 
-/** Resident memory of a process and all its descendants, in MB (Linux /proc). */
-export function treeRssMb(rootPid: number): number {
+/** Resident memory of the descendant (or the process itself) whose command line contains `needle`, in MB. */
+export function processRssMb(rootPid: number, needle: string): number {
+  for (const pid of descendants(rootPid)) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (!cmdline.includes(needle)) continue;
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) return Number(m[1]) / 1024;
+    } catch {
+      // gone
+    }
+  }
+  return Number.NaN;
+}
+
+function descendants(rootPid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -43,17 +57,26 @@ export function treeRssMb(rootPid: number): number {
       // the process ended meanwhile
     }
   }
-  let kb = 0;
+  const out: number[] = [];
   const stack = [rootPid];
   while (stack.length > 0) {
     const pid = stack.pop()!;
+    out.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** Resident memory of a process and all its descendants, in MB (Linux /proc). */
+export function treeRssMb(rootPid: number): number {
+  let kb = 0;
+  for (const pid of descendants(rootPid)) {
     try {
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m) kb += Number(m[1]);
     } catch {
       // gone
     }
-    stack.push(...(children.get(pid) ?? []));
   }
   return kb / 1024;
 }

@@ -26,7 +26,7 @@ import { prepareServer } from '../cli/commands/serve.ts';
 import { createSession, DEFAULT_SESSION_POLICY } from '../api/sessions.ts';
 import { createLogger } from '../api/logger.ts';
 import { benchContracts, callRows, contractLines, writeCallCsv } from './generate.ts';
-import { fmt, printTable, runMeasured, treeRssMb, type TableRow } from './measure.ts';
+import { fmt, printTable, processRssMb, runMeasured, treeRssMb, type TableRow } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
 const CALLS = Number(process.env.BENCH_CALLS ?? (quick ? 50_000 : 1_000_000));
@@ -244,13 +244,15 @@ async function coldStart(): Promise<void> {
   const p = spawn('npm', ['start'], { cwd: root, env: { ...process.env, DATABASE_URL: '', LEDGER_DATA_DIR: dir, PORT: String(port), LEDGER_ADMIN_TOKEN: 'bench' }, stdio: 'ignore', detached: true });
   let ms = Number.NaN;
   let rss = Number.NaN;
+  let treeRss = Number.NaN;
   try {
     for (let i = 0; i < 600; i++) {
       try {
         const res = await fetch(`http://127.0.0.1:${port}/health`);
         if (res.ok) {
           ms = performance.now() - started;
-          rss = treeRssMb(p.pid!);
+          rss = processRssMb(p.pid!, 'cli/main.ts serve');
+          treeRss = treeRssMb(p.pid!);
           break;
         }
       } catch {
@@ -263,7 +265,7 @@ async function coldStart(): Promise<void> {
   }
   // Baseline: a bare PGlite start (create, one query) in a fresh process: the floor under our start.
   const baseline = await child(process.execPath, ['--input-type=module', '-e', `import { PGlite } from '@electric-sql/pglite'; const db = await PGlite.create('${join(work, 'bare-pglite')}'); await db.query('select 1'); await db.close();`], {});
-  row('5 cold start of npm start with the demo → first /health', 'demo', `${fmt(ms / 1000, 2)} s, RSS ${fmt(rss)} MB`, `bare PGlite start ${fmt(baseline.ms / 1000, 2)} s, ${fmt(baseline.peakRssMb)} MB`, fmt(ms / baseline.ms, 2), '≤ 5 s, ≤ 400 MB', ms <= 5000 && rss <= 400);
+  row('5 cold start of npm start with the demo → first /health', 'demo', `${fmt(ms / 1000, 2)} s, server RSS ${fmt(rss)} MB (with npm: ${fmt(treeRss)} MB)`, `bare PGlite start ${fmt(baseline.ms / 1000, 2)} s, ${fmt(baseline.peakRssMb)} MB`, fmt(ms / baseline.ms, 2), '≤ 5 s, ≤ 400 MB', ms <= 5000 && rss <= 400);
 }
 
 void PGlite;

@@ -1,0 +1,13 @@
+import { openLedger } from '../cli/context.ts';
+import { configFromEnv } from '../cli/config.ts';
+import { importContracts } from '../importers/contracts.ts';
+import { importCalls } from '../importers/calls.ts';
+import { benchContracts, contractLines } from './generate.ts';
+const contracts = benchContracts(1);
+const ledger = await openLedger(configFromEnv({ ...process.env, LEDGER_DB_SCHEMA: 'benchimp' } as NodeJS.ProcessEnv));
+await importContracts(ledger.store, Buffer.from(contractLines(contracts)), { name: 'c', credentialsDb: ledger.database.db });
+const t = performance.now();
+let phase = '';
+const r = await importCalls(ledger.store, '/tmp/dev-calls.csv', { onProgress: (p) => { if (p.phase !== phase) { console.log(p.phase, 'at', Math.round(performance.now() - t)); phase = p.phase; } } });
+console.log('done at', Math.round(performance.now() - t), r.imported);
+await ledger.close();
