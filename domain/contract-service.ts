@@ -2,6 +2,7 @@
 // the number streams it touches, decide, and append them all together under exact expected
 // versions. This is the only contract file that does I/O; `planContractCommand` is its pure core.
 import { uuidv5 } from './uuid.ts';
+import { canonicalJson } from './canonical-json.ts';
 import { z } from 'zod';
 import type { ContractEvent, EventMetadata, NumberEvent } from './events.ts';
 import { OPTION_KEYS, streams } from './events.ts';
@@ -24,25 +25,12 @@ export const CONTRACT_COMMAND_NAMESPACE = '6f1c2a7e-3b9d-4c5e-8a1f-2d3e4b5c6a7d'
  */
 export function canonicalCommandJson(command: ContractCommand): string {
   const { initialPassword: _secret, ...rest } = command as ContractCommand & { initialPassword?: string };
-  return JSON.stringify(sortKeys(rest));
+  return canonicalJson(rest);
 }
 
 /** Index 0 is the contract event; index 1 the number-stream event, when the command has one. */
 export function commandEventId(command: ContractCommand, index: number): string {
   return uuidv5(`${canonicalCommandJson(command)}#${index}`, CONTRACT_COMMAND_NAMESPACE);
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = sortKeys(v);
-    }
-    return out;
-  }
-  return value;
 }
 
 // ---- pure core --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // A small in-memory EventStore for domain service tests: faithful to the port (exact expected
 // versions, idempotency by id — same type and data is alreadyPresent, anything else EventIdConflict —
 // atomic appendMany, strictly increasing positions), with no persistence.
+import { canonicalJson } from '../../domain/canonical-json.ts';
 import type {
   AppendResult,
   EventStore,
@@ -167,19 +168,4 @@ function clone<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 }
 
-function canonical(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      const v = (value as Record<string, unknown>)[key];
-      if (v !== undefined) out[key] = sortKeys(v);
-    }
-    return out;
-  }
-  return value;
-}
+const canonical = canonicalJson;
