@@ -423,6 +423,32 @@ for (const target of testTargets) {
         expect(leftovers.rows[0]!.n).toBe('0');
       });
 
+      it('keeps answering queries from the current tables while it rebuilds, with the same figures', async () => {
+        const code = await newContract();
+        await appendCalls(
+          t.store,
+          code,
+          Array.from({ length: 300 }, (_, i): CallSpec => ({ usingNumber: OFFICE, startDate: '2017/09/03', startTime: `1${String(Math.floor(i / 60)).padStart(3, '0')}${String(i % 60).padStart(2, '0')}.0`, charge: '1.25' })),
+        );
+        await runner.catchUp();
+        const before = await engineerCharges(queries, code, '2017-09');
+        expect(before.normal.total).toBe('375.00');
+        let rebuilding = true;
+        const rebuild = runner.rebuild().finally(() => {
+          rebuilding = false;
+        });
+        const seenDuring: string[] = [];
+        while (rebuilding) {
+          const during = await engineerCharges(queries, code, '2017-09');
+          if (rebuilding) seenDuring.push(during.normal.total);
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        await rebuild;
+        expect(seenDuring.length).toBeGreaterThan(0);
+        expect(new Set(seenDuring)).toEqual(new Set(['375.00']));
+        expect(await engineerCharges(queries, code, '2017-09')).toEqual(before);
+      });
+
       it('a projection of another version is rebuilt when caught up', async () => {
         await runner.catchUp();
         await sql`update projection_checkpoints set version = 0, position = 0 where name = 'telegrams'`.execute(t.database.db);
