@@ -33,7 +33,8 @@ export function processRssMb(rootPid: number, needle: string): number {
   for (const pid of descendants(rootPid)) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (!cmdline.includes(needle)) continue;
+      // the node process itself, not the `sh -c` npm runs it under
+      if (!cmdline.includes(needle) || readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') continue;
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m) return Number(m[1]) / 1024;
     } catch {

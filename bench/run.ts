@@ -272,9 +272,11 @@ void PGlite;
 
 try {
   log(`${quick ? 'quick' : 'full'} run: ${fmt(CALLS)} calls on PostgreSQL, ${fmt(PGLITE_CALLS)} on PGlite`);
-  await postgresBenchmarks();
-  await pgliteBenchmarks();
-  await coldStart();
+  // BENCH_ONLY=postgres,pglite,coldstart runs a part (for development; the README's table is a full run).
+  const only = process.env.BENCH_ONLY?.split(',');
+  if (!only || only.includes('postgres')) await postgresBenchmarks();
+  if (!only || only.includes('pglite')) await pgliteBenchmarks();
+  if (!only || only.includes('coldstart')) await coldStart();
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
