@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Kysely, PostgresDialect, PGliteDialect, sql } from 'kysely';
-import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import type { Migration } from 'kysely/migration';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -116,20 +116,32 @@ async function initializeInChildProcess(dataDir: string): Promise<void> {
 /** Named migrations from every part (event store, projections, API tables), run in name order. */
 export type MigrationSet = Record<string, Migration>;
 
+/**
+ * Runs the migrations not yet recorded in `ledger_migrations`, in name order, in one transaction
+ * under a lock per schema, so that two processes starting at once apply each migration once.
+ *
+ * Not kysely's Migrator: it asks whether its own table exists by introspecting every table of
+ * every schema, calling pg_get_serial_sequence on each, and so fails with "relation … does not
+ * exist" when another process renames a table meanwhile (a projection rebuild swapping tables in,
+ * seen in CI with test schemas side by side).
+ */
 export async function migrate(database: Database, ...sets: MigrationSet[]): Promise<void> {
   const all: Record<string, Migration> = {};
   for (const set of sets) Object.assign(all, set);
-  const provider: MigrationProvider = { getMigrations: async () => all };
-  const migrator = new Migrator({
-    db: database.db,
-    provider,
-    migrationTableSchema: database.schema === 'public' ? undefined : database.schema,
-    // Parts add their migrations independently; names carry a part prefix, not a global order.
-    allowUnorderedMigrations: true,
+  const names = Object.keys(all).sort();
+  await database.db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(${0x4d494752}::int, hashtext(current_schema()))`.execute(trx);
+    await sql`create table if not exists ledger_migrations (name text primary key, executed_at timestamptz not null default now())`.execute(trx);
+    const { rows } = await sql<{ name: string }>`select name from ledger_migrations`.execute(trx);
+    const done = new Set(rows.map((r) => r.name));
+    for (const name of names) {
+      if (done.has(name)) continue;
+      try {
+        await all[name]!.up(trx);
+      } catch (e) {
+        throw new Error(`migration ${name} failed: ${(e as Error).message ?? String(e)}`);
+      }
+      await sql`insert into ledger_migrations (name) values (${name})`.execute(trx);
+    }
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error');
-    throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${(error as Error).message ?? String(error)}`);
-  }
 }
