@@ -116,7 +116,7 @@ export class SqlEventStore implements EventStore {
    */
   async appendInTransaction(trx: Transaction<any> | Kysely<any>, batches: readonly StreamAppend[]): Promise<AppendResult[]> {
     const session = await AppendSession.begin(kyselyExecutor(trx));
-    const results = await session.append(batches);
+    const results = await session.append(batches.map(encodeBatch));
     // Outside a bulk append, an event twice in one call is simply already present.
     return results.map(({ duplicates = 0, ...r }) => ({ ...r, alreadyPresent: r.alreadyPresent + duplicates }));
   }
@@ -127,6 +127,16 @@ export class SqlEventStore implements EventStore {
    * stored earlier in the same bulk append counts as a duplicate, not as already present.
    */
   async appendBulk(chunks: AsyncIterable<readonly StreamAppend[]> | Iterable<readonly StreamAppend[]>, onChunk?: (result: BulkAppendResult) => void): Promise<BulkAppendResult> {
+    async function* encoded() {
+      for await (const batches of chunks) yield batches.map(encodeBatch);
+    }
+    return this.bulk(encoded(), onChunk);
+  }
+
+  private async bulk(
+    chunks: AsyncIterable<readonly EncodedStreamAppend[]> | Iterable<readonly EncodedStreamAppend[]>,
+    onChunk?: (result: BulkAppendResult) => void,
+  ): Promise<BulkAppendResult> {
     const total = { appended: 0, alreadyPresent: 0, duplicates: 0 };
     const run = async (executor: Executor) => {
       const session = await AppendSession.begin(executor);
@@ -215,6 +225,29 @@ export class SqlEventStore implements EventStore {
   }
 }
 
+/** An event encoded once: its data as canonical JSON text (what is hashed and what is stored). */
+interface EncodedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly dataText: string;
+  readonly metadataText: string;
+}
+
+interface EncodedStreamAppend {
+  readonly streamId: string;
+  readonly events: readonly EncodedEvent[];
+  readonly expectedVersion?: ExpectedVersion;
+}
+
+/** One encoding per event: the canonical text is both what is hashed and what is stored. */
+function encodeBatch(batch: StreamAppend): EncodedStreamAppend {
+  return {
+    streamId: batch.streamId,
+    expectedVersion: batch.expectedVersion,
+    events: batch.events.map((e: EventToAppend) => ({ id: e.id, type: e.type, dataText: canonicalJson(e.data), metadataText: JSON.stringify(e.metadata ?? {}) })),
+  };
+}
+
 export interface BulkAppendResult {
   readonly appended: number;
   readonly alreadyPresent: number;
@@ -297,20 +330,15 @@ class AppendSession {
     return new AppendSession(x, BigInt(row?.head ?? '0'));
   }
 
-  async append(batches: readonly StreamAppend[]): Promise<(AppendResult & { duplicates?: number })[]> {
+  async append(batches: readonly EncodedStreamAppend[]): Promise<(AppendResult & { duplicates?: number })[]> {
     // Idempotency first: which of these ids are stored already, and with what content?
     const byId = new Map<string, { streamId: string; hash: string }>();
     const batchHashes: string[][] = [];
-    const batchJson: string[][] = [];
     for (const batch of batches) {
       const hashes: string[] = [];
-      const texts: string[] = [];
       for (const e of batch.events) {
-        // One encoding per event: the canonical text is both what is hashed and what is stored.
-        const text = canonicalJson(e.data);
-        const hash = hashOfCanonical(batch.streamId, e.type, text);
+        const hash = hashOfCanonical(batch.streamId, e.type, e.dataText);
         hashes.push(hash);
-        texts.push(text);
         const seen = byId.get(e.id);
         if (seen && seen.hash !== hash) {
           throw new EventIdConflict(e.id, batch.streamId, 'the same id twice in one append with different content');
@@ -318,7 +346,6 @@ class AppendSession {
         byId.set(e.id, { streamId: batch.streamId, hash });
       }
       batchHashes.push(hashes);
-      batchJson.push(texts);
     }
     const existing = new Map<string, { streamId: string; hash: string; mine: boolean }>();
     const ids = [...byId.keys()];
@@ -347,7 +374,7 @@ class AppendSession {
     batches.forEach((batch, b) => {
       let alreadyPresent = 0;
       let duplicates = 0;
-      const fresh: { e: EventToAppend; hash: string; text: string }[] = [];
+      const fresh: { e: EncodedEvent; hash: string }[] = [];
       batch.events.forEach((e, i) => {
         const hash = batchHashes[b]![i]!;
         const stored = existing.get(e.id);
@@ -361,7 +388,7 @@ class AppendSession {
           duplicates++;
         } else {
           insertedNow.add(e.id);
-          fresh.push({ e, hash, text: batchJson[b]![i]! });
+          fresh.push({ e, hash });
         }
       });
       const current = this.versions.get(batch.streamId)!;
@@ -372,9 +399,9 @@ class AppendSession {
         if (wanted !== current) throw new ExpectedVersionConflict(batch.streamId, expected, current);
       }
       let revision = current;
-      for (const { e, hash, text } of fresh) {
+      for (const { e, hash } of fresh) {
         revision++;
-        toInsert.push({ id: e.id, streamId: batch.streamId, revision, type: e.type, data: text, metadata: JSON.stringify(e.metadata ?? {}), hash });
+        toInsert.push({ id: e.id, streamId: batch.streamId, revision, type: e.type, data: e.dataText, metadata: e.metadataText, hash });
       }
       this.versions.set(batch.streamId, revision);
       results.push({ streamId: batch.streamId, version: revision, appended: fresh.length, alreadyPresent, duplicates });
