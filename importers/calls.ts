@@ -242,14 +242,20 @@ async function append(
   const sqlStore = asSqlEventStore(store);
   if (sqlStore) {
     // One transaction for the whole file (COPY on PostgreSQL): all or nothing, crash-safe.
-    let current: EventChunk | undefined;
+    // The store asks for the next chunk while it appends the current one, so a conflict may belong
+    // to the chunk before the newest: look the id up in the last few.
+    const recent: EventChunk[] = [];
     const chunks = async function* () {
       for await (const chunk of eventChunks(source, holders, duplicateLines, expectedRows, options)) {
-        current = chunk;
+        recent.push(chunk);
+        if (recent.length > 3) recent.shift();
         yield chunk.batches;
       }
     };
-    const total = await withConflictLines(() => current, () => sqlStore.appendBulk(chunks()));
+    const total = await withConflictLines(
+      (id) => recent.find((c) => c.lines.has(id)) ?? recent[recent.length - 1],
+      () => sqlStore.appendBulk(chunks()),
+    );
     // Rows repeated inside the file were left out in pass 1, so nothing here is a duplicate.
     count([{ appended: total.appended, alreadyPresent: total.alreadyPresent + total.duplicates }]);
   } else {
@@ -325,12 +331,13 @@ async function* eventChunks(
   options.onProgress?.({ phase: 'append', bytes: report.bytes, totalBytes: source.size, rows });
 }
 
-async function withConflictLines<T>(chunkOf: () => EventChunk | undefined, run: () => Promise<T>): Promise<T> {
+async function withConflictLines<T>(chunkOf: (eventId: string) => EventChunk | undefined, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (e) {
-    const chunk = chunkOf();
-    if (!(e instanceof EventIdConflict) || !chunk) throw e;
+    if (!(e instanceof EventIdConflict)) throw e;
+    const chunk = chunkOf(e.eventId);
+    if (!chunk) throw e;
     const line = chunk.lines.get(e.eventId) ?? 0;
     throw new ImportRejected(`${chunk.file}: a call is already stored with different content; nothing imported`, [
       { file: chunk.file, line, field: 'call', message: `already recorded with different content (${e.reason}); a correction goes through \`ledger import corrections\`` },
