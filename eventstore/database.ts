@@ -131,7 +131,13 @@ export async function migrate(database: Database, ...sets: MigrationSet[]): Prom
   const names = Object.keys(all).sort();
   await database.db.transaction().execute(async (trx) => {
     await sql`select pg_advisory_xact_lock(${0x4d494752}::int, hashtext(current_schema()))`.execute(trx);
-    await sql`create table if not exists ledger_migrations (name text primary key, executed_at timestamptz not null default now())`.execute(trx);
+    const { rows: present } = await sql<{ t: string | null }>`select to_regclass('ledger_migrations')::text as t`.execute(trx);
+    if (!present[0]?.t) {
+      await sql`create table ledger_migrations (name text primary key, executed_at timestamptz not null default now())`.execute(trx);
+      // Stores made before this runner kept their record in kysely's table: carry it over.
+      const { rows: kysely } = await sql<{ t: string | null }>`select to_regclass('kysely_migration')::text as t`.execute(trx);
+      if (kysely[0]?.t) await sql`insert into ledger_migrations (name, executed_at) select name, timestamp::timestamptz from kysely_migration`.execute(trx);
+    }
     const { rows } = await sql<{ name: string }>`select name from ledger_migrations`.execute(trx);
     const done = new Set(rows.map((r) => r.name));
     for (const name of names) {
