@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatHhmmssS, instantOf, isExportBlackoutDay, isJapanDate, monthOf, parseHhmmssS, periodOf, toIsoJapan, addMonths } from './time.ts';
+import { addMonths, formatHhmmssS, instantOf, isExportBlackoutDay, isJapanDate, isoOfJapanDateTime, japanDateOf, monthOf, parseHhmmssS, periodOf, startOfJapanDate, toIsoJapan } from './time.ts';
 
 describe('Japan time', () => {
   it('keeps tenths of a second exact', () => {
@@ -53,5 +54,17 @@ describe('month arithmetic', () => {
       const d = new Date(Date.UTC(2017, 10 + n, 1));
       expect(addMonths('2017-11', n)).toBe(`${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`);
     }
+  });
+});
+
+describe('the ISO form of a call start', () => {
+  it('is the same text luxon gives for the instant', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 40 * 365 }), fc.integer({ min: 0, max: 863_999 }), (day, tenthOfDay) => {
+        const date = japanDateOf(startOfJapanDate('1990-01-01') + day * 864_000);
+        const time = formatHhmmssS(tenthOfDay);
+        expect(isoOfJapanDateTime(date, time)).toBe(toIsoJapan(instantOf(date, time)));
+      }),
+    );
   });
 });

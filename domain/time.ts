@@ -79,6 +79,14 @@ export function toIsoJapan(t: Tenths): string {
   return DateTime.fromMillis(t * 100, { zone: ZONE }).toISO({ suppressMilliseconds: false, includeOffset: true })!;
 }
 
+/**
+ * The ISO-8601 form of a Japan date and time of day (`hhmmss.s`), written out rather than through
+ * luxon: the same text as toIsoJapan(instantOf(date, time)), for every call of a month's export.
+ */
+export function isoOfJapanDateTime(date: JapanDate, time: string): string {
+  return `${date}T${time.slice(0, 2)}:${time.slice(2, 4)}:${time.slice(4, 6)}.${time.slice(7, 8)}00+09:00`;
+}
+
 export function fromIsoInstant(iso: string): Tenths {
   const dt = DateTime.fromISO(iso, { setZone: true });
   if (!dt.isValid) throw new RangeError(`not an instant: ${iso}`);

@@ -4,7 +4,7 @@ import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import { contractSummary, type ContractState, type OpenContractState } from '../domain/contract.ts';
 import { CATEGORIES, OPTION_KEYS, type Category, type OptionKey } from '../domain/events.ts';
 import { Money } from '../domain/money.ts';
-import { toIsoJapan, type JapanDate, type Month } from '../domain/time.ts';
+import { isoOfJapanDateTime, type JapanDate, type Month } from '../domain/time.ts';
 import type { Database } from '../eventstore/database.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { foldContract } from './attribution.ts';
@@ -75,7 +75,7 @@ function toCallDetail(r: CallRow, seq: number): CallDetail {
     usingNumber: r.using_number,
     startDate: r.start_date,
     startTime: r.start_time,
-    startedAt: toIsoJapan(Number(r.started_at)),
+    startedAt: isoOfJapanDateTime(r.start_date, r.start_time),
     destination: r.destination,
     area: r.area,
     duration: r.duration,
