@@ -13,16 +13,13 @@ export interface Ledger {
   close(): Promise<void>;
 }
 
-/** Migrations of the other parts register here (projections, API tables), so every entry point runs all of them. */
-const extraMigrations: MigrationSet[] = [apiMigrations, projectionMigrations];
-export function registerMigrations(set: MigrationSet): void {
-  if (!extraMigrations.includes(set)) extraMigrations.push(set);
-}
+/** Every part's migrations (event store, API tables, projections): every entry point runs all of them. */
+const migrations: MigrationSet[] = [eventStoreMigrations, apiMigrations, projectionMigrations];
 
-export async function openLedger(config: LedgerConfig, options: { migrations?: MigrationSet[] } = {}): Promise<Ledger> {
+export async function openLedger(config: LedgerConfig): Promise<Ledger> {
   const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, schema: config.schema });
   try {
-    await migrate(database, eventStoreMigrations, ...extraMigrations, ...(options.migrations ?? []));
+    await migrate(database, ...migrations);
     let store: EventStore;
     if (config.eventStoreConnectionString) {
       const { openEsdbEventStore } = await import('../eventstore/esdb.ts');

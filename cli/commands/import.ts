@@ -2,7 +2,6 @@
 // whole or not at all; a refused file prints `FILE:LINE: FIELD: message` lines and exits 1, and the
 // files after it are not read. A progress bar on a terminal (stderr), only the summary otherwise.
 import cliProgress from 'cli-progress';
-import { credentialMigrations } from '../../api/credentials.ts';
 import type { Command } from '../command.ts';
 import { parseArgs } from '../command.ts';
 import { openLedger } from '../context.ts';
@@ -24,7 +23,7 @@ export const importCommand: Command = {
     const [kind, ...files] = positional;
     if (!kind || !(KINDS as readonly string[]).includes(kind)) throw new UsageError(`what to import: ${KINDS.join(', ')}; usage: ledger ${this.usage}`);
     if (files.length === 0) throw new UsageError(`no FILE given; usage: ledger ${this.usage}`);
-    const ledger = await openLedger(ctx.config, { migrations: [credentialMigrations] });
+    const ledger = await openLedger(ctx.config);
     try {
       for (const file of files) {
         const result = await importOne(kind as Kind, file, ledger);

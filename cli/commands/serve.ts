@@ -10,7 +10,7 @@ import { createApp } from '../../api/app.ts';
 import { createLogger } from '../../api/logger.ts';
 import { ExportWorker } from '../../api/exports.ts';
 import { buildCsv, createEngineerOperations } from '../../api/wiring.ts';
-import { createProjectionRunner, projectionMigrations } from '../../projections/index.ts';
+import { createProjectionRunner } from '../../projections/index.ts';
 import { createQueries } from '../../projections/queries.ts';
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 
@@ -89,7 +89,7 @@ export const serve: Command = {
     const unknown = Object.keys(options).filter((o) => o !== 'no-demo');
     if (unknown.length > 0) throw new UsageError(`unknown option --${unknown[0]}; usage: ledger ${serve.usage}`);
 
-    const ledger = await openLedger(ctx.config, { migrations: [projectionMigrations] });
+    const ledger = await openLedger(ctx.config);
     const logger = createLogger();
     let prepared: PreparedServer;
     try {
