@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { callIdOf, parseCallRow, type CallRow } from './call.ts';
+import { callIdOf, callRecordedData, callRecordedText, parseCallRow, type CallRow } from './call.ts';
 import { categorize } from './categories.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { hashOfCanonical } from '../eventstore/canonical.ts';
 
 const row = (over: Partial<CallRow> = {}): CallRow => ({
   usingNumber: '0312345678',
@@ -94,5 +98,29 @@ describe('a call record', () => {
     [{ charge: '8e0' }, '通話料'],
   ] as const)('refuses %j naming the field %s', (over, field) => {
     expect(problems(row(over)).map((p) => p.field)).toContain(field);
+  });
+});
+
+describe('the encoded CallRecorded event', () => {
+  it('is the canonical JSON of its data, for any field content (quotes, backslashes, control characters, 番号案内 counts)', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 8 });
+    let compared = 0;
+    fc.assert(
+      fc.property(text, text, fc.constantFrom('000106.0', '1件', '12件'), fc.constantFrom('外線', '内線'), fc.constantFrom('国内呼', '携帯呼(au 定額)', '番号案内'), fc.constantFrom('8.00', '0', '15.5', '123456.78'), text, (destination, area, duration, ext, callType, charge, contract) => {
+          const parsed = parseCallRow(row({ destination: `0${destination}`.slice(0, 20), area: area.slice(0, 10), duration, extensionType: ext, callType, charge }));
+          if (!parsed.ok) return;
+          compared++;
+          expect(callRecordedText(parsed.call, contract)).toBe(canonicalJson(callRecordedData(parsed.call, contract)));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+    expect(compared).toBeGreaterThan(500);
+  });
+
+  it('is hashed as SHA-256 over stream, type and canonical data, as stored hashes always were', () => {
+    const data = canonicalJson(callRecordedData(ok(row()), 'c123456789'));
+    const chained = createHash('sha256').update('calls-c123456789-2017-11').update('\n').update('CallRecorded').update('\n').update(data).digest('base64');
+    expect(hashOfCanonical('calls-c123456789-2017-11', 'CallRecorded', data)).toBe(chained);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../domain/canonical-json.ts';
 
 export { canonicalJson };
@@ -8,6 +8,7 @@ export function payloadHash(streamId: string, type: string, data: unknown): stri
   return hashOfCanonical(streamId, type, canonicalJson(data));
 }
 
+/** SHA-256 of `stream \n type \n canonical data`, base64 (one-shot hash: a third of createHash's cost per event). */
 export function hashOfCanonical(streamId: string, type: string, canonical: string): string {
-  return createHash('sha256').update(streamId).update('\n').update(type).update('\n').update(canonical).digest('base64');
+  return hash('sha256', `${streamId}\n${type}\n${canonical}`, 'base64');
 }

@@ -30,6 +30,7 @@ export function createCallRowParser(rules: CallRules = DEFAULT_CALL_RULES): (row
   const months = new Map<Tenths, Month>();
   const categories = new Map<string, Category | undefined>();
   const free = new Map<string, boolean>();
+  const charges = new Map<string, Money>();
   const maxLengths = CALL_COLUMNS.map((c) => [c.field, c.max] as const);
 
   const dateOf = (text: string): KnownDate | null => {
@@ -93,12 +94,17 @@ export function createCallRowParser(rules: CallRules = DEFAULT_CALL_RULES): (row
     if (row.extensionType !== '外線' && row.extensionType !== '内線') return slow();
     const category = row.callType ? categoryOf(row.callType) : undefined;
     if (!category) return slow();
-    let charge: Money;
-    try {
-      charge = Money.parseCharge(row.charge);
-    } catch (e) {
-      if (e instanceof MoneyFormatError) return slow();
-      throw e;
+    // Money is immutable: a file's few distinct charges are parsed once each.
+    let charge = charges.get(row.charge);
+    if (charge === undefined) {
+      try {
+        charge = Money.parseCharge(row.charge);
+      } catch (e) {
+        if (e instanceof MoneyFormatError) return slow();
+        throw e;
+      }
+      if (charges.size > 10_000) charges.clear();
+      charges.set(row.charge, charge);
     }
     const startedAt = date.start + timeOfDay;
     const endedAt = startedAt + durationTenths;

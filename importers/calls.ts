@@ -1,28 +1,33 @@
 // Import of the carrier's call-detail CSV (SPEC §3, §7.2; INTERFACE `ledger import calls`).
 //
-// Two passes over the file keep memory flat and guarantee that a bad file appends nothing:
-//   1. validate: decode, check the header byte-for-byte, validate every field of every row
-//      (parseCallRow), find the contract that held the using number on the call's start date,
-//      spot exact duplicates and conflicting rows inside the file, and compare with calls already
-//      stored. Every problem is collected (capped); any problem refuses the file.
-//   2. append: read the file again and append CallRecorded events (id = callId) in chunks.
-//      On the SQL store all chunks go into ONE transaction (SqlEventStore.appendBulk: COPY on
-//      PostgreSQL), so a kill -9 at any moment leaves either the whole file or nothing, and the
-//      same command run again finishes the job (test/import.crash.test.ts). On another store (EventStore port only) each chunk is one appendMany: chunk-safe
-//      rather than atomic — a re-run completes an interrupted import, since ids are deterministic
-//      and a stored event with the same content counts as already present.
+// A bad file appends nothing, and a kill -9 at any moment leaves either the whole file or nothing
+// (the same command run again finishes the job: test/import.crash.test.ts). Two ways:
+//   - one pass (SQL store, the usual case of a file never seen before): every row is checked and
+//     written at once into ONE transaction (SqlEventStore.bulkWrite: COPY on PostgreSQL) while the
+//     next rows are read; any problem rolls it all back. If a call of the file is stored already,
+//     the unique index says so and the import starts again the careful way:
+//   - two passes: 1. validate: decode, check the header byte-for-byte, validate every field of
+//     every row (parseCallRow), find the contract that held the using number on the call's start
+//     date, spot exact duplicates and conflicting rows inside the file, and compare with calls
+//     already stored. Every problem is collected (capped); any problem refuses the file.
+//     2. append: read the file again and append CallRecorded events (id = callId) in chunks, in one
+//     transaction on the SQL store (appendBulk). On another store (EventStore port only) each
+//     chunk is one appendMany: chunk-safe rather than atomic — a re-run completes an interrupted
+//     import, since ids are deterministic and a stored event with the same content counts as
+//     already present.
 //
-// Memory: pass 1 keeps, per distinct call, a 16-byte fingerprint (64 bits of its id, 32 bits of
-// its content, its line) to find duplicates and conflicts inside the file — about 32 MB for a
-// million calls — and nothing else that grows with the file.
+// Memory: per distinct call, a 16-byte fingerprint (64 bits of its id, 32 bits of its content, its
+// line) finds duplicates and conflicts inside the file — about 32 MB for a million calls — and
+// nothing else grows with the file.
 import { basename } from 'node:path';
-import { CALL_COLUMNS, DEFAULT_CALL_RULES, callRecordedData, type CallRow, type CallRules, type ParsedCall } from '../domain/call.ts';
+import { CALL_COLUMNS, DEFAULT_CALL_RULES, callRecordedData, callRecordedText, type CallRow, type CallRules, type ParsedCall } from '../domain/call.ts';
 import { createCallRowParser } from './call-parser.ts';
 import { streams, type CallRecorded, type NumberEvent } from '../domain/events.ts';
 import { evolveNumber, holderOn, initialNumberState, type NumberState } from '../domain/numbers.ts';
 import { payloadHash } from '../eventstore/canonical.ts';
 import { EventIdConflict, type EventStore, type EventToAppend, type StreamAppend } from '../eventstore/port.ts';
 import { asSqlEventStore } from './sql-store.ts';
+import { BulkIdTaken, type SqlEventStore } from '../eventstore/sql.ts';
 import { sql } from 'kysely';
 import { csvErrorOf, readCsvRows, type CsvRow } from './csv-read.ts';
 import { newDecodeReport, trimTrailingSpaces, type DecodeReport, type FileEncoding } from './encoding.ts';
@@ -72,7 +77,12 @@ const PROGRESS_EVERY = 2000;
 export async function importCalls(store: EventStore, input: ImportInput, options: CallImportOptions = {}): Promise<CallImportResult> {
   const source = await reopenable(input, options.name);
   try {
-    const holders = new NumberHolders(store);
+    const sqlStore = asSqlEventStore(store);
+    if (sqlStore) {
+      const done = await importInOnePass(sqlStore, source, options);
+      if (done) return done;
+    }
+    const holders = new NumberHolders((streamId) => store.readStream(streamId));
     const checked = await validate(store, source, holders, options);
     const appended = await append(store, source, holders, checked.duplicateLines, checked.read, options);
     return {
@@ -103,18 +113,11 @@ interface PendingCheck {
 }
 
 async function validate(store: EventStore, source: ReopenableSource, holders: NumberHolders, options: CallImportOptions): Promise<Checked> {
-  const parseRow = createCallRowParser(options.rules ?? DEFAULT_CALL_RULES);
   const chunkSize = options.chunkSize ?? 5000;
-  const problems = new ProblemList(options.maxProblems ?? 100);
-  const file = source.name;
-  const report = newDecodeReport();
-  const fingerprints = new CallFingerprints();
-  const duplicateLines = new Set<number>();
-  const reportedBadLines = new Set<number>();
+  const checks = new RowChecks(source, holders, options);
+  const { problems, file } = checks;
   const lookup = existingLookup(store);
   let pending: PendingCheck[] = [];
-  let read = 0;
-  let sawHeader = false;
 
   const flush = async () => {
     if (pending.length === 0) return;
@@ -131,81 +134,169 @@ async function validate(store: EventStore, source: ReopenableSource, holders: Nu
     }
   };
 
-  try {
-    for await (const row of readCsvRows(source.open(), report)) {
-      if (!sawHeader) {
-        sawHeader = true;
-        const headerProblem = checkHeader(row, report);
-        if (headerProblem) {
-          problems.add({ file, line: row.line, field: 'header', message: headerProblem });
-          throw problems.reject(`${file}: not a call-detail CSV (SPEC §7.2)`);
-        }
-        continue;
-      }
-      read++;
-      if (read % PROGRESS_EVERY === 0) options.onProgress?.({ phase: 'validate', bytes: report.bytes, totalBytes: source.size, rows: read });
-
-      const bad = report.badLines.get(row.line);
-      if (bad !== undefined) {
-        reportedBadLines.add(row.line);
-        problems.add({ file, line: row.line, field: fieldHoldingBadByte(row.fields), message: bad });
-        continue;
-      }
-      if (row.fields.length !== CALL_COLUMNS.length) {
-        problems.add({ file, line: row.line, field: 'record', message: `expected ${CALL_COLUMNS.length} fields, got ${row.fields.length}` });
-        continue;
-      }
-      const parsed = parseRow(toCallRow(row.fields));
-      if (!parsed.ok) {
-        for (const p of parsed.problems) problems.add({ file, line: row.line, field: p.field, message: p.message });
-        continue;
-      }
-      const call = parsed.call;
-      const contractCode = await holders.holderOn(call.usingNumber, call.startDate);
-      if (contractCode === undefined) {
-        problems.add({ file, line: row.line, field: 'ご利用電話番号', message: `no contract held ${call.usingNumber} on ${row.fields[1]}` });
-        continue;
-      }
-      const earlier = fingerprints.add(call.callId, contentFingerprint(call, contractCode), row.line);
-      if (earlier > 0) {
-        duplicateLines.add(row.line);
-        continue;
-      }
-      if (earlier < 0) {
-        problems.add({
-          file,
-          line: row.line,
-          field: 'call',
-          message: `the same call as line ${-earlier} (number, start, destination, duration, call type) with different content; a correction goes through \`ledger import corrections\``,
-        });
-        continue;
-      }
-      if (problems.isEmpty) {
-        pending.push({ line: row.line, call, contractCode });
-        if (pending.length >= chunkSize) await flush();
-      }
-    }
-  } catch (e) {
-    if (e instanceof ImportRejected) throw e;
-    const csv = csvErrorOf(e);
-    if (!csv) throw e;
-    // Before the header was read, a CSV syntax error means it is not a call-detail CSV at all.
-    problems.add({ file, line: csv.line, field: sawHeader ? 'CSV' : 'header', message: sawHeader ? csv.message : `not a call-detail CSV: ${csv.message}` });
-  }
+  await checks.readAll('validate', async (line, call, contractCode) => {
+    pending.push({ line, call, contractCode });
+    if (pending.length >= chunkSize) await flush();
+  });
   if (problems.isEmpty) await flush();
+  checks.refuseIfProblems();
+  return { encoding: checks.report.encoding, read: checks.read, duplicateLines: checks.duplicateLines };
+}
 
-  for (const [line, why] of report.badLines) if (!reportedBadLines.has(line)) problems.add({ file, line, message: why });
-  if (report.badLineCount > report.badLines.size) {
-    for (let i = report.badLines.size; i < report.badLineCount; i++) problems.add({ file, line: 0, message: 'undecodable byte' });
+// ---- one pass, when nothing of the file is stored yet -------------------------------------------
+
+/**
+ * The usual case, a file never imported before, in ONE pass: every row is checked as in pass 1 and
+ * written straight away into one transaction (SqlEventStore.bulkWrite, COPY on PostgreSQL) while
+ * the next rows are read. The first problem stops the writing; the rest of the file is still read
+ * to report every problem; then the transaction rolls back — nothing imported. When a call of the
+ * file is stored already (a file delivered again, or overlapping an earlier one), the unique index
+ * says so, everything rolls back, and undefined sends the import the careful two-pass way, which
+ * tells already-present from conflicting calls line by line.
+ */
+async function importInOnePass(store: SqlEventStore, source: ReopenableSource, options: CallImportOptions): Promise<CallImportResult | undefined> {
+  const sourceOfLine = `${JSON.stringify(basename(source.name)).slice(0, -1)}:`;
+  try {
+    return await store.bulkWrite(
+      async (writer) => {
+        // Number streams are read inside the transaction (PGlite has one connection, held by it).
+        const checks = new RowChecks(source, new NumberHolders((streamId) => writer.readStream(streamId)), options);
+        await checks.readAll('append', async (line, call, contractCode) => {
+          const waiting = writer.add(streams.calls(contractCode, call.billingMonth), {
+            id: call.callId,
+            type: 'CallRecorded',
+            dataText: callRecordedText(call, contractCode),
+            // JSON.stringify({ source: `${file}:${line}` }), as the careful path stores it
+            metadataText: `{"source":${sourceOfLine}${line}"}`,
+          });
+          if (waiting) await waiting;
+        });
+        checks.refuseIfProblems();
+        return {
+          file: source.name,
+          encoding: checks.report.encoding,
+          read: checks.read,
+          imported: checks.read - checks.duplicateLines.size,
+          alreadyPresent: 0,
+          duplicates: checks.duplicateLines.size,
+        };
+      },
+      { chunkSize: options.chunkSize ?? 10_000 },
+    );
+  } catch (e) {
+    if (e instanceof BulkIdTaken) return undefined;
+    throw e;
   }
-  if (!sawHeader && problems.isEmpty) {
-    problems.add({ file, line: 1, field: 'header', message: `the file is empty; expected the header ${CALL_HEADER.join(',')}` });
+}
+
+// ---- the checks of every row --------------------------------------------------------------------
+
+/**
+ * What both ways of importing check of each row, without looking at stored calls: the header, the
+ * bytes, every field, the contract holding the number, and repeats inside the file. Problems are
+ * collected; a row that passes is handed to `accept` only while there is no problem at all.
+ */
+class RowChecks {
+  readonly file: string;
+  readonly problems: ProblemList;
+  readonly report = newDecodeReport();
+  readonly duplicateLines = new Set<number>();
+  read = 0;
+  private readonly parseRow: ReturnType<typeof createCallRowParser>;
+  private readonly fingerprints = new CallFingerprints();
+  private readonly reportedBadLines = new Set<number>();
+  private sawHeader = false;
+
+  constructor(
+    private readonly source: ReopenableSource,
+    private readonly holders: NumberHolders,
+    private readonly options: CallImportOptions,
+  ) {
+    this.file = source.name;
+    this.problems = new ProblemList(options.maxProblems ?? 100);
+    this.parseRow = createCallRowParser(options.rules ?? DEFAULT_CALL_RULES);
   }
-  if (!problems.isEmpty) {
-    throw problems.reject(`${file}: ${problems.count} problem${problems.count === 1 ? '' : 's'}; nothing imported`);
+
+  async readAll(phase: CallImportProgress['phase'], accept: (line: number, call: ParsedCall, contractCode: string) => Promise<void>): Promise<void> {
+    const { file, problems, report, options } = this;
+    try {
+      for await (const row of readCsvRows(this.source.open(), report)) {
+        if (!this.sawHeader) {
+          this.sawHeader = true;
+          const headerProblem = checkHeader(row, report);
+          if (headerProblem) {
+            problems.add({ file, line: row.line, field: 'header', message: headerProblem });
+            throw problems.reject(`${file}: not a call-detail CSV (SPEC §7.2)`);
+          }
+          continue;
+        }
+        this.read++;
+        if (this.read % PROGRESS_EVERY === 0) options.onProgress?.({ phase, bytes: report.bytes, totalBytes: this.source.size, rows: this.read });
+        const checked = await this.check(row);
+        if (checked && problems.isEmpty) await accept(row.line, checked.call, checked.contractCode);
+      }
+    } catch (e) {
+      if (e instanceof ImportRejected) throw e;
+      const csv = csvErrorOf(e);
+      if (!csv) throw e;
+      // Before the header was read, a CSV syntax error means it is not a call-detail CSV at all.
+      problems.add({ file, line: csv.line, field: this.sawHeader ? 'CSV' : 'header', message: this.sawHeader ? csv.message : `not a call-detail CSV: ${csv.message}` });
+    }
+    for (const [line, why] of report.badLines) if (!this.reportedBadLines.has(line)) problems.add({ file, line, message: why });
+    if (report.badLineCount > report.badLines.size) {
+      for (let i = report.badLines.size; i < report.badLineCount; i++) problems.add({ file, line: 0, message: 'undecodable byte' });
+    }
+    if (!this.sawHeader && problems.isEmpty) {
+      problems.add({ file, line: 1, field: 'header', message: `the file is empty; expected the header ${CALL_HEADER.join(',')}` });
+    }
+    if (problems.isEmpty) options.onProgress?.({ phase, bytes: report.bytes, totalBytes: this.source.size, rows: this.read });
   }
-  options.onProgress?.({ phase: 'validate', bytes: report.bytes, totalBytes: source.size, rows: read });
-  return { encoding: report.encoding, read, duplicateLines };
+
+  refuseIfProblems(): void {
+    const { problems, file } = this;
+    if (!problems.isEmpty) throw problems.reject(`${file}: ${problems.count} problem${problems.count === 1 ? '' : 's'}; nothing imported`);
+  }
+
+  /** The call and its contract, or undefined (a problem noted, or a repeat of an earlier row). */
+  private async check(row: Row): Promise<{ call: ParsedCall; contractCode: string } | undefined> {
+    const { file, problems } = this;
+    const bad = this.report.badLines.get(row.line);
+    if (bad !== undefined) {
+      this.reportedBadLines.add(row.line);
+      problems.add({ file, line: row.line, field: fieldHoldingBadByte(row.fields), message: bad });
+      return undefined;
+    }
+    if (row.fields.length !== CALL_COLUMNS.length) {
+      problems.add({ file, line: row.line, field: 'record', message: `expected ${CALL_COLUMNS.length} fields, got ${row.fields.length}` });
+      return undefined;
+    }
+    const parsed = this.parseRow(toCallRow(row.fields));
+    if (!parsed.ok) {
+      for (const p of parsed.problems) problems.add({ file, line: row.line, field: p.field, message: p.message });
+      return undefined;
+    }
+    const call = parsed.call;
+    const contractCode = this.holders.cachedHolderOn(call.usingNumber, call.startDate) ?? (await this.holders.holderOn(call.usingNumber, call.startDate));
+    if (contractCode === undefined) {
+      problems.add({ file, line: row.line, field: 'ご利用電話番号', message: `no contract held ${call.usingNumber} on ${row.fields[1]}` });
+      return undefined;
+    }
+    const earlier = this.fingerprints.add(call.callId, contentFingerprint(call, contractCode), row.line);
+    if (earlier > 0) {
+      this.duplicateLines.add(row.line);
+      return undefined;
+    }
+    if (earlier < 0) {
+      problems.add({
+        file,
+        line: row.line,
+        field: 'call',
+        message: `the same call as line ${-earlier} (number, start, destination, duration, call type) with different content; a correction goes through \`ledger import corrections\``,
+      });
+      return undefined;
+    }
+    return { call, contractCode };
+  }
 }
 
 function checkHeader(row: Row, report: DecodeReport): string | undefined {
@@ -368,12 +459,12 @@ function toCallRow(fields: readonly string[]): CallRow {
 class NumberHolders {
   private readonly states = new Map<string, NumberState>();
 
-  constructor(private readonly store: EventStore) {}
+  constructor(private readonly readStream: (streamId: string) => Promise<readonly { type: string; data: unknown }[]>) {}
 
   async holderOn(number: string, date: string): Promise<string | undefined> {
     let state = this.states.get(number);
     if (!state) {
-      const recorded = await this.store.readStream(streams.number(number));
+      const recorded = await this.readStream(streams.number(number));
       state = recorded.reduce(
         (s, e) => (e.type === 'NumberAssigned' || e.type === 'NumberReleased' ? evolveNumber(s, { type: e.type, data: e.data } as NumberEvent) : s),
         initialNumberState(),

@@ -103,6 +103,19 @@ for (const target of testTargets) {
         const result = await importCalls(t.store, callCsv(rows(1200)), { name: 'big.csv', chunkSize: 250 });
         expect(result).toMatchObject({ read: 1200, imported: 1200 });
         expect(await callEvents(t.store)).toBe(1200);
+        const [first] = await t.store.readAll({ streamPrefixes: ['calls-'], limit: 1 });
+        expect(first!.metadata).toEqual({ source: 'big.csv:2' });
+      });
+
+      it('imports a file overlapping an earlier one: the new calls appended, the stored ones already present', async () => {
+        const all = rows(1000);
+        await importCalls(t.store, callCsv(all.slice(0, 600)), { name: 'first.csv', chunkSize: 100 });
+        // The overlap starts in the fourth chunk: the first three went in before the unique index refused one.
+        const result = await importCalls(t.store, callCsv([...all.slice(600), ...all.slice(300, 600)]), { name: 'second.csv', chunkSize: 100 });
+        expect(result).toMatchObject({ read: 700, imported: 400, alreadyPresent: 300, duplicates: 0 });
+        expect(await callEvents(t.store)).toBe(1000);
+        const revisions = (await t.store.readAll({ streamPrefixes: ['calls-'], limit: 2000 })).map((e) => `${e.streamId}@${e.revision}`);
+        expect(new Set(revisions).size).toBe(1000);
       });
     });
 
@@ -230,6 +243,14 @@ for (const target of testTargets) {
         await expectRefused(callCsv([...r, withField(r[0]!, 8, '1.00')]), 'c.csv', [
           'c.csv:5: call: the same call as line 2 (number, start, destination, duration, call type) with different content; a correction goes through `ledger import corrections`',
         ]);
+      });
+
+      it('a bad row after chunks were already written: refused, and none of them stays', async () => {
+        const many = rows(1000);
+        many[899] = withField(many[899]!, 8, 'x');
+        const error = await rejected(importCalls(t.store, callCsv(many), { name: 'late.csv', chunkSize: 100 }));
+        expect(error.lines()).toEqual([`late.csv:901: 通話料: ${CHARGE_MESSAGE('x')}`]);
+        await nothingAppended();
       });
 
       it('reports every problem, capped with "and N more"', async () => {
