@@ -181,7 +181,7 @@ async function importInOnePass(store: SqlEventStore, source: ReopenableSource, o
           duplicates: checks.duplicateLines.size,
         };
       },
-      { chunkSize: options.chunkSize ?? 10_000 },
+      { chunkSize: options.chunkSize ?? 5000 },
     );
   } catch (e) {
     if (e instanceof BulkIdTaken) return undefined;
