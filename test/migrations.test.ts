@@ -9,6 +9,12 @@ describe('migrations', () => {
     await database?.close();
   });
 
+  it('the embedded store keeps 32 MB of shared buffers, not PGlite’s 160 MB (memory at start-up)', async () => {
+    database = await openDatabase({ memory: true });
+    const { rows } = await sql<{ shared_buffers: string }>`show shared_buffers`.execute(database.db);
+    expect(rows[0]?.shared_buffers).toMatch(/^(32|40)MB$/);
+  });
+
   it('run once each, in name order, and not again', async () => {
     database = await openDatabase({ memory: true });
     const ran: string[] = [];
