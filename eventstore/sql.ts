@@ -367,12 +367,13 @@ export type BulkEvent = EncodedEvent;
 
 /**
  * Rows of one bulk write: revisions counted per stream (a stream's stored version is read once,
- * when it first appears), written a chunk at a time with at most one chunk in flight, so the
- * caller fills the next chunk while the database takes the current one.
+ * when it first appears), written a chunk at a time. Up to two chunks are in flight — one being
+ * taken by the database, the next queued behind it on the connection — so the database never
+ * waits for the caller between chunks while the caller fills the one after.
  */
 export class BulkWriter {
   private rows: InsertRow[] = [];
-  private inFlight: Promise<void> | undefined;
+  private inFlight: Promise<void>[] = [];
   private readonly versions = new Map<string, number>();
   /** Rows handed to the database so far. */
   appended = 0;
@@ -405,22 +406,28 @@ export class BulkWriter {
   private async ship(): Promise<void> {
     const rows = this.rows;
     this.rows = [];
-    await this.settle();
     this.appended += rows.length;
     const writing = this.x.insert(rows);
-    writing.catch(() => {}); // reported by the next settle
-    this.inFlight = writing;
+    writing.catch(() => {}); // reported by settle, in order
+    this.inFlight.push(writing);
+    if (this.inFlight.length > 2) await this.settle(2);
   }
 
-  /** Waits for the chunk in flight; an id stored already becomes BulkIdTaken. */
-  async settle(): Promise<void> {
-    const writing = this.inFlight;
-    this.inFlight = undefined;
-    try {
-      await writing;
-    } catch (e) {
-      if (isEventIdTaken(e)) throw new BulkIdTaken();
-      throw e;
+  /**
+   * Waits for the chunks in flight, oldest first (all but `keep` of them); the first failure is
+   * the one reported (the chunks after it fail only because the transaction is aborted). An id
+   * stored already becomes BulkIdTaken.
+   */
+  async settle(keep = 0): Promise<void> {
+    while (this.inFlight.length > keep) {
+      const writing = this.inFlight.shift()!;
+      try {
+        await writing;
+      } catch (e) {
+        this.inFlight = [];
+        if (isEventIdTaken(e)) throw new BulkIdTaken();
+        throw e;
+      }
     }
   }
 
