@@ -300,6 +300,8 @@ interface InsertRow {
 interface Executor {
   query<T>(text: string, params: unknown[]): Promise<T[]>;
   insert(rows: readonly InsertRow[]): Promise<void>;
+  /** Encodes the rows now; the insert runs when the returned function is called. */
+  prepareInsert(rows: readonly InsertRow[]): () => Promise<void>;
 }
 
 function kyselyExecutor(trx: Transaction<any> | Kysely<any>): Executor {
@@ -307,6 +309,9 @@ function kyselyExecutor(trx: Transaction<any> | Kysely<any>): Executor {
     async query<T>(text: string, params: unknown[]) {
       const result = await trx.executeQuery<T>(CompiledQuery.raw(text, params));
       return result.rows as T[];
+    },
+    prepareInsert(rows) {
+      return () => this.insert(rows);
     },
     async insert(rows) {
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -343,14 +348,20 @@ function pgExecutor(client: pg.PoolClient): Executor {
       const result = await client.query(text, params);
       return result.rows as T[];
     },
-    async insert(rows) {
-      if (rows.length === 0) return;
+    insert(rows) {
+      return this.prepareInsert(rows)();
+    },
+    prepareInsert(rows) {
+      if (rows.length === 0) return async () => {};
       const lines: string[] = [];
       for (const r of rows) {
         lines.push(`${r.id}\t${copyText(r.streamId)}\t${r.revision}\t${copyText(r.type)}\t${jsonCopyText(r.data)}\t${jsonCopyText(r.metadata)}\t${r.hash}\n`);
       }
-      const stream = client.query(copyFrom('copy events (event_id, stream_id, revision, type, data, metadata, payload_hash) from stdin'));
-      await pipeline(Readable.from([lines.join('')]), stream);
+      const text = Buffer.from(lines.join(''));
+      return async () => {
+        const stream = client.query(copyFrom('copy events (event_id, stream_id, revision, type, data, metadata, payload_hash) from stdin'));
+        await pipeline(Readable.from([text]), stream);
+      };
     },
   };
 }
@@ -368,8 +379,8 @@ export type BulkEvent = EncodedEvent;
 /**
  * Rows of one bulk write: revisions counted per stream (a stream's stored version is read once,
  * when it first appears), written a chunk at a time. Up to two chunks are in flight — one being
- * taken by the database, the next queued behind it on the connection — so the database never
- * waits for the caller between chunks while the caller fills the one after.
+ * taken by the database, the next encoded and waiting for it — so the database does not wait
+ * for the caller between chunks while the caller fills the one after.
  */
 export class BulkWriter {
   private rows: InsertRow[] = [];
@@ -407,7 +418,9 @@ export class BulkWriter {
     const rows = this.rows;
     this.rows = [];
     this.appended += rows.length;
-    const writing = this.x.insert(rows);
+    // Encoded now, sent when the chunk before it is in: the database goes from one to the next.
+    const run = this.x.prepareInsert(rows);
+    const writing = (this.inFlight.at(-1) ?? Promise.resolve()).then(run);
     writing.catch(() => {}); // reported by settle, in order
     this.inFlight.push(writing);
     if (this.inFlight.length > 2) await this.settle(2);
