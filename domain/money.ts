@@ -17,7 +17,7 @@ export class MoneyFormatError extends Error {
 
 export class Money {
   // toString() once known: a Money never changes, and the portal prints every amount it reads
-  // (decimal.js's toFixed was a tenth of a call-details page's CPU).
+  // (decimal.js's toFixed for the 21 amounts of a call-details page: about 5% of its CPU, measured).
   #text: string | undefined;
 
   private constructor(
