@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { Decimal } from 'decimal.js';
 import { Money, MoneyFormatError } from './money.ts';
 
 describe('Money', () => {
@@ -33,6 +34,29 @@ describe('Money', () => {
     expect(() => Money.fromDb(8 as unknown as string)).toThrow(TypeError);
     expect(Money.fromDb('1872.50').toString()).toBe('1872.50');
     expect(Money.fromDb(null).isZero()).toBe(true);
+  });
+
+  it('prints a database numeric as decimal.js does, whether or not it was already in that form (property)', () => {
+    const D = Decimal.clone({ precision: 40 });
+    const sen = fc.bigInt({ min: -(10n ** 16n) + 1n, max: 10n ** 16n - 1n });
+    const places = fc.constantFrom(0, 1, 2);
+    fc.assert(
+      fc.property(sen, places, fc.boolean(), (s, p, padded) => {
+        const abs = s < 0n ? -s : s;
+        const whole = `${abs / 100n}`;
+        const fraction = String(abs % 100n).padStart(2, '0');
+        let text = `${s < 0n ? '-' : ''}${whole}${p === 0 ? '' : `.${p === 1 ? fraction[0] : fraction}`}`;
+        if (padded) text = text.replace(/^(-?)/, '$100');
+        const expected = new D(text).toFixed(2);
+        const m = Money.fromDb(text);
+        expect(m.toString()).toBe(expected);
+        expect(m.toString()).toBe(expected);
+        expect(m.plus(Money.zero).toString()).toBe(expected);
+        expect(JSON.stringify(m)).toBe(JSON.stringify(expected));
+      }),
+    );
+    expect(Money.fromDb('-0.00').toString()).toBe(new D('-0.00').toFixed(2));
+    expect(Money.fromDb('007.50').toString()).toBe('7.50');
   });
 
   it('sums any list of sen exactly (property)', () => {

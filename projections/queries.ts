@@ -1,6 +1,6 @@
 // LedgerQueries over the projection tables (read-model.ts): what the API, the CLI and the exports
 // read. Amounts come back from `numeric` columns as strings and become Money here, never numbers.
-import { sql, type CompiledQuery, type Kysely } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { contractSummary, type ContractState, type OpenContractState } from '../domain/contract.ts';
 import { CATEGORIES, OPTION_KEYS, type Category, type OptionKey } from '../domain/events.ts';
 import { Money } from '../domain/money.ts';
@@ -20,6 +20,7 @@ import type {
   ContractView,
   LedgerQueries,
   MonthCharges,
+  MonthTotals,
   NumberCharges,
   ProjectionStatus,
   Telegram,
@@ -46,11 +47,10 @@ export function figuresOf(a: Amounts): CategoryFigures {
   };
 }
 
-interface CallRow {
+/** A call's columns as a page shows them; the attributed number is the one asked for. */
+interface CallFields {
   call_id: string;
-  attributed_number: string;
   using_number: string;
-  started_at: string;
   start_date: string;
   start_time: string;
   destination: string;
@@ -64,14 +64,26 @@ interface CallRow {
   billed: string;
 }
 
-const CALL_COLUMNS = sql`call_id::text as call_id, attributed_number, using_number, started_at::text as started_at, start_date, start_time,
-  destination, area, duration, count, extension_type, call_type, category, charge::text as charge, billed::text as billed`;
+interface CallRow extends CallFields {
+  attributed_number: string;
+  started_at: string;
+}
 
-function toCallDetail(r: CallRow, seq: number): CallDetail {
+const CALL_FIELDS_TEXT = `call_id::text as call_id, using_number, start_date, start_time,
+  destination, area, duration, count, extension_type, call_type, category, charge::text as charge, billed::text as billed`;
+const CALL_COLUMNS = sql.raw(`${CALL_FIELDS_TEXT}, attributed_number, started_at::text as started_at`);
+
+/** A statement of fixed text, prepared under its name on PostgreSQL. */
+interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+function toCallDetail(r: CallFields, attributedNumber: string, seq: number): CallDetail {
   return {
     seq,
     callId: r.call_id,
-    attributedNumber: r.attributed_number,
+    attributedNumber,
     usingNumber: r.using_number,
     startDate: r.start_date,
     startTime: r.start_time,
@@ -135,61 +147,88 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
 
   /**
    * The portal's hot queries run as named prepared statements on PostgreSQL: planning them took
-   * longer than executing them (measured 0.96 ms against 0.26 ms for a call-details page).
-   * `name` must stand for one SQL text.
+   * longer than executing them (measured 0.96 ms against 0.26 ms for a call-details page). Their
+   * text is written once here ($1, $2, … for the values), not compiled by kysely per request.
    */
-  async function prepared<R>(name: string, query: { compile(db: Kysely<any>): CompiledQuery<R> }): Promise<R[]> {
-    const compiled = query.compile(db);
+  async function prepared<R>(statement: Statement, values: readonly unknown[]): Promise<R[]> {
     if (database.pool) {
-      const result = await database.pool.query({ name, text: compiled.sql, values: compiled.parameters as unknown[] });
+      const result = await database.pool.query({ name: statement.name, text: statement.text, values: values as unknown[] });
       return result.rows as R[];
     }
-    return (await db.executeQuery(compiled)).rows;
+    return (await db.executeQuery<R>(CompiledQuery.raw(statement.text, values as unknown[]))).rows;
   }
 
-  /** Several months in one query (the portal's summary shows five at once). */
-  async function monthsCharges(contractCode: string, months: readonly Month[]): Promise<MonthCharges[]> {
-    const rows = await prepared(
-      'ledger_months_charges',
-      sql<{ billing_month: string; number: string; category: Category; normal: string; billed: string; calls: number | string }>`
-        select billing_month, number, category, normal::text as normal, billed::text as billed, calls
-        from ${sql.table(T.monthly)} where contract_code = ${contractCode} and billing_month = any(${[...months]}::text[])
-        order by billing_month, number, category`,
-    );
-    return months.map((month) => monthChargesOf(contractCode, month, rows.filter((r) => r.billing_month === month)));
-  }
+  const monthStatement: Statement = {
+    name: 'ledger_month_charges',
+    text: `select number, category, normal::text as normal, billed::text as billed, calls
+      from ${T.monthly} where contract_code = $1 and billing_month = $2
+      order by number, category`,
+  };
 
   async function monthCharges(contractCode: string, month: Month): Promise<MonthCharges> {
-    const [charges] = await monthsCharges(contractCode, [month]);
-    return charges!;
+    const rows = await prepared<{ number: string; category: Category; normal: string; billed: string; calls: number | string }>(monthStatement, [contractCode, month]);
+    return monthChargesOf(contractCode, month, rows);
   }
+
+  // The portal's summary needs no figures per number: PostgreSQL adds them up (numeric, exact), and
+  // a contract with many numbers still answers with at most four rows a month.
+  const totalsStatement: Statement = {
+    name: 'ledger_months_totals',
+    text: `select billing_month, category, sum(normal)::text as normal, sum(billed)::text as billed
+      from ${T.monthly} where contract_code = $1 and billing_month = any($2::text[])
+      group by billing_month, category`,
+  };
+
+  async function monthsTotals(contractCode: string, months: readonly Month[]): Promise<MonthTotals[]> {
+    const rows = await prepared<{ billing_month: string; category: Category; normal: string; billed: string }>(totalsStatement, [contractCode, [...months]]);
+    return months.map((month) => {
+      const normal = zeroAmounts();
+      const billed = zeroAmounts();
+      for (const r of rows) {
+        if (r.billing_month !== month || !(CATEGORIES as readonly string[]).includes(r.category)) continue;
+        normal[r.category] = Money.fromDb(r.normal);
+        billed[r.category] = Money.fromDb(r.billed);
+      }
+      return { contractCode, month, normal: figuresOf(normal), billed: figuresOf(billed) };
+    });
+  }
+
+  // PostgreSQL never keeps a generic plan for an OFFSET it cannot see (it guesses a tenth of the
+  // rows skipped, far dearer than any custom plan), so it would plan every request again
+  // (measured: twice the execution). Page 1, the page the portal opens, has its offset written in.
+  // One round trip: the page, and the number of calls (counted already by the monthly totals,
+  // voided calls excluded), so a large month is never scanned per request.
+  function callPageStatement(byCategory: boolean, firstPage: boolean): Statement {
+    const categoryFilter = byCategory ? 'and category = $4' : '';
+    return {
+      name: `ledger_call_page${byCategory ? '_category' : ''}${firstPage ? '_first' : ''}`,
+      // Only the columns a page shows come back (fewer to decode per row).
+      text: `with counted as (
+        select coalesce(sum(calls), 0)::text as total_calls from ${T.monthly}
+        where contract_code = $1 and billing_month = $2 and number = $3 ${categoryFilter}
+      ), page as (
+        select * from ${T.calls}
+        where contract_code = $1 and billing_month = $2 and attributed_number = $3 and not voided ${categoryFilter}
+        order by started_at, call_id
+        limit ${CALL_PAGE_SIZE} offset ${firstPage ? '0' : byCategory ? '$5' : '$4'}
+      )
+      select counted.total_calls, ${CALL_FIELDS_TEXT} from counted left join page on true
+      order by page.started_at, page.call_id`,
+    };
+  }
+  const callPageStatements = [callPageStatement(false, false), callPageStatement(false, true), callPageStatement(true, false), callPageStatement(true, true)] as const;
 
   async function callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage> {
     const p = Math.max(1, Math.floor(page));
     const offset = (p - 1) * CALL_PAGE_SIZE;
-    const categoryFilter = category ? sql`and category = ${category}` : sql``;
-    // One round trip: the page, and the number of calls (counted already by the monthly totals,
-    // voided calls excluded), so a large month is never scanned per request.
-    const rows = await prepared(
-      category ? 'ledger_call_page_category' : 'ledger_call_page',
-      sql<CallRow & { total_calls: string }>`
-      with counted as (
-        select coalesce(sum(calls), 0)::text as total_calls from ${sql.table(T.monthly)}
-        where contract_code = ${contractCode} and billing_month = ${month} and number = ${number} ${categoryFilter}
-      ), page as (
-        select ${CALL_COLUMNS}, ${sql.table(T.calls)}.started_at as sort_started_at, ${sql.table(T.calls)}.call_id as sort_call_id
-        from ${sql.table(T.calls)}
-        where contract_code = ${contractCode} and billing_month = ${month} and attributed_number = ${number} and not voided ${categoryFilter}
-        order by ${sql.table(T.calls)}.started_at, ${sql.table(T.calls)}.call_id
-        limit ${sql.lit(CALL_PAGE_SIZE)} offset ${offset}
-      )
-      select counted.total_calls, page.* from counted left join page on true
-      order by page.sort_started_at, page.sort_call_id`,
-    );
-    const countRows = [{ n: rows[0]?.total_calls ?? '0' }];
+    const statement = callPageStatements[(category ? 2 : 0) + (offset === 0 ? 1 : 0)]!;
+    const values: unknown[] = [contractCode, month, number];
+    if (category) values.push(category);
+    if (offset !== 0) values.push(offset);
+    const rows = await prepared<CallFields & { total_calls: string }>(statement, values);
     const found = rows.filter((r) => r.call_id !== null);
-    const items = found.map((r, i) => toCallDetail(r, offset + i + 1));
-    return { items, page: p, pageSize: CALL_PAGE_SIZE, total: Number(countRows[0]?.n ?? 0), sum: Money.sum(items.map((i) => i.charge)) };
+    const items = found.map((r, i) => toCallDetail(r, number, offset + i + 1));
+    return { items, page: p, pageSize: CALL_PAGE_SIZE, total: Number(rows[0]?.total_calls ?? 0), sum: Money.sum(items.map((i) => i.charge)) };
   }
 
   async function* allCalls(contractCode: string, month: Month): AsyncIterable<CallDetail> {
@@ -202,7 +241,7 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
         select ${CALL_COLUMNS} from ${sql.table(T.calls)}
         where contract_code = ${contractCode} and billing_month = ${month} and not voided ${keyset}
         order by ${sql.table(T.calls)}.started_at, ${sql.table(T.calls)}.call_id limit 2000`.execute(db);
-      for (const r of rows) yield toCallDetail(r, ++seq);
+      for (const r of rows) yield toCallDetail(r, r.attributed_number, ++seq);
       if (rows.length < 2000) return;
       const last = rows[rows.length - 1]!;
       after = { startedAt: last.started_at, callId: last.call_id };
@@ -259,7 +298,7 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     },
 
     monthCharges,
-    monthsCharges,
+    monthsTotals,
     callDetails,
     allCalls,
 

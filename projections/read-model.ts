@@ -23,11 +23,15 @@ export interface NumberCharges {
   readonly calls: number;
 }
 
-export interface MonthCharges {
+/** A month's figures for the whole contract. */
+export interface MonthTotals {
   readonly contractCode: string;
   readonly month: Month;
   readonly normal: CategoryFigures;
   readonly billed: CategoryFigures;
+}
+
+export interface MonthCharges extends MonthTotals {
   readonly numbers: readonly NumberCharges[];
 }
 
@@ -112,8 +116,8 @@ export interface LedgerQueries {
   contractNumbers(contractCode: string, asOf: JapanDate, page: number, size: number): Promise<{ items: ContractNumber[]; total: number }>;
   /** Zeros and no numbers for a month without calls. */
   monthCharges(contractCode: string, month: Month): Promise<MonthCharges>;
-  /** The same for several months, in the order asked, in one query. */
-  monthsCharges(contractCode: string, months: readonly Month[]): Promise<MonthCharges[]>;
+  /** The contract's figures (no numbers) of several months, in the order asked, in one query; zeros for a month without calls. */
+  monthsTotals(contractCode: string, months: readonly Month[]): Promise<MonthTotals[]>;
   /** category undefined = all categories; page is 1-based, 10 per page. */
   callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage>;
   /** Every call of the month in start order (for exports), as an async stream. */

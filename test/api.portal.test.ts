@@ -1,5 +1,11 @@
 // The portal (customer) routes through app.request(), on every store target.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Hono } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import { serve } from '@hono/node-server';
+import { SECURITY_HEADERS } from '../api/app.ts';
 import { testTargets } from './support/stores.ts';
 import { A, B, MID_DECEMBER_2017, json, openFixture, seedTwoContracts, type Fixture } from './api.support.ts';
 
@@ -315,6 +321,41 @@ describe.each(testTargets)('portal API on $name', (target) => {
       expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
       expect(res.headers.get('strict-transport-security')).toBeTruthy();
       expect(res.headers.get('x-request-id')).toBeTruthy();
+    });
+
+    it('answers with the same headers over a Node socket as through app.request(): those of hono’s secureHeaders() and a request id', async () => {
+      const hono = await new Hono().use(secureHeaders()).get('/', (c) => c.body(null)).request('/');
+      expect(SECURITY_HEADERS.map(([name, value]) => [name.toLowerCase(), value]).sort()).toEqual([...hono.headers].sort());
+      const server = serve({ fetch: f.app.fetch, port: 0 });
+      await once(server, 'listening');
+      try {
+        const port = (server.address() as AddressInfo).port;
+        const cases: [string, string, Record<string, string>][] = [
+          ['GET', '/api/v1/contract', { authorization: `Bearer ${tokenA}` }],
+          ['GET', '/api/v1/charges', { authorization: `Bearer ${tokenA}`, 'x-request-id': 'given-id_1=' }],
+          ['GET', '/api/v1/charges', { 'x-request-id': 'not a plain id' }],
+          ['GET', '/api/v1/nope', {}],
+          ['GET', '/', {}],
+          ['OPTIONS', '/api/v1/session', { origin: 'https://portal.example', 'access-control-request-method': 'POST' }],
+        ];
+        const transport = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
+        for (const [method, path, headers] of cases) {
+          const viaSocket = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers, redirect: 'manual' });
+          const viaApp = await f.app.request(path, { method, headers });
+          expect(viaSocket.status, path).toBe(viaApp.status);
+          const names = (res: Response) => [...res.headers].filter(([name]) => !transport.has(name) && name !== 'x-request-id').sort();
+          expect(names(viaSocket), `${method} ${path}`).toEqual(names(viaApp));
+          for (const res of [viaSocket, viaApp]) {
+            for (const [name, value] of SECURITY_HEADERS) expect(res.headers.get(name), name).toBe(value);
+            const id = res.headers.get('x-request-id');
+            if (headers['x-request-id'] === 'given-id_1=') expect(id).toBe('given-id_1=');
+            else expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+          }
+          await viaSocket.arrayBuffer();
+        }
+      } finally {
+        server.close();
+      }
     });
 
     it('allows the configured portal origin (CORS) and no other', async () => {

@@ -125,7 +125,7 @@ export function chargesRoutes(deps: RouteDeps) {
   app.openapi({ ...summaryRoute, middleware: [session] as const }, async (c) => {
     const { contractCode } = c.get('session');
     const window = portalMonths(deps.clock());
-    const charges = await deps.queries.monthsCharges(contractCode, window.map((w) => w.month));
+    const charges = await deps.queries.monthsTotals(contractCode, window.map((w) => w.month));
     const months = window.map(({ month, provisional }, i) => {
       const m = charges[i]!;
       return { month, period: periodOf(month), provisional, normal: figuresJson(m.normal), billed: figuresJson(m.billed), yen: wholeYenJson(m.normal) };
