@@ -300,8 +300,15 @@ interface InsertRow {
 interface Executor {
   query<T>(text: string, params: unknown[]): Promise<T[]>;
   insert(rows: readonly InsertRow[]): Promise<void>;
-  /** Encodes the rows now; the insert runs when the returned function is called. */
-  prepareInsert(rows: readonly InsertRow[]): () => Promise<void>;
+  /** A chunk of rows for a bulk write, encoded as they are added. */
+  newChunk(): RowChunk;
+}
+
+interface RowChunk {
+  readonly size: number;
+  add(row: InsertRow): void;
+  /** The insert of the chunk's rows, run when called. */
+  seal(): () => Promise<void>;
 }
 
 function kyselyExecutor(trx: Transaction<any> | Kysely<any>): Executor {
@@ -310,8 +317,15 @@ function kyselyExecutor(trx: Transaction<any> | Kysely<any>): Executor {
       const result = await trx.executeQuery<T>(CompiledQuery.raw(text, params));
       return result.rows as T[];
     },
-    prepareInsert(rows) {
-      return () => this.insert(rows);
+    newChunk() {
+      const rows: InsertRow[] = [];
+      return {
+        get size() {
+          return rows.length;
+        },
+        add: (row) => void rows.push(row),
+        seal: () => () => this.insert(rows),
+      };
     },
     async insert(rows) {
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -348,22 +362,73 @@ function pgExecutor(client: pg.PoolClient): Executor {
       const result = await client.query(text, params);
       return result.rows as T[];
     },
-    insert(rows) {
-      return this.prepareInsert(rows)();
+    async insert(rows) {
+      if (rows.length === 0) return;
+      const chunk = this.newChunk();
+      for (const r of rows) chunk.add(r);
+      await chunk.seal()();
     },
-    prepareInsert(rows) {
-      if (rows.length === 0) return async () => {};
-      const lines: string[] = [];
-      for (const r of rows) {
-        lines.push(`${r.id}\t${copyText(r.streamId)}\t${r.revision}\t${copyText(r.type)}\t${jsonCopyText(r.data)}\t${jsonCopyText(r.metadata)}\t${r.hash}\n`);
-      }
-      const text = Buffer.from(lines.join(''));
-      return async () => {
-        const stream = client.query(copyFrom('copy events (event_id, stream_id, revision, type, data, metadata, payload_hash) from stdin'));
-        await pipeline(Readable.from([text]), stream);
-      };
+    newChunk() {
+      return new CopyChunk(client);
     },
   };
+}
+
+/**
+ * Rows in COPY text format, written into one buffer as they come: the rows' strings die young
+ * instead of waiting in the JavaScript heap for their chunk to be sent (a million-row import spent
+ * a sixth of its time copying them from one young generation to the next).
+ */
+class CopyChunk implements RowChunk {
+  size = 0;
+  private buffer = Buffer.allocUnsafe(4 << 20);
+  private length = 0;
+
+  constructor(private readonly client: pg.PoolClient) {}
+
+  add(r: InsertRow): void {
+    const streamId = copyText(r.streamId);
+    const type = copyText(r.type);
+    const data = jsonCopyText(r.data);
+    const metadata = jsonCopyText(r.metadata);
+    // at most 3 UTF-8 bytes a UTF-16 unit, plus the uuid, revision, hash and separators
+    this.reserve(3 * (streamId.length + type.length + data.length + metadata.length) + 128);
+    const b = this.buffer;
+    let at = this.length;
+    at += b.write(r.id, at, 'latin1');
+    b[at++] = 0x09;
+    at += b.write(streamId, at, 'utf8');
+    b[at++] = 0x09;
+    at += b.write(String(r.revision), at, 'latin1');
+    b[at++] = 0x09;
+    at += b.write(type, at, 'utf8');
+    b[at++] = 0x09;
+    at += b.write(data, at, 'utf8');
+    b[at++] = 0x09;
+    at += b.write(metadata, at, 'utf8');
+    b[at++] = 0x09;
+    at += b.write(r.hash, at, 'latin1');
+    b[at++] = 0x0a;
+    this.length = at;
+    this.size++;
+  }
+
+  seal(): () => Promise<void> {
+    const text = this.buffer.subarray(0, this.length);
+    const client = this.client;
+    return async () => {
+      if (text.length === 0) return;
+      const stream = client.query(copyFrom('copy events (event_id, stream_id, revision, type, data, metadata, payload_hash) from stdin'));
+      await pipeline(Readable.from([text]), stream);
+    };
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes));
+    this.buffer.copy(bigger, 0, 0, this.length);
+    this.buffer = bigger;
+  }
 }
 
 /** An id of a bulk write is stored already: the caller goes the careful way (see bulkWrite). */
@@ -383,13 +448,15 @@ export type BulkEvent = EncodedEvent;
  * for the caller between chunks while the caller fills the one after.
  */
 export class BulkWriter {
-  private rows: InsertRow[] = [];
+  private chunk: RowChunk;
   private inFlight: Promise<void>[] = [];
   private readonly versions = new Map<string, number>();
   /** Rows handed to the database so far. */
   appended = 0;
 
-  constructor(private readonly x: Executor, private readonly chunkSize: number) {}
+  constructor(private readonly x: Executor, private readonly chunkSize: number) {
+    this.chunk = x.newChunk();
+  }
 
   /** Adds one event; a promise to await when the call had to wait (a new stream, a full chunk), else undefined. */
   add(streamId: string, event: BulkEvent): Promise<void> | undefined {
@@ -397,8 +464,8 @@ export class BulkWriter {
     if (version === undefined) return this.addToNewStream(streamId, event);
     const revision = version + 1;
     this.versions.set(streamId, revision);
-    this.rows.push({ id: event.id, streamId, revision, type: event.type, data: event.dataText, metadata: event.metadataText, hash: hashOfCanonical(streamId, event.type, event.dataText) });
-    return this.rows.length >= this.chunkSize ? this.ship() : undefined;
+    this.chunk.add({ id: event.id, streamId, revision, type: event.type, data: event.dataText, metadata: event.metadataText, hash: hashOfCanonical(streamId, event.type, event.dataText) });
+    return this.chunk.size >= this.chunkSize ? this.ship() : undefined;
   }
 
   private async addToNewStream(streamId: string, event: BulkEvent): Promise<void> {
@@ -415,11 +482,11 @@ export class BulkWriter {
   }
 
   private async ship(): Promise<void> {
-    const rows = this.rows;
-    this.rows = [];
-    this.appended += rows.length;
-    // Encoded now, sent when the chunk before it is in: the database goes from one to the next.
-    const run = this.x.prepareInsert(rows);
+    const chunk = this.chunk;
+    this.chunk = this.x.newChunk();
+    this.appended += chunk.size;
+    // Sent when the chunk before it is in: the database goes from one to the next.
+    const run = chunk.seal();
     const writing = (this.inFlight.at(-1) ?? Promise.resolve()).then(run);
     writing.catch(() => {}); // reported by settle, in order
     this.inFlight.push(writing);
@@ -445,7 +512,7 @@ export class BulkWriter {
   }
 
   async finish(): Promise<void> {
-    if (this.rows.length > 0) await this.ship();
+    if (this.chunk.size > 0) await this.ship();
     await this.settle();
   }
 }
