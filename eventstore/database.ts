@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { Kysely, PostgresDialect, PGliteDialect, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import pg from 'pg';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 
 // `pg` already returns numeric (1700) and int8 (20) as strings; we state it so that no later change
 // of a default can turn an amount into a float (SPEC §3.5). PGlite returns numeric as a string too
@@ -74,6 +74,8 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     mkdirSync(dataDir, { recursive: true });
     if (!existsSync(join(dataDir, 'PG_VERSION'))) await initializeInChildProcess(dataDir);
   }
+  // Loaded only here: a PostgreSQL process does not need it (about 40 MB resident once loaded through tsx).
+  const { PGlite } = await import('@electric-sql/pglite');
   const pglite = await PGlite.create(dataDir, { postgresqlconf: PGLITE_CONF });
   const db = new Kysely<any>({ dialect: new PGliteDialect({ pglite }) });
   if (schema !== 'public') {

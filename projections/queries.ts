@@ -1,6 +1,8 @@
 // LedgerQueries over the projection tables (read-model.ts): what the API, the CLI and the exports
 // read. Amounts come back from `numeric` columns as strings and become Money here, never numbers.
-import { CompiledQuery, sql } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
 import { contractSummary, type ContractState, type OpenContractState } from '../domain/contract.ts';
 import { CATEGORIES, OPTION_KEYS, type Category, type OptionKey } from '../domain/events.ts';
 import { Money } from '../domain/money.ts';
@@ -11,19 +13,21 @@ import { foldContract } from './attribution.ts';
 import { CHARGE_TABLES } from './charges.ts';
 import { CONTRACT_TABLES } from './contracts.ts';
 import { projections } from './index.ts';
-import type {
-  CallDetail,
-  CallDetailPage,
-  CategoryFigures,
-  ContractNumber,
-  ContractOptionView,
-  ContractView,
-  LedgerQueries,
-  MonthCharges,
-  MonthTotals,
-  NumberCharges,
-  ProjectionStatus,
-  Telegram,
+import {
+  CALL_WITHOUT_DURATION,
+  type CallDetail,
+  type CallDetailPage,
+  type CallRecordChunk,
+  type CategoryFigures,
+  type ContractNumber,
+  type ContractOptionView,
+  type ContractView,
+  type LedgerQueries,
+  type MonthCharges,
+  type MonthTotals,
+  type NumberCharges,
+  type ProjectionStatus,
+  type Telegram,
 } from './read-model.ts';
 import { TELEGRAM_TABLES } from './telegrams.ts';
 
@@ -99,6 +103,16 @@ function toCallDetail(r: CallFields, attributedNumber: string, seq: number): Cal
     billed: Money.fromDb(r.billed),
   };
 }
+
+/**
+ * SPEC §7.2's nine fields, formatted as callRecord (importers/csv-export.ts) formats a CallDetail:
+ * YYYY/MM/DD, the duration or N件, numeric(14,2) as text (always 2 places, as Money.toString).
+ * A call has a duration or a count (CallRecorded); a row with neither fails the export (NULL).
+ */
+const CALL_RECORD_FIELDS = `attributed_number, replace(start_date, '-', '/'), start_time, destination, area,
+  coalesce(duration, count::text || '件'), extension_type, call_type, charge::text`;
+
+const CALL_RECORD_PAGE = 5000;
 
 async function contractEvents(database: Database, contractCode: string): Promise<{ type: string; data: unknown }[]> {
   const { rows } = await sql<{ type: string; data: unknown }>`
@@ -248,6 +262,71 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     }
   }
 
+  /**
+   * PostgreSQL: one COPY in start order (one snapshot, no paging), cut into chunks of whole lines.
+   * Plain index scans are off for it: calls are stored in the order they arrive, not in start
+   * order, so an index scan in start order reads the table at random — 5.2 s for a month of 1M
+   * calls against 2.4–2.8 s for a bitmap or sequential scan and a sort (measured, PostgreSQL 15).
+   */
+  async function* callRecordsByCopy(pool: pg.Pool, contractCode: string, month: Month): AsyncIterable<CallRecordChunk> {
+    const client = await pool.connect();
+    let finished = false;
+    try {
+      await client.query('begin read only');
+      await client.query('set local enable_indexscan = off');
+      // COPY takes no parameters: the two values are quoted as literals.
+      const stream = client.query(
+        copyTo(`copy (select ${CALL_RECORD_FIELDS} from ${T.calls}
+          where contract_code = ${client.escapeLiteral(contractCode)} and billing_month = ${client.escapeLiteral(month)} and not voided
+          order by started_at, call_id) to stdout with (delimiter ',')`),
+      );
+      // Cut after an LF (never a byte inside a UTF-8 sequence); the line begun at the end of one
+      // piece is completed with the start of the next.
+      let rest: Buffer | undefined;
+      for await (const data of stream as AsyncIterable<Buffer>) {
+        const end = data.lastIndexOf(0x0a) + 1;
+        if (end === 0) {
+          rest = rest ? Buffer.concat([rest, data]) : data;
+          continue;
+        }
+        let from = 0;
+        if (rest) {
+          from = data.indexOf(0x0a) + 1;
+          yield { copyText: Buffer.concat([rest, data.subarray(0, from)]).toString('utf8') };
+        }
+        for (const [a, b] of linesInBlocks(data, from, end)) yield { copyText: data.toString('utf8', a, b) };
+        rest = end < data.length ? data.subarray(end) : undefined;
+      }
+      if (rest) throw new Error('COPY ended inside a line');
+      await client.query('commit');
+      finished = true;
+    } finally {
+      // Stopped early (the consumer failed): the connection is mid-COPY, so it is closed, not reused.
+      client.release(finished ? undefined : true);
+    }
+  }
+
+  /** PGlite (no COPY to the client): keyset paging in start order. */
+  async function* callRecordsByPage(contractCode: string, month: Month): AsyncIterable<CallRecordChunk> {
+    let after: { startedAt: string; callId: string } | undefined;
+    for (;;) {
+      const keyset = after ? sql`and (started_at, call_id) > (${after.startedAt}::bigint, ${after.callId}::uuid)` : sql``;
+      const { rows } = await sql<{ fields: (string | null)[]; started_at: string; call_id: string }>`
+        select array[${sql.raw(CALL_RECORD_FIELDS)}] as fields, started_at::text as started_at, call_id::text as call_id
+        from ${sql.table(T.calls)}
+        where contract_code = ${contractCode} and billing_month = ${month} and not voided ${keyset}
+        order by ${sql.table(T.calls)}.started_at, ${sql.table(T.calls)}.call_id limit ${sql.lit(CALL_RECORD_PAGE)}`.execute(db);
+      if (rows.length > 0) yield { records: rows.map((r) => r.fields.map((f) => f ?? nullField())) };
+      if (rows.length < CALL_RECORD_PAGE) return;
+      const last = rows[rows.length - 1]!;
+      after = { startedAt: last.started_at, callId: last.call_id };
+    }
+  }
+
+  function callRecords(contractCode: string, month: Month): AsyncIterable<CallRecordChunk> {
+    return database.pool ? callRecordsByCopy(database.pool, contractCode, month) : callRecordsByPage(contractCode, month);
+  }
+
   return {
     async contractExists(contractCode) {
       const { rows } = await sql<{ one: number }>`
@@ -301,6 +380,7 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     monthsTotals,
     callDetails,
     allCalls,
+    callRecords,
 
     async telegrams(contractCode, month) {
       const { rows } = await sql<{ telegram_id: string; date: string; destination: string; kind: string; charge: string }>`
@@ -324,6 +404,29 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
       return out;
     },
   };
+}
+
+/**
+ * Text per chunk of COPY bytes: at most about 32 KB (a string under V8's large-object size, so
+ * that it goes to the young generation already allocated, not to a space of its own).
+ */
+const COPY_BLOCK = 32 * 1024;
+
+/** [from, to) ranges of whole lines of data[from, end), each about COPY_BLOCK bytes. */
+function* linesInBlocks(data: Buffer, from: number, end: number): Iterable<[number, number]> {
+  while (from < end) {
+    let to = end;
+    if (end - from > COPY_BLOCK) {
+      to = data.lastIndexOf(0x0a, from + COPY_BLOCK - 1) + 1;
+      if (to <= from) to = data.indexOf(0x0a, from + COPY_BLOCK) + 1;
+    }
+    yield [from, to];
+    from = to;
+  }
+}
+
+function nullField(): never {
+  throw new Error(CALL_WITHOUT_DURATION);
 }
 
 /** 契約電話番号詳細 as of a date: the dial-in lines held then, in start order, with their end dates. */

@@ -57,6 +57,17 @@ export interface CallDetail {
   readonly billed: Money;
 }
 
+/**
+ * SPEC §7.2 call-detail records, every field already formatted by the database (YYYY/MM/DD, N件,
+ * 2-decimal amounts). Either records as field lists, or — PostgreSQL, streamed by COPY — whole
+ * lines of COPY text: one record per `\n`-terminated line, fields separated by `,`, with the
+ * backslash escapes COPY writes (`\\ \, \n \r \t \b \f \v`).
+ */
+export type CallRecordChunk = { readonly records: readonly (readonly string[])[] } | { readonly copyText: string };
+
+/** A call with neither a duration nor a count has no §7.2 通話時間 (its field comes back NULL): refused. */
+export const CALL_WITHOUT_DURATION = 'a call in the call details has neither a duration nor a count';
+
 export interface CallDetailPage {
   readonly items: readonly CallDetail[];
   readonly page: number;
@@ -122,6 +133,8 @@ export interface LedgerQueries {
   callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage>;
   /** Every call of the month in start order (for exports), as an async stream. */
   allCalls(contractCode: string, month: Month): AsyncIterable<CallDetail>;
+  /** The same calls as SPEC §7.2 records for the CSV export, in chunks. */
+  callRecords(contractCode: string, month: Month): AsyncIterable<CallRecordChunk>;
   telegrams(contractCode: string, month: Month): Promise<Telegram[]>;
   status(): Promise<Record<string, ProjectionStatus>>;
 }
