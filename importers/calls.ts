@@ -72,6 +72,7 @@ export interface CallImportResult {
 type Row = CsvRow;
 
 const PROGRESS_EVERY = 2000;
+const YIELD_EVERY = 250;
 
 /** Import one call-detail CSV: the whole file or nothing (see the top of this file). */
 export async function importCalls(store: EventStore, input: ImportInput, options: CallImportOptions = {}): Promise<CallImportResult> {
@@ -161,6 +162,7 @@ async function importInOnePass(store: SqlEventStore, source: ReopenableSource, o
       async (writer) => {
         // Number streams are read inside the transaction (PGlite has one connection, held by it).
         const checks = new RowChecks(source, new NumberHolders((streamId) => writer.readStream(streamId)), options);
+        let rows = 0;
         await checks.readAll('append', async (line, call, contractCode) => {
           const waiting = writer.add(streams.calls(contractCode, call.billingMonth), {
             id: call.callId,
@@ -170,6 +172,9 @@ async function importInOnePass(store: SqlEventStore, source: ReopenableSource, o
             metadataText: `{"source":${sourceOfLine}${line}"}`,
           });
           if (waiting) await waiting;
+          // Let the event loop run now and then: the COPY of the chunk before is sent and its
+          // answer read only between rows, and a file's 256 KB read lasts some 3,000 rows.
+          if (++rows % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve));
         });
         checks.refuseIfProblems();
         return {
