@@ -32,13 +32,14 @@ export interface Projection {
   createTables(db: Executor, suffix: string): Promise<void>;
   /** Apply a batch (position order, only handled types). Must be idempotent per event position. */
   apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: ApplyContext): Promise<void>;
-  /** After a rebuild's last batch, inside the swap transaction: finish deferred set-based work. */
+  /** After a rebuild's last batch, inside the swap transaction: finish the work `apply` deferred while rebuilding. */
   finishRebuild?(trx: Transaction<any>, suffix: string): Promise<void>;
   /**
    * The fast path of a rebuild when the events live in the same database (the SQL store): fill the
    * fresh tables straight from the `events` table with set-based SQL, up to and including position
-   * `upTo`. Returns the number of events it handled. Must leave exactly what `apply` would (the
-   * property tests compare both).
+   * `upTo`. Returns the number of events it handled. Must leave exactly what `apply` of those
+   * events leaves outside a rebuild, nothing deferred: later events are applied to the fresh tables
+   * as live updates (the property tests compare both paths).
    */
   bulkRebuild?(trx: Transaction<any>, suffix: string, upTo: bigint): Promise<number>;
 }
@@ -267,7 +268,7 @@ export class ProjectionRunner {
   private async rebuildOne(p: Projection): Promise<RebuildReport> {
     const started = performance.now();
     const suffix = '_next';
-    const ctx: ApplyContext = { suffix, rebuilding: true };
+    let ctx: ApplyContext = { suffix, rebuilding: true };
     await this.db.transaction().execute(async (trx) => {
       await dropTables(trx, p, suffix);
       await p.createTables(trx, suffix);
@@ -278,6 +279,7 @@ export class ProjectionRunner {
       const upTo = await this.store.headPosition();
       count += await this.db.transaction().execute((trx) => p.bulkRebuild!(trx, suffix, upTo));
       position = upTo;
+      ctx = { suffix, rebuilding: false };
     }
     for (;;) {
       const events = await this.store.readAll({ after: position, limit: this.rebuildBatchSize, streamPrefixes: p.streamPrefixes });
@@ -299,7 +301,7 @@ export class ProjectionRunner {
       count += handled.length;
       if (tail.length > 0) position = tail[tail.length - 1]!.position;
       if (head > position) position = head;
-      if (p.finishRebuild) await p.finishRebuild(trx, suffix);
+      if (ctx.rebuilding && p.finishRebuild) await p.finishRebuild(trx, suffix);
       await dropTables(trx, p, '');
       for (const table of p.tables) {
         await sql`alter table ${sql.table(table + suffix)} rename to ${sql.table(table)}`.execute(trx);

@@ -449,6 +449,78 @@ for (const target of testTargets) {
         expect(await engineerCharges(queries, code, '2017-09')).toEqual(before);
       });
 
+      it('leaves tables of the shape the migrations declare: column types, not-null, defaults, keys and indexes', async () => {
+        const code = await newContract();
+        const calls = await appendCalls(t.store, code, [
+          { usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' },
+          { usingNumber: BRANCH, startDate: '2017/11/15', startTime: '100000.0', charge: '2.00' },
+        ]);
+        await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-10'));
+        await appendCorrection(t.store, calls[0]!, '7.00');
+        await appendVoid(t.store, calls[1]!);
+        await runner.rebuild();
+        const shapeOf = async (table: string) => ({
+          columns: (
+            await sql`
+              select a.attname, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull, pg_get_expr(d.adbin, d.adrelid) as default_expr
+              from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+              where a.attrelid = ${table}::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`.execute(t.database.db)
+          ).rows,
+          constraints: (
+            await sql`select contype, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = ${table}::regclass order by 1, 2`.execute(t.database.db)
+          ).rows,
+          indexes: (
+            await sql`
+              select x.indisunique, x.indisprimary, regexp_replace(pg_get_indexdef(x.indexrelid), '^.* USING ', '') as def
+              from pg_index x where x.indrelid = ${table}::regclass order by 3`.execute(t.database.db)
+          ).rows,
+          persistence: (await sql`select relpersistence from pg_class where oid = ${table}::regclass`.execute(t.database.db)).rows,
+        });
+        for (const p of projections) {
+          await p.createTables(t.database.db, '_declared');
+          try {
+            for (const table of p.tables) expect(await shapeOf(table), table).toEqual(await shapeOf(`${table}_declared`));
+          } finally {
+            for (const table of [...p.tables].reverse()) await sql`drop table ${sql.table(`${table}_declared`)}`.execute(t.database.db);
+          }
+        }
+      });
+
+      it('keeps the first of a call recorded twice, as the incremental path does', async () => {
+        const code = await newContract();
+        const [call] = await appendCalls(t.store, code, [{ usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' }]);
+        // The same call id again under another event id, with another charge.
+        await t.store.append(streams.calls(code, '2017-11'), [event({ ...call!, data: { ...call!.data, charge: '9.00' } })]);
+        const before = await totals(code, '2017-11');
+        expect(before.normal.total).toBe('8.00');
+        await runner.rebuild(['charges']);
+        expect(await engineerCharges(queries, code, '2017-11')).toEqual(before);
+        const { rows } = await sql<{ n: string }>`select count(*)::text as n from proj_call_details where call_id = ${call!.data.callId}::uuid`.execute(t.database.db);
+        expect(rows[0]!.n).toBe('1');
+      });
+
+      it('refuses to rebuild calls from before 1952 set-based (Japan had daylight saving time then), and keeps the current tables', async () => {
+        // A store of its own: the other tests rebuild everything.
+        const own = await target.open([projectionMigrations]);
+        try {
+          const ownRunner = createProjectionRunner(own.database, own.store);
+          const ownQueries = createQueries(own.database, own.store);
+          const code = nextContract();
+          await appendContract(own.store, code, contractOpened(code, BASIC, '1950-01-01'), numberAdded(code, OFFICE, '1950-01-01'));
+          await appendCalls(own.store, code, [
+            { usingNumber: OFFICE, startDate: '1951/07/01', startTime: '100000.0', charge: '1.00' },
+            { usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' },
+          ]);
+          await ownRunner.catchUp();
+          const before = [await engineerCharges(ownQueries, code, '1951-07'), await engineerCharges(ownQueries, code, '2017-11')];
+          expect(before.map((m) => m.normal.total)).toEqual(['1.00', '8.00']);
+          await expect(ownRunner.rebuild(['charges'])).rejects.toThrow('before 1952');
+          expect([await engineerCharges(ownQueries, code, '1951-07'), await engineerCharges(ownQueries, code, '2017-11')]).toEqual(before);
+        } finally {
+          await own.cleanup();
+        }
+      });
+
       it('a projection of another version is rebuilt when caught up', async () => {
         await runner.catchUp();
         await sql`update projection_checkpoints set version = 0, position = 0 where name = 'telegrams'`.execute(t.database.db);
