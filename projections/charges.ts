@@ -375,33 +375,49 @@ async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Prom
   await sql`set local parallel_tuple_cost = 0.001`.execute(trx);
   await sql`set local maintenance_work_mem = '256MB'`.execute(trx);
 
-  const contractRows = await sql`
-    insert into ${t(T.contractEvents, s)} (contract_code, revision, position, type, data)
-    select e.data->>'contractCode', e.revision, e.position, e.type, e.data
-    from events e
-    where e.position <= ${limit}::bigint and e.type = any(${contractTypes}::text[]) and e.stream_id like 'contract-%'
-    on conflict do nothing`.execute(trx);
-  await storeAllIntervals(trx, s);
-  const adjustmentRows = await sql`
-    insert into ${t(T.adjustments, s)} (position, event_id, call_id, kind, charge, reason)
-    select e.position, e.event_id::text, (e.data->>'callId')::uuid,
-      case when e.type = 'CallCorrected' then 'corrected' else 'voided' end,
-      case when e.type = 'CallCorrected' then (e.data->>'charge')::numeric(14,2) end,
-      coalesce(e.data->>'reason', '')
-    from events e
-    where e.position <= ${limit}::bigint and e.type in ('CallCorrected', 'CallVoided')
-    on conflict do nothing`.execute(trx);
+  // The few other events (contract changes, corrections, voids) in one pass over the log.
+  const { rows: stored } = await sql<{ contracts: string; adjustments: string }>`
+    with few as (
+      select e.position, e.event_id, e.stream_id, e.revision, e.type, e.data
+      from events e
+      where e.position <= ${limit}::bigint and (e.type = any(${contractTypes}::text[]) or e.type in ('CallCorrected', 'CallVoided'))
+    ), contract_rows as (
+      insert into ${t(T.contractEvents, s)} (contract_code, revision, position, type, data)
+      select f.data->>'contractCode', f.revision, f.position, f.type, f.data
+      from few f
+      where f.type = any(${contractTypes}::text[]) and f.stream_id like 'contract-%'
+      on conflict do nothing
+      returning 1
+    ), adjustment_rows as (
+      insert into ${t(T.adjustments, s)} (position, event_id, call_id, kind, charge, reason)
+      select f.position, f.event_id::text, (f.data->>'callId')::uuid,
+        case when f.type = 'CallCorrected' then 'corrected' else 'voided' end,
+        case when f.type = 'CallCorrected' then (f.data->>'charge')::numeric(14,2) end,
+        coalesce(f.data->>'reason', '')
+      from few f
+      where f.type in ('CallCorrected', 'CallVoided')
+      on conflict do nothing
+      returning 1
+    )
+    select (select count(*) from contract_rows)::text as contracts, (select count(*) from adjustment_rows)::text as adjustments`.execute(trx);
+  const contractEvents = Number(stored[0]!.contracts);
+  const adjustments = Number(stored[0]!.adjustments);
+  const intervals = await storeAllIntervals(trx, s);
+  // The joins of the call rows with these small tables: hash joins when the planner knows their size.
+  if (intervals > 0) await sql`analyze ${t(T.intervals, s)}`.execute(trx);
+  if (adjustments > 0) await sql`analyze ${t(T.adjustments, s)}`.execute(trx);
+  const joins = { intervals: intervals > 0, adjustments: adjustments > 0 };
 
   await sql`savepoint bulk_calls`.execute(trx);
   try {
-    await loadCalls(trx, s, limit, false);
+    await loadCalls(trx, s, limit, joins, false);
   } catch (e) {
     const state = sqlState(e);
     if (state !== '23505' && state !== '23502') throw e;
     await sql`rollback to savepoint bulk_calls`.execute(trx);
     if (state === '23505') {
       // The same call recorded twice (under two event ids): keep the first, as `apply` does.
-      await loadCalls(trx, s, limit, true);
+      await loadCalls(trx, s, limit, joins, true);
     } else if (await hasCallsBefore1952(trx, limit)) {
       throw new Error('calls before 1952 need the per-event rebuild (Japan had daylight saving time then)');
     } else {
@@ -409,7 +425,9 @@ async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Prom
     }
   }
   await createCallIndexes(trx, s);
-  await sql`analyze ${t(T.calls, s)}`.execute(trx);
+  // Statistics of the columns queries select and group by (all 22 would cost three times as much:
+  // ANALYZE sorts its sample once per column).
+  await sql`analyze ${t(T.calls, s)} (contract_code, billing_month, attributed_number, category, voided, started_at, call_id)`.execute(trx);
   await replaceBySelect(
     trx,
     `${T.monthly}${s}`,
@@ -424,12 +442,15 @@ async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Prom
     },
     sql`from ${t(T.calls, s)} d where not d.voided group by d.contract_code, d.billing_month, d.attributed_number, d.category`,
   );
-  const { rows } = await sql<{ n: string }>`select count(*)::text as n from ${t(T.calls, s)}`.execute(trx);
-  return Number(contractRows.numAffectedRows ?? 0n) + Number(rows[0]!.n) + Number(adjustmentRows.numAffectedRows ?? 0n);
+  // The calls loaded, without another scan: those counted in the totals, and the voided ones.
+  const { rows: loaded } = await sql<{ n: string }>`
+    select ((select coalesce(sum(m.calls), 0) from ${t(T.monthly, s)} m)
+      + (select count(*) from ${t(T.calls, s)} c where c.voided and c.call_id in (select a.call_id from ${t(T.adjustments, s)} a where a.kind = 'voided')))::text as n`.execute(trx);
+  return contractEvents + Number(loaded[0]!.n) + adjustments;
 }
 
-/** Every contract's intervals from its stored events: one read, folded here, one insert. */
-async function storeAllIntervals(trx: Transaction<any>, s: string): Promise<void> {
+/** Every contract's intervals from its stored events: one read, folded here, one insert. Returns how many. */
+async function storeAllIntervals(trx: Transaction<any>, s: string): Promise<number> {
   const { rows: events } = await sql<{ contract_code: string; type: string; data: unknown }>`
     select contract_code, type, data from ${t(T.contractEvents, s)} order by contract_code, revision`.execute(trx);
   const byContract = new Map<string, { type: string; data: unknown }[]>();
@@ -445,11 +466,12 @@ async function storeAllIntervals(trx: Transaction<any>, s: string): Promise<void
     }
   }
   await sql`delete from ${t(T.intervals, s)}`.execute(trx);
-  if (rows.length === 0) return;
+  if (rows.length === 0) return 0;
   await sql`
     insert into ${t(T.intervals, s)} (contract_code, from_t, to_t, number)
     select x.contract_code, x.from_t::bigint, x.to_t::bigint, x.number
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(contract_code text, from_t text, to_t text, number text)`.execute(trx);
+  return rows.length;
 }
 
 function sqlState(e: unknown): string | undefined {
@@ -465,15 +487,22 @@ async function hasCallsBefore1952(trx: Transaction<any>, limit: string): Promise
 }
 
 /**
- * The call details of every CallRecorded event up to `limit`.
+ * The call details of every CallRecorded event up to `limit`. Without intervals (no representative
+ * number anywhere) or adjustments, the join with the empty table is left out.
  *
  * A call's start instant is computed in SQL as the JS path does with luxon: Asia/Tokyo has been
  * UTC+9 without daylight saving since 1952, so the instant is the date's epoch day minus 9 hours
  * plus the time of day, in tenths of a second. Before 1952 it is left null, and the not-null
  * constraint then refuses the load (checked by the scan that the constraint needs anyway).
  */
-async function loadCalls(trx: Transaction<any>, s: string, limit: string, firstOfDuplicates: boolean): Promise<void> {
-  const charge = sql`coalesce(a.corrected_charge, x.charge)`;
+async function loadCalls(
+  trx: Transaction<any>,
+  s: string,
+  limit: string,
+  joins: { readonly intervals: boolean; readonly adjustments: boolean },
+  firstOfDuplicates: boolean,
+): Promise<void> {
+  const charge = joins.adjustments ? sql`coalesce(a.corrected_charge, x.charge)` : sql`x.charge`;
   await replaceBySelect(
     trx,
     `${T.calls}${s}`,
@@ -483,7 +512,7 @@ async function loadCalls(trx: Transaction<any>, s: string, limit: string, firstO
       contract_code: sql`x.contract_code`,
       billing_month: sql`x.billing_month`,
       using_number: sql`x.using_number`,
-      attributed_number: sql`coalesce(i.number, x.using_number)`,
+      attributed_number: joins.intervals ? sql`coalesce(i.number, x.using_number)` : sql`x.using_number`,
       started_at: sql`x.started_at`,
       start_date: sql`x.start_date`,
       start_time: sql`x.start_time`,
@@ -498,9 +527,11 @@ async function loadCalls(trx: Transaction<any>, s: string, limit: string, firstO
       recorded_charge: sql`x.charge`,
       charge,
       billed: sql`case when x.free then 0 else ${charge} end`,
-      corrected: sql`a.corrected_charge is not null`,
-      voided: sql`coalesce(a.voided, false)`,
+      corrected: joins.adjustments ? sql`a.corrected_charge is not null` : sql`false`,
+      voided: joins.adjustments ? sql`coalesce(a.voided, false)` : sql`false`,
     },
+    // "offset 0" keeps the subquery from being merged into the outer query, which would extract
+    // a field from the JSONB again for each of its uses (the start time five times).
     sql`
       from (
         select (e.data->>'callId')::uuid as call_id, e.position,
@@ -516,16 +547,19 @@ async function loadCalls(trx: Transaction<any>, s: string, limit: string, firstO
           (e.data->>'free')::boolean as free, (e.data->>'charge')::numeric(14,2) as charge
         from events e
         where e.position <= ${limit}::bigint and e.type = 'CallRecorded'
+        offset 0
       ) x
-      left join ${t(T.intervals, s)} i
-        on i.contract_code = x.contract_code and i.from_t <= x.started_at and (i.to_t is null or x.started_at < i.to_t)
-      left join (
-        select a.call_id,
-          (array_agg(a.charge order by a.position desc) filter (where a.kind = 'corrected'))[1] as corrected_charge,
-          bool_or(a.kind = 'voided') as voided
-        from ${t(T.adjustments, s)} a
-        group by a.call_id
-      ) a on a.call_id = x.call_id
+      ${joins.intervals ? sql`
+        left join ${t(T.intervals, s)} i
+          on i.contract_code = x.contract_code and i.from_t <= x.started_at and (i.to_t is null or x.started_at < i.to_t)` : sql``}
+      ${joins.adjustments ? sql`
+        left join (
+          select a.call_id,
+            (array_agg(a.charge order by a.position desc) filter (where a.kind = 'corrected'))[1] as corrected_charge,
+            bool_or(a.kind = 'voided') as voided
+          from ${t(T.adjustments, s)} a
+          group by a.call_id
+        ) a on a.call_id = x.call_id` : sql``}
       ${firstOfDuplicates ? sql`order by x.call_id, x.position` : sql``}`,
     firstOfDuplicates ? sql`distinct on (x.call_id)` : undefined,
   );

@@ -38,6 +38,17 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
     on conflict do nothing`.execute(trx);
 }
 
+/** The set-based rebuild (Projection.bulkRebuild): the same rows as `apply`, straight from the `events` table. */
+async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Promise<number> {
+  const result = await sql`
+    insert into ${t(CONTRACT_TABLES.events, s)} (contract_code, revision, position, type, data)
+    select e.data->>'contractCode', e.revision, e.position, e.type, e.data
+    from events e
+    where e.position <= ${upTo.toString()}::bigint and e.type = any(${[...CONTRACT_EVENT_TYPES]}::text[]) and e.stream_id like 'contract-%'
+    on conflict do nothing`.execute(trx);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export const contractsProjection: Projection = {
   name: 'contracts',
   version: 1,
@@ -46,4 +57,5 @@ export const contractsProjection: Projection = {
   tables: [CONTRACT_TABLES.events],
   createTables,
   apply,
+  bulkRebuild,
 };

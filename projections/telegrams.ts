@@ -46,6 +46,18 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
     on conflict do nothing`.execute(trx);
 }
 
+/** The set-based rebuild (Projection.bulkRebuild): the same rows as `apply`, straight from the `events` table. */
+async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Promise<number> {
+  const result = await sql`
+    insert into ${t(TELEGRAM_TABLES.telegrams, s)} (telegram_id, position, contract_code, month, date, destination, kind, charge)
+    select e.data->>'telegramId', e.position, e.data->>'contractCode', e.data->>'month', e.data->>'date', e.data->>'destination',
+      e.data->>'kind', (e.data->>'charge')::numeric(14,2)
+    from events e
+    where e.position <= ${upTo.toString()}::bigint and e.type = 'TelegramRecorded' and e.stream_id like 'telegrams-%'
+    on conflict do nothing`.execute(trx);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export const telegramsProjection: Projection = {
   name: 'telegrams',
   version: 1,
@@ -54,4 +66,5 @@ export const telegramsProjection: Projection = {
   tables: [TELEGRAM_TABLES.telegrams],
   createTables,
   apply,
+  bulkRebuild,
 };

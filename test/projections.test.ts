@@ -409,12 +409,22 @@ for (const target of testTargets) {
         ]);
         await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-10'));
         await appendCorrection(t.store, calls[0]!, '7.00');
+        await t.store.append(streams.telegrams(code), [
+          event({ type: 'TelegramRecorded', data: { telegramId: randomUUID(), contractCode: code, date: '2017-11-03', month: '2017-11', destination: '東京都千代田区', kind: '慶弔', charge: '1230' } }),
+        ]);
         await runner.catchUp();
+        const rows = async (query: ReturnType<typeof sql<Record<string, unknown>>>) => (await query.execute(t.database.db)).rows;
         const snapshot = async () => ({
-          monthly: (await sql`select contract_code, billing_month, number, category, normal::text, billed::text, calls from proj_monthly_charges order by 1, 2, 3, 4`.execute(t.database.db)).rows,
-          calls: (await sql`select call_id::text, attributed_number, charge::text, billed::text, voided from proj_call_details order by call_id`.execute(t.database.db)).rows,
+          monthly: await rows(sql`select contract_code, billing_month, number, category, normal::text, billed::text, calls from proj_monthly_charges order by 1, 2, 3, 4`),
+          calls: await rows(sql`select call_id::text, attributed_number, charge::text, billed::text, voided from proj_call_details order by call_id`),
+          adjustments: await rows(sql`select position::text, event_id, call_id::text, kind, charge::text, reason from proj_call_adjustments order by 1`),
+          contractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_contract_events order by 1, 2`),
+          chargeContractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_charge_contract_events order by 1, 2`),
+          telegrams: await rows(sql`select telegram_id, position::text, contract_code, month, date, destination, kind, charge::text from proj_telegrams order by 1`),
         });
         const before = await snapshot();
+        expect(before.telegrams.map((x) => x.charge)).toContain('1230.00');
+        expect(before.contractEvents.length).toBeGreaterThan(0);
         const reports = await runner.rebuild();
         expect(reports.map((r) => r.projection)).toEqual(projections.map((p) => p.name));
         expect(await snapshot()).toEqual(before);
