@@ -11,13 +11,13 @@
 // its own copy of the contract events, folds them through the contract decider, and stores the
 // intervals. A contract change recorded late re-attributes that contract's calls from the new
 // intervals, and the months whose rows changed are re-aggregated.
-import { sql, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { CallCorrected, CallRecorded, CallVoided } from '../domain/events.ts';
 import { parseHhmmssS, startOfJapanDate, type Tenths } from '../domain/time.ts';
 import { Money } from '../domain/money.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { CONTRACT_EVENT_TYPES, foldContract, intervalsOf } from './attribution.ts';
-import type { ApplyContext, Executor, Projection } from './framework.ts';
+import type { ApplyContext, BulkRebuildOptions, Executor, Projection } from './framework.ts';
 
 export const CHARGE_TABLES = {
   contractEvents: 'proj_charge_contract_events',
@@ -73,7 +73,7 @@ async function createTables(db: Executor, s: string): Promise<void> {
       corrected boolean not null default false,
       voided boolean not null default false
     )`.execute(db);
-  await createCallIndexes(db, s);
+  for (const create of callIndexes(s)) await create(db);
   await sql`
     create table ${t(T.adjustments, s)} (
       position bigint primary key,
@@ -97,11 +97,13 @@ async function createTables(db: Executor, s: string): Promise<void> {
     )`.execute(db);
 }
 
-/** The call details' secondary indexes (a bulk rebuild makes them after it has loaded the rows). */
-async function createCallIndexes(db: Executor, s: string): Promise<void> {
-  await sql`create index on ${t(T.calls, s)} (contract_code, billing_month, attributed_number, started_at, call_id)`.execute(db);
-  // The month in start order, for the CSV export's keyset paging (SPEC §7.2).
-  await sql`create index on ${t(T.calls, s)} (contract_code, billing_month, started_at, call_id)`.execute(db);
+/** The call details' secondary indexes, one statement each (a bulk rebuild makes them after it has loaded the rows). */
+function callIndexes(s: string): ((db: Executor) => Promise<unknown>)[] {
+  return [
+    (db) => sql`create index on ${t(T.calls, s)} (contract_code, billing_month, attributed_number, started_at, call_id)`.execute(db),
+    // The month in start order, for the CSV export's keyset paging (SPEC §7.2).
+    (db) => sql`create index on ${t(T.calls, s)} (contract_code, billing_month, started_at, call_id)`.execute(db),
+  ];
 }
 
 // instantOf (luxon) per call costs more than the rest of a call's projection; the dates repeat.
@@ -360,23 +362,93 @@ async function aggregateAll(trx: Transaction<any>, s: string): Promise<void> {
  * round trip per event.
  *
  * Where the time goes (1,000,000 calls): extracting a call's fields from its JSONB, writing the
- * rows, and building the three indexes of the call details. So the call details are written by ONE
+ * rows, and building the indexes of the call details. So the call details are written by ONE
  * `create table … as select` (see replaceBySelect), already with their corrections and attribution
- * (joins with the few adjustments and intervals rather than an update or a subquery per row), and
- * each index is built once, by a sort, after the load.
+ * (joins with the few adjustments and intervals rather than an update or a subquery per row); each
+ * index is built once, by a sort, after the load; and the two secondary indexes and the monthly
+ * totals, which only read the loaded table, are made at the same time on connections of their own.
  */
-async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Promise<number> {
+async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint, options: BulkRebuildOptions): Promise<number> {
   const limit = upTo.toString();
-  const contractTypes = [...CONTRACT_EVENT_TYPES];
-  // For this transaction only: the planner prices the JSONB extraction of a row far below its
-  // cost, so it keeps the scan serial unless passing rows between processes looks cheap; sorts
-  // for the indexes get the memory to stay in memory and to use parallel workers (each needs 32 MB).
+  const loaded = await db.transaction().execute(async (trx) => {
+    await bulkSettings(trx);
+    const few = await storeFewEvents(trx, s, limit);
+    const intervals = await storeAllIntervals(trx, s);
+    // The joins of the call rows with these small tables: hash joins when the planner knows their size.
+    if (intervals > 0) await sql`analyze ${t(T.intervals, s)}`.execute(trx);
+    if (few.adjustments > 0) await sql`analyze ${t(T.adjustments, s)}`.execute(trx);
+    const joins = { intervals: intervals > 0, adjustments: few.adjustments > 0 };
+    await sql`savepoint bulk_calls`.execute(trx);
+    try {
+      await loadCalls(trx, s, limit, joins, false);
+    } catch (e) {
+      const state = sqlState(e);
+      if (state !== '23505' && state !== '23502') throw e;
+      await sql`rollback to savepoint bulk_calls`.execute(trx);
+      if (state === '23505') {
+        // The same call recorded twice (under two event ids): keep the first, as `apply` does.
+        await loadCalls(trx, s, limit, joins, true);
+      } else if (await hasCallsBefore1952(trx, limit)) {
+        throw new Error('calls before 1952 need the per-event rebuild (Japan had daylight saving time then)');
+      } else {
+        throw e;
+      }
+    }
+    // Statistics of the columns queries select and group by (all 22 would cost three times as much:
+    // ANALYZE sorts its sample once per column); the monthly totals below are planned with them.
+    await sql`analyze ${t(T.calls, s)} (contract_code, billing_month, attributed_number, category, voided, started_at, call_id)`.execute(trx);
+    return few;
+  });
+
+  const readers = [
+    ...callIndexes(s),
+    (trx: Transaction<any>) =>
+      replaceBySelect(
+        trx,
+        `${T.monthly}${s}`,
+        {
+          contract_code: sql`d.contract_code`,
+          billing_month: sql`d.billing_month`,
+          number: sql`d.attributed_number`,
+          category: sql`d.category`,
+          normal: sql`sum(d.charge)`,
+          billed: sql`sum(d.billed)`,
+          calls: sql`count(*)`,
+        },
+        sql`from ${t(T.calls, s)} d where not d.voided group by d.contract_code, d.billing_month, d.attributed_number, d.category`,
+      ),
+  ].map((work) => () =>
+    db.transaction().execute(async (trx) => {
+      await bulkSettings(trx);
+      await work(trx);
+    }),
+  );
+  if (options.concurrent) await Promise.all(readers.map((r) => r()));
+  else for (const r of readers) await r();
+
+  // The calls loaded, without another scan: those counted in the totals, and the voided ones.
+  const { rows } = await sql<{ n: string }>`
+    select ((select coalesce(sum(m.calls), 0) from ${t(T.monthly, s)} m)
+      + (select count(*) from ${t(T.calls, s)} c where c.voided and c.call_id in (select a.call_id from ${t(T.adjustments, s)} a where a.kind = 'voided')))::text as n`.execute(db);
+  return loaded.contractEvents + Number(rows[0]!.n) + loaded.adjustments;
+}
+
+/**
+ * For the bulk rebuild's transactions only: the planner prices the JSONB extraction of a row far
+ * below its cost, so it keeps a scan serial unless passing rows between processes looks cheap; the
+ * sorts of the index builds get the memory to stay in memory and to use parallel workers (each
+ * needs 32 MB of it).
+ */
+async function bulkSettings(trx: Transaction<any>): Promise<void> {
   await sql`set local parallel_setup_cost = 100`.execute(trx);
   await sql`set local parallel_tuple_cost = 0.001`.execute(trx);
   await sql`set local maintenance_work_mem = '256MB'`.execute(trx);
+}
 
-  // The few other events (contract changes, corrections, voids) in one pass over the log.
-  const { rows: stored } = await sql<{ contracts: string; adjustments: string }>`
+/** The few other events (contract changes, corrections, voids), in one pass over the log. */
+async function storeFewEvents(trx: Transaction<any>, s: string, limit: string): Promise<{ contractEvents: number; adjustments: number }> {
+  const contractTypes = [...CONTRACT_EVENT_TYPES];
+  const { rows } = await sql<{ contracts: string; adjustments: string }>`
     with few as (
       select e.position, e.event_id, e.stream_id, e.revision, e.type, e.data
       from events e
@@ -400,53 +472,7 @@ async function bulkRebuild(trx: Transaction<any>, s: string, upTo: bigint): Prom
       returning 1
     )
     select (select count(*) from contract_rows)::text as contracts, (select count(*) from adjustment_rows)::text as adjustments`.execute(trx);
-  const contractEvents = Number(stored[0]!.contracts);
-  const adjustments = Number(stored[0]!.adjustments);
-  const intervals = await storeAllIntervals(trx, s);
-  // The joins of the call rows with these small tables: hash joins when the planner knows their size.
-  if (intervals > 0) await sql`analyze ${t(T.intervals, s)}`.execute(trx);
-  if (adjustments > 0) await sql`analyze ${t(T.adjustments, s)}`.execute(trx);
-  const joins = { intervals: intervals > 0, adjustments: adjustments > 0 };
-
-  await sql`savepoint bulk_calls`.execute(trx);
-  try {
-    await loadCalls(trx, s, limit, joins, false);
-  } catch (e) {
-    const state = sqlState(e);
-    if (state !== '23505' && state !== '23502') throw e;
-    await sql`rollback to savepoint bulk_calls`.execute(trx);
-    if (state === '23505') {
-      // The same call recorded twice (under two event ids): keep the first, as `apply` does.
-      await loadCalls(trx, s, limit, joins, true);
-    } else if (await hasCallsBefore1952(trx, limit)) {
-      throw new Error('calls before 1952 need the per-event rebuild (Japan had daylight saving time then)');
-    } else {
-      throw e;
-    }
-  }
-  await createCallIndexes(trx, s);
-  // Statistics of the columns queries select and group by (all 22 would cost three times as much:
-  // ANALYZE sorts its sample once per column).
-  await sql`analyze ${t(T.calls, s)} (contract_code, billing_month, attributed_number, category, voided, started_at, call_id)`.execute(trx);
-  await replaceBySelect(
-    trx,
-    `${T.monthly}${s}`,
-    {
-      contract_code: sql`d.contract_code`,
-      billing_month: sql`d.billing_month`,
-      number: sql`d.attributed_number`,
-      category: sql`d.category`,
-      normal: sql`sum(d.charge)`,
-      billed: sql`sum(d.billed)`,
-      calls: sql`count(*)`,
-    },
-    sql`from ${t(T.calls, s)} d where not d.voided group by d.contract_code, d.billing_month, d.attributed_number, d.category`,
-  );
-  // The calls loaded, without another scan: those counted in the totals, and the voided ones.
-  const { rows: loaded } = await sql<{ n: string }>`
-    select ((select coalesce(sum(m.calls), 0) from ${t(T.monthly, s)} m)
-      + (select count(*) from ${t(T.calls, s)} c where c.voided and c.call_id in (select a.call_id from ${t(T.adjustments, s)} a where a.kind = 'voided')))::text as n`.execute(trx);
-  return contractEvents + Number(loaded[0]!.n) + adjustments;
+  return { contractEvents: Number(rows[0]!.contracts), adjustments: Number(rows[0]!.adjustments) };
 }
 
 /** Every contract's intervals from its stored events: one read, folded here, one insert. Returns how many. */

@@ -37,11 +37,18 @@ export interface Projection {
   /**
    * The fast path of a rebuild when the events live in the same database (the SQL store): fill the
    * fresh tables straight from the `events` table with set-based SQL, up to and including position
-   * `upTo`. Returns the number of events it handled. Must leave exactly what `apply` of those
-   * events leaves outside a rebuild, nothing deferred: later events are applied to the fresh tables
-   * as live updates (the property tests compare both paths).
+   * `upTo`, in transactions of its own (nobody reads the fresh tables before the swap, and a
+   * rebuild that stopped half way starts again from empty fresh tables). Returns the number of
+   * events it handled. Must leave exactly what `apply` of those events leaves outside a rebuild,
+   * nothing deferred: later events are applied to the fresh tables as live updates (the property
+   * tests compare both paths).
    */
-  bulkRebuild?(trx: Transaction<any>, suffix: string, upTo: bigint): Promise<number>;
+  bulkRebuild?(db: Kysely<any>, suffix: string, upTo: bigint, options: BulkRebuildOptions): Promise<number>;
+}
+
+export interface BulkRebuildOptions {
+  /** True when several transactions may run at once (PostgreSQL: a pool of connections; PGlite has one). */
+  readonly concurrent: boolean;
 }
 
 export const CHECKPOINT_TABLE = 'projection_checkpoints';
@@ -277,7 +284,7 @@ export class ProjectionRunner {
     let count = 0;
     if (p.bulkRebuild && this.eventsInThisDatabase()) {
       const upTo = await this.store.headPosition();
-      count += await this.db.transaction().execute((trx) => p.bulkRebuild!(trx, suffix, upTo));
+      count += await p.bulkRebuild(this.db, suffix, upTo, { concurrent: this.database.pool !== undefined });
       position = upTo;
       ctx = { suffix, rebuilding: false };
     }
