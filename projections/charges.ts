@@ -453,6 +453,7 @@ async function storeFewEvents(trx: Transaction<any>, s: string, limit: string): 
       select e.position, e.event_id, e.stream_id, e.revision, e.type, e.data
       from events e
       where e.position <= ${limit}::bigint and (e.type = any(${contractTypes}::text[]) or e.type in ('CallCorrected', 'CallVoided'))
+        and e.type <> 'CallRecorded' -- the condition of the index events_other_than_calls (projections/index.ts)
     ), contract_rows as (
       insert into ${t(T.contractEvents, s)} (contract_code, revision, position, type, data)
       select f.data->>'contractCode', f.revision, f.position, f.type, f.data

@@ -45,6 +45,7 @@ async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint): Promise<nu
     select e.data->>'contractCode', e.revision, e.position, e.type, e.data
     from events e
     where e.position <= ${upTo.toString()}::bigint and e.type = any(${[...CONTRACT_EVENT_TYPES]}::text[]) and e.stream_id like 'contract-%'
+      and e.type <> 'CallRecorded' -- the condition of the index events_other_than_calls (projections/index.ts)
     on conflict do nothing`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }

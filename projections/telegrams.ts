@@ -54,6 +54,7 @@ async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint): Promise<nu
       e.data->>'kind', (e.data->>'charge')::numeric(14,2)
     from events e
     where e.position <= ${upTo.toString()}::bigint and e.type = 'TelegramRecorded' and e.stream_id like 'telegrams-%'
+      and e.type <> 'CallRecorded' -- the condition of the index events_other_than_calls (projections/index.ts)
     on conflict do nothing`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
 }
