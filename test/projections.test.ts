@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams } from '../domain/events.ts';
 import { auditFigure, engineerCharges, verifyMonth } from '../projections/engineering.ts';
-import { ProjectionRunner, type Projection } from '../projections/framework.ts';
+import { ProjectionRunner, resetProjection, type Projection } from '../projections/framework.ts';
 import { chargesProjection } from '../projections/charges.ts';
 import { createProjectionRunner, projectionMigrations, projections } from '../projections/index.ts';
 import { createQueries } from '../projections/queries.ts';
@@ -400,6 +400,20 @@ for (const target of testTargets) {
       });
     });
 
+    /** Every table of the three projections, in a stable order. */
+    async function snapshot() {
+      const rows = async (query: ReturnType<typeof sql<Record<string, unknown>>>) => (await query.execute(t.database.db)).rows;
+      return {
+        monthly: await rows(sql`select contract_code, billing_month, number, category, normal::text, billed::text, calls from proj_monthly_charges order by 1, 2, 3, 4`),
+        calls: await rows(sql`select call_id::text, position::text, attributed_number, started_at::text, charge::text, billed::text, corrected, voided from proj_call_details order by call_id`),
+        adjustments: await rows(sql`select position::text, event_id, call_id::text, kind, charge::text, reason from proj_call_adjustments order by 1`),
+        intervals: await rows(sql`select contract_code, from_t::text, to_t::text, number from proj_rep_intervals order by 1, 2`),
+        contractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_contract_events order by 1, 2`),
+        chargeContractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_charge_contract_events order by 1, 2`),
+        telegrams: await rows(sql`select telegram_id, position::text, contract_code, month, date, destination, kind, charge::text from proj_telegrams order by 1`),
+      };
+    }
+
     describe('rebuild', () => {
       it('produces exactly what the incremental path produced, and swaps it in with the checkpoint', async () => {
         const code = await newContract();
@@ -413,15 +427,6 @@ for (const target of testTargets) {
           event({ type: 'TelegramRecorded', data: { telegramId: randomUUID(), contractCode: code, date: '2017-11-03', month: '2017-11', destination: '東京都千代田区', kind: '慶弔', charge: '1230' } }),
         ]);
         await runner.catchUp();
-        const rows = async (query: ReturnType<typeof sql<Record<string, unknown>>>) => (await query.execute(t.database.db)).rows;
-        const snapshot = async () => ({
-          monthly: await rows(sql`select contract_code, billing_month, number, category, normal::text, billed::text, calls from proj_monthly_charges order by 1, 2, 3, 4`),
-          calls: await rows(sql`select call_id::text, attributed_number, charge::text, billed::text, voided from proj_call_details order by call_id`),
-          adjustments: await rows(sql`select position::text, event_id, call_id::text, kind, charge::text, reason from proj_call_adjustments order by 1`),
-          contractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_contract_events order by 1, 2`),
-          chargeContractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_charge_contract_events order by 1, 2`),
-          telegrams: await rows(sql`select telegram_id, position::text, contract_code, month, date, destination, kind, charge::text from proj_telegrams order by 1`),
-        });
         const before = await snapshot();
         expect(before.telegrams.map((x) => x.charge)).toContain('1230.00');
         expect(before.contractEvents.length).toBeGreaterThan(0);
@@ -529,6 +534,32 @@ for (const target of testTargets) {
         } finally {
           await own.cleanup();
         }
+      });
+
+      it('catches a projection far behind up by a set-based rebuild, to the same rows as batch by batch', async () => {
+        const code = await newContract();
+        const calls = await appendCalls(
+          t.store,
+          code,
+          Array.from({ length: 30 }, (_, i): CallSpec => ({ usingNumber: i % 3 ? OFFICE : BRANCH, startDate: `2017/11/${String(1 + (i % 28)).padStart(2, '0')}`, startTime: '235950.0', duration: '000030.0', charge: `${i}.25` })),
+        );
+        await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-20'));
+        await appendCorrection(t.store, calls[4]!, '0.99');
+        await appendVoid(t.store, calls[5]!);
+        await new ProjectionRunner(t.database, t.store, projections, { batchSize: 7, catchUpByRebuild: false }).catchUp();
+        const batched = await snapshot();
+
+        // Everything behind again: empty tables, checkpoints at 0.
+        for (const p of projections) await resetProjection(t.database.db, p);
+        let bulkLoads = 0;
+        const counting = projections.map((p): Projection => {
+          const bulk = p.bulkRebuild?.bind(p);
+          return bulk ? { ...p, bulkRebuild: (...args) => (bulkLoads++, bulk(...args)) } : p;
+        });
+        await new ProjectionRunner(t.database, t.store, counting, { catchUpByRebuild: { share: 0.5, minEvents: 1 } }).catchUp();
+        expect(bulkLoads).toBe(projections.filter((p) => p.bulkRebuild).length);
+        expect(await snapshot()).toEqual(batched);
+        for (const p of projections) expect((await runner.checkpoint(p.name))!.position).toBe(await t.store.headPosition());
       });
 
       it('a projection of another version is rebuilt when caught up', async () => {
