@@ -127,6 +127,9 @@ class PairSet {
   add(contractCode: string, month: string): void {
     this.keys.set(`${contractCode}\u0000${month}`, [contractCode, month]);
   }
+  has(contractCode: string, month: string): boolean {
+    return this.keys.has(`${contractCode}\u0000${month}`);
+  }
   get size(): number {
     return this.keys.size;
   }
@@ -163,7 +166,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
 
   // 2. New calls, attributed from the intervals as they stand (step 1 has refreshed them).
   const recorded = events.filter((e): e is RecordedEvent & { data: CallRecorded['data'] } => e.type === 'CallRecorded');
-  const newIds: string[] = [];
+  let newCalls: readonly NewCall[] = [];
   if (recorded.length > 0) {
     const rows = recorded.map((e) => {
       const d = e.data;
@@ -188,7 +191,9 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
         charge,
       };
     });
-    const { rows: inserted } = await sql<{ call_id: string; contract_code: string; billing_month: string }>`
+    // What the totals need of each new call comes back with it, and whether an adjustment read
+    // earlier is waiting for it.
+    const { rows: inserted } = await sql<NewCall>`
       insert into ${t(T.calls, s)} (call_id, position, contract_code, billing_month, using_number, attributed_number, started_at,
         start_date, start_time, destination, area, duration, count, extension_type, call_type, category, free,
         recorded_charge, charge, billed)
@@ -205,10 +210,9 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
         using_number text, started_at text, start_date text, start_time text, destination text, area text, duration text, count integer,
         extension_type text, call_type text, category text, free boolean, charge text)
       on conflict (call_id) do nothing
-      returning call_id::text as call_id, contract_code, billing_month`.execute(trx);
-    for (const r of inserted) {
-      newIds.push(r.call_id);
-    }
+      returning call_id::text as call_id, contract_code, billing_month, attributed_number, category, charge::text as charge, billed::text as billed,
+        exists (select 1 from ${t(T.adjustments, s)} a where a.call_id = ${t(T.calls, s)}.call_id) as adjusted`.execute(trx);
+    newCalls = inserted;
   }
 
   // 3. Corrections and voids: keep every one; the call's figures are derived from all of them.
@@ -235,14 +239,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
   }
   // A correction may be read before its call (it lives in another stream for some adapters): new
   // calls take up any adjustment already stored, so the order of arrival does not matter.
-  const candidates = [...new Set([...adjustedIds, ...newIds])];
-  const toAdjust =
-    candidates.length === 0
-      ? []
-      : (
-          await sql<{ call_id: string }>`
-            select distinct call_id::text as call_id from ${t(T.adjustments, s)} where call_id = any(${candidates}::uuid[])`.execute(trx)
-        ).rows.map((r) => r.call_id);
+  const toAdjust = [...new Set([...adjustedIds, ...newCalls.filter((c) => c.adjusted).map((c) => c.call_id)])];
   if (toAdjust.length > 0) {
     const { rows } = await sql<{ contract_code: string; billing_month: string }>`
       update ${t(T.calls, s)} c set
@@ -286,7 +283,20 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
   // without rescanning a month of a million calls per batch). A rebuild aggregates once, at the end.
   if (ctx.rebuilding) return;
   if (touched.size > 0) await reaggregate(trx, s, touched);
-  if (newIds.length > 0) await addNewCalls(trx, s, newIds, touched);
+  if (newCalls.length > 0) await addNewCalls(trx, s, newCalls, touched);
+}
+
+/** A call row just inserted, as `insert … returning` gives it back. */
+interface NewCall {
+  readonly call_id: string;
+  readonly contract_code: string;
+  readonly billing_month: string;
+  readonly attributed_number: string;
+  readonly category: string;
+  readonly charge: string;
+  readonly billed: string;
+  /** An adjustment of this call was stored before the call itself. */
+  readonly adjusted: boolean;
 }
 
 /** Refold a contract's events; replace its intervals when they changed. True when they did. */
@@ -330,17 +340,39 @@ async function reaggregate(trx: Transaction<any>, s: string, pairs: PairSet): Pr
     group by d.contract_code, d.billing_month, d.attributed_number, d.category`.execute(trx);
 }
 
-async function addNewCalls(trx: Transaction<any>, s: string, ids: readonly string[], reaggregated: PairSet): Promise<void> {
-  const [codes, months] = reaggregated.arrays();
+/**
+ * Add the new calls' sums to their figures, except in the months re-aggregated (which counted them
+ * already). A new call changed after its insert (an adjustment, re-attribution) is in such a month,
+ * so the figures returned by the insert are the call's figures.
+ */
+async function addNewCalls(trx: Transaction<any>, s: string, calls: readonly NewCall[], reaggregated: PairSet): Promise<void> {
+  const figures = new Map<string, { contract_code: string; billing_month: string; number: string; category: string; normal: Money; billed: Money; calls: number }>();
+  for (const c of calls) {
+    if (reaggregated.has(c.contract_code, c.billing_month)) continue;
+    const key = [c.contract_code, c.billing_month, c.attributed_number, c.category].join('\u0000');
+    const f = figures.get(key);
+    if (f) {
+      f.normal = f.normal.plus(Money.fromDb(c.charge));
+      f.billed = f.billed.plus(Money.fromDb(c.billed));
+      f.calls++;
+    } else {
+      figures.set(key, {
+        contract_code: c.contract_code,
+        billing_month: c.billing_month,
+        number: c.attributed_number,
+        category: c.category,
+        normal: Money.fromDb(c.charge),
+        billed: Money.fromDb(c.billed),
+        calls: 1,
+      });
+    }
+  }
+  if (figures.size === 0) return;
   await sql`
     insert into ${t(T.monthly, s)} as m (contract_code, billing_month, number, category, normal, billed, calls)
-    select d.contract_code, d.billing_month, d.attributed_number, d.category, sum(d.charge), sum(d.billed), count(*)
-    from ${t(T.calls, s)} d
-    where d.call_id = any(${ids}::uuid[]) and not d.voided
-      and not exists (
-        select 1 from unnest(${codes}::text[], ${months}::text[]) as p(contract_code, billing_month)
-        where p.contract_code = d.contract_code and p.billing_month = d.billing_month)
-    group by d.contract_code, d.billing_month, d.attributed_number, d.category
+    select x.contract_code, x.billing_month, x.number, x.category, x.normal::numeric, x.billed::numeric, x.calls
+    from jsonb_to_recordset(${JSON.stringify([...figures.values()])}::jsonb)
+      as x(contract_code text, billing_month text, number text, category text, normal text, billed text, calls integer)
     on conflict (contract_code, billing_month, number, category) do update set
       normal = m.normal + excluded.normal, billed = m.billed + excluded.billed, calls = m.calls + excluded.calls`.execute(trx);
 }
