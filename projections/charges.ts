@@ -455,8 +455,13 @@ async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint, options: Bu
       await work(trx);
     }),
   );
-  if (options.concurrent) await Promise.all(readers.map((r) => r()));
-  else for (const r of readers) await r();
+  if (options.concurrent) {
+    const done = await Promise.allSettled(readers.map((r) => r()));
+    const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
+    if (failed) throw failed.reason;
+  } else {
+    for (const r of readers) await r();
+  }
 
   // The calls loaded, without another scan: those counted in the totals, and the voided ones.
   const { rows } = await sql<{ n: string }>`
@@ -466,15 +471,18 @@ async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint, options: Bu
 }
 
 /**
- * For the bulk rebuild's transactions only: the planner prices the JSONB extraction of a row far
- * below its cost, so it keeps a scan serial unless passing rows between processes looks cheap; the
- * sorts of the index builds get the memory to stay in memory and to use parallel workers (each
- * needs 32 MB of it).
+ * For the bulk rebuild's transactions only, and only where the server's own settings ask for less:
+ * the planner prices the JSONB extraction of a row far below its cost, so it keeps a scan serial
+ * unless passing rows between processes looks cheap; an index build uses parallel workers only
+ * with 32 MB of maintenance memory for each.
  */
 async function bulkSettings(trx: Transaction<any>): Promise<void> {
-  await sql`set local parallel_setup_cost = 100`.execute(trx);
-  await sql`set local parallel_tuple_cost = 0.001`.execute(trx);
-  await sql`set local maintenance_work_mem = '256MB'`.execute(trx);
+  await sql`
+    select set_config('parallel_setup_cost', '100', true) where current_setting('parallel_setup_cost')::float8 > 100
+    union all
+    select set_config('parallel_tuple_cost', '0.001', true) where current_setting('parallel_tuple_cost')::float8 > 0.001
+    union all
+    select set_config('maintenance_work_mem', '256MB', true) where pg_size_bytes(current_setting('maintenance_work_mem')) < pg_size_bytes('256MB')`.execute(trx);
 }
 
 /** The few other events (contract changes, corrections, voids), in one pass over the log. */
