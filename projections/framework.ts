@@ -53,6 +53,9 @@ export interface BulkRebuildOptions {
 
 export const CHECKPOINT_TABLE = 'projection_checkpoints';
 
+const REBUILD_LOCK_CLASS = 0x52424c44; // 'RBLD'
+
+
 export async function createCheckpointTable(db: Executor): Promise<void> {
   await sql`
     create table if not exists projection_checkpoints (
@@ -231,8 +234,15 @@ export class ProjectionRunner {
       cp = (await readCheckpoint(this.db, p))!;
     }
     // Code of another version wrote these tables: rebuild rather than mix two meanings.
-    if (cp.version !== p.version) return (await this.rebuildOne(p)).events;
-    if (await this.rebuildIsQuicker(p, cp.position)) return (await this.rebuildOne(p)).events;
+    if (cp.version !== p.version || (await this.rebuildIsQuicker(p, cp.position))) {
+      const rebuilt = await this.exclusively(p, async () => {
+        // Another process may have rebuilt it while this one waited.
+        const now = (await readCheckpoint(this.db, p))!;
+        if (now.version === p.version && !(await this.rebuildIsQuicker(p, now.position))) return undefined;
+        return (await this.rebuildOne(p)).events;
+      });
+      if (rebuilt !== undefined) return rebuilt;
+    }
     let applied = 0;
     for (;;) {
       const step = await this.step(p, this.batchSize);
@@ -274,7 +284,7 @@ export class ProjectionRunner {
     const targets = names && names.length > 0 ? names.map((n) => this.projection(n)) : this.projections;
     return this.serialised(async () => {
       const reports: RebuildReport[] = [];
-      for (const p of targets) reports.push(await this.rebuildOne(p));
+      for (const p of targets) reports.push(await this.exclusively(p, () => this.rebuildOne(p)));
       return reports;
     });
   }
@@ -338,6 +348,33 @@ export class ProjectionRunner {
       out.push(...events);
       if (events.length < this.rebuildBatchSize) return out;
       position = events[events.length - 1]!.position;
+    }
+  }
+
+  /**
+   * Rebuilds of one projection never overlap, in this process or another (the server's follower
+   * and a CLI command may both decide to rebuild): they would fill, and swap in, the same fresh
+   * tables. A session-level advisory lock, on a connection of its own, so that it goes with the
+   * connection if the process dies. PGlite is one process with one connection: nothing to guard.
+   */
+  private async exclusively<T>(p: Projection, work: () => Promise<T>): Promise<T> {
+    const pool = this.database.pool;
+    if (!pool) return work();
+    const client = await pool.connect();
+    let keep = false;
+    try {
+      await client.query(`select pg_advisory_lock($1, hashtext(current_schema() || '/' || $2))`, [REBUILD_LOCK_CLASS, p.name]);
+      try {
+        return await work();
+      } finally {
+        // When the unlock fails, the connection is closed rather than kept, and the lock goes with it.
+        keep = await client.query(`select pg_advisory_unlock($1, hashtext(current_schema() || '/' || $2))`, [REBUILD_LOCK_CLASS, p.name]).then(
+          () => true,
+          () => false,
+        );
+      }
+    } finally {
+      client.release(!keep);
     }
   }
 

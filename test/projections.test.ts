@@ -562,6 +562,22 @@ for (const target of testTargets) {
         for (const p of projections) expect((await runner.checkpoint(p.name))!.position).toBe(await t.store.headPosition());
       });
 
+      it.skipIf(target.name === 'PGlite')('two runners far behind at once (server and CLI) rebuild one after the other, never swapping in a half-built projection', async () => {
+        // PGlite is one connection in one process: there is no second process to race with.
+        const code = await newContract();
+        await appendCalls(
+          t.store,
+          code,
+          Array.from({ length: 40 }, (_, i): CallSpec => ({ usingNumber: i % 2 ? OFFICE : BRANCH, startDate: `2017/12/${String(1 + (i % 28)).padStart(2, '0')}`, startTime: '120000.0', charge: `${i}.50` })),
+        );
+        await runner.catchUp();
+        const expected = await snapshot();
+        for (const p of projections) await resetProjection(t.database.db, p);
+        const farBehind = () => createProjectionRunner(t.database, t.store, { catchUpByRebuild: { share: 0.5, minEvents: 1 } });
+        await Promise.all([farBehind().catchUp(), farBehind().catchUp(), farBehind().rebuild()]);
+        expect(await snapshot()).toEqual(expected);
+      });
+
       it('a projection of another version is rebuilt when caught up', async () => {
         await runner.catchUp();
         await sql`update projection_checkpoints set version = 0, position = 0 where name = 'telegrams'`.execute(t.database.db);
