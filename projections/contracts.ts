@@ -2,7 +2,7 @@
 // portal asks is "as of a date" (numbers and options are effective-dated and may change in the
 // past), so the view folds these few events through the contract decider at query time rather
 // than storing one frozen answer.
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { CONTRACT_EVENT_TYPES } from './attribution.ts';
 import type { Executor, Projection } from './framework.ts';
@@ -38,6 +38,18 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
     on conflict do nothing`.execute(trx);
 }
 
+/** The set-based rebuild (Projection.bulkRebuild): the same rows as `apply`, straight from the `events` table. */
+async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint): Promise<number> {
+  const result = await sql`
+    insert into ${t(CONTRACT_TABLES.events, s)} (contract_code, revision, position, type, data)
+    select e.data->>'contractCode', e.revision, e.position, e.type, e.data
+    from events e
+    where e.position <= ${upTo.toString()}::bigint and e.type = any(${[...CONTRACT_EVENT_TYPES]}::text[]) and e.stream_id like 'contract-%'
+      and e.type <> 'CallRecorded' -- the condition of the index events_other_than_calls (projections/index.ts)
+    on conflict do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export const contractsProjection: Projection = {
   name: 'contracts',
   version: 1,
@@ -46,4 +58,5 @@ export const contractsProjection: Projection = {
   tables: [CONTRACT_TABLES.events],
   createTables,
   apply,
+  bulkRebuild,
 };

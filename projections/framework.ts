@@ -32,18 +32,29 @@ export interface Projection {
   createTables(db: Executor, suffix: string): Promise<void>;
   /** Apply a batch (position order, only handled types). Must be idempotent per event position. */
   apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: ApplyContext): Promise<void>;
-  /** After a rebuild's last batch, inside the swap transaction: finish deferred set-based work. */
+  /** After a rebuild's last batch, inside the swap transaction: finish the work `apply` deferred while rebuilding. */
   finishRebuild?(trx: Transaction<any>, suffix: string): Promise<void>;
   /**
    * The fast path of a rebuild when the events live in the same database (the SQL store): fill the
    * fresh tables straight from the `events` table with set-based SQL, up to and including position
-   * `upTo`. Returns the number of events it handled. Must leave exactly what `apply` would (the
-   * property tests compare both).
+   * `upTo`, in transactions of its own (nobody reads the fresh tables before the swap, and a
+   * rebuild that stopped half way starts again from empty fresh tables). Returns the number of
+   * events it handled. Must leave exactly what `apply` of those events leaves outside a rebuild,
+   * nothing deferred: later events are applied to the fresh tables as live updates (the property
+   * tests compare both paths).
    */
-  bulkRebuild?(trx: Transaction<any>, suffix: string, upTo: bigint): Promise<number>;
+  bulkRebuild?(db: Kysely<any>, suffix: string, upTo: bigint, options: BulkRebuildOptions): Promise<number>;
+}
+
+export interface BulkRebuildOptions {
+  /** True when several transactions may run at once (PostgreSQL: a pool of connections; PGlite has one). */
+  readonly concurrent: boolean;
 }
 
 export const CHECKPOINT_TABLE = 'projection_checkpoints';
+
+const REBUILD_LOCK_CLASS = 0x52424c44; // 'RBLD'
+
 
 export async function createCheckpointTable(db: Executor): Promise<void> {
   await sql`
@@ -114,6 +125,14 @@ export interface RunnerOptions {
   readonly pollMs?: number;
   /** Use a projection's set-based rebuild when the events are in the same database (default true). */
   readonly bulkRebuild?: boolean;
+  /**
+   * Catch a projection up by a set-based rebuild rather than batch by batch when the events it
+   * has not applied are at least `share` of the log and at least `minEvents` (after a large import,
+   * say): the rebuild re-derives everything several times faster per event than live updates
+   * apply the new part. Only with a set-based rebuild (see `bulkRebuild`); `false` never.
+   * Default { share: 0.5, minEvents: 100_000 }.
+   */
+  readonly catchUpByRebuild?: { readonly share: number; readonly minEvents: number } | false;
   /** Called with errors while following (the loop keeps going after a pause). */
   readonly onError?: (error: unknown, projection: string) => void;
 }
@@ -169,7 +188,10 @@ export class ProjectionRunner {
     return next;
   }
 
-  /** Apply everything up to the store's current head; returns the number of events applied. */
+  /**
+   * Apply everything up to the store's current head; returns the number of events applied (all of a
+   * projection's events when catching it up meant rebuilding it: see RunnerOptions.catchUpByRebuild).
+   */
   catchUp(): Promise<number> {
     return this.serialised(async () => {
       let total = 0;
@@ -212,7 +234,15 @@ export class ProjectionRunner {
       cp = (await readCheckpoint(this.db, p))!;
     }
     // Code of another version wrote these tables: rebuild rather than mix two meanings.
-    if (cp.version !== p.version) return (await this.rebuildOne(p)).events;
+    if (cp.version !== p.version || (await this.rebuildIsQuicker(p, cp.position))) {
+      const rebuilt = await this.exclusively(p, async () => {
+        // Another process may have rebuilt it while this one waited.
+        const now = (await readCheckpoint(this.db, p))!;
+        if (now.version === p.version && !(await this.rebuildIsQuicker(p, now.position))) return undefined;
+        return (await this.rebuildOne(p)).events;
+      });
+      if (rebuilt !== undefined) return rebuilt;
+    }
     let applied = 0;
     for (;;) {
       const step = await this.step(p, this.batchSize);
@@ -254,7 +284,7 @@ export class ProjectionRunner {
     const targets = names && names.length > 0 ? names.map((n) => this.projection(n)) : this.projections;
     return this.serialised(async () => {
       const reports: RebuildReport[] = [];
-      for (const p of targets) reports.push(await this.rebuildOne(p));
+      for (const p of targets) reports.push(await this.exclusively(p, () => this.rebuildOne(p)));
       return reports;
     });
   }
@@ -267,7 +297,7 @@ export class ProjectionRunner {
   private async rebuildOne(p: Projection): Promise<RebuildReport> {
     const started = performance.now();
     const suffix = '_next';
-    const ctx: ApplyContext = { suffix, rebuilding: true };
+    let ctx: ApplyContext = { suffix, rebuilding: true };
     await this.db.transaction().execute(async (trx) => {
       await dropTables(trx, p, suffix);
       await p.createTables(trx, suffix);
@@ -276,8 +306,9 @@ export class ProjectionRunner {
     let count = 0;
     if (p.bulkRebuild && this.eventsInThisDatabase()) {
       const upTo = await this.store.headPosition();
-      count += await this.db.transaction().execute((trx) => p.bulkRebuild!(trx, suffix, upTo));
+      count += await p.bulkRebuild(this.db, suffix, upTo, { concurrent: this.database.pool !== undefined });
       position = upTo;
+      ctx = { suffix, rebuilding: false };
     }
     for (;;) {
       const events = await this.store.readAll({ after: position, limit: this.rebuildBatchSize, streamPrefixes: p.streamPrefixes });
@@ -299,7 +330,7 @@ export class ProjectionRunner {
       count += handled.length;
       if (tail.length > 0) position = tail[tail.length - 1]!.position;
       if (head > position) position = head;
-      if (p.finishRebuild) await p.finishRebuild(trx, suffix);
+      if (ctx.rebuilding && p.finishRebuild) await p.finishRebuild(trx, suffix);
       await dropTables(trx, p, '');
       for (const table of p.tables) {
         await sql`alter table ${sql.table(table + suffix)} rename to ${sql.table(table)}`.execute(trx);
@@ -318,6 +349,42 @@ export class ProjectionRunner {
       if (events.length < this.rebuildBatchSize) return out;
       position = events[events.length - 1]!.position;
     }
+  }
+
+  /**
+   * Rebuilds of one projection never overlap, in this process or another (the server's follower
+   * and a CLI command may both decide to rebuild): they would fill, and swap in, the same fresh
+   * tables. A session-level advisory lock, on a connection of its own, so that it goes with the
+   * connection if the process dies. PGlite is one process with one connection: nothing to guard.
+   */
+  private async exclusively<T>(p: Projection, work: () => Promise<T>): Promise<T> {
+    const pool = this.database.pool;
+    if (!pool) return work();
+    const client = await pool.connect();
+    let keep = false;
+    try {
+      await client.query(`select pg_advisory_lock($1, hashtext(current_schema() || '/' || $2))`, [REBUILD_LOCK_CLASS, p.name]);
+      try {
+        return await work();
+      } finally {
+        // When the unlock fails, the connection is closed rather than kept, and the lock goes with it.
+        keep = await client.query(`select pg_advisory_unlock($1, hashtext(current_schema() || '/' || $2))`, [REBUILD_LOCK_CLASS, p.name]).then(
+          () => true,
+          () => false,
+        );
+      }
+    } finally {
+      client.release(!keep);
+    }
+  }
+
+  /** See RunnerOptions.catchUpByRebuild. Positions stand for event counts (a position is never reused). */
+  private async rebuildIsQuicker(p: Projection, position: bigint): Promise<boolean> {
+    const rule = this.options.catchUpByRebuild ?? { share: 0.5, minEvents: 100_000 };
+    if (rule === false || !p.bulkRebuild || !this.eventsInThisDatabase()) return false;
+    const head = await this.store.headPosition();
+    const behind = head - position;
+    return behind >= BigInt(rule.minEvents) && Number(behind) >= rule.share * Number(head);
   }
 
   /** True when the store's `events` table is in the database the projections write to. */

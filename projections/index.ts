@@ -1,4 +1,5 @@
 // The projections of the ledger, their migrations, and a runner over them.
+import { sql } from 'kysely';
 import type { Database, MigrationSet } from '../eventstore/database.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { chargesProjection } from './charges.ts';
@@ -18,6 +19,14 @@ export const projectionMigrations: MigrationSet = {
   '0101-projections-tables-v1': {
     async up(db) {
       for (const p of projections) await p.createTables(db, '');
+    },
+  },
+  // A set-based rebuild reads the few events that are not calls (contract changes, corrections,
+  // telegrams) by type: through this index rather than a scan of a million calls for each
+  // projection. Appending a call only tests the condition; no entry is made.
+  '0102-projections-events-other-than-calls': {
+    async up(db) {
+      await sql`create index if not exists events_other_than_calls on events (type, position) where type <> 'CallRecorded'`.execute(db);
     },
   },
 };

@@ -1,5 +1,5 @@
 // Telegram details (電報明細): listed per month, never part of the call totals (SPEC §3.5).
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { TelegramRecorded } from '../domain/events.ts';
 import { Money } from '../domain/money.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
@@ -46,6 +46,19 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
     on conflict do nothing`.execute(trx);
 }
 
+/** The set-based rebuild (Projection.bulkRebuild): the same rows as `apply`, straight from the `events` table. */
+async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint): Promise<number> {
+  const result = await sql`
+    insert into ${t(TELEGRAM_TABLES.telegrams, s)} (telegram_id, position, contract_code, month, date, destination, kind, charge)
+    select e.data->>'telegramId', e.position, e.data->>'contractCode', e.data->>'month', e.data->>'date', e.data->>'destination',
+      e.data->>'kind', (e.data->>'charge')::numeric(14,2)
+    from events e
+    where e.position <= ${upTo.toString()}::bigint and e.type = 'TelegramRecorded' and e.stream_id like 'telegrams-%'
+      and e.type <> 'CallRecorded' -- the condition of the index events_other_than_calls (projections/index.ts)
+    on conflict do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0n);
+}
+
 export const telegramsProjection: Projection = {
   name: 'telegrams',
   version: 1,
@@ -54,4 +67,5 @@ export const telegramsProjection: Projection = {
   tables: [TELEGRAM_TABLES.telegrams],
   createTables,
   apply,
+  bulkRebuild,
 };

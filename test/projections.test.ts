@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams } from '../domain/events.ts';
 import { auditFigure, engineerCharges, verifyMonth } from '../projections/engineering.ts';
-import { ProjectionRunner, type Projection } from '../projections/framework.ts';
+import { ProjectionRunner, resetProjection, type Projection } from '../projections/framework.ts';
 import { chargesProjection } from '../projections/charges.ts';
 import { createProjectionRunner, projectionMigrations, projections } from '../projections/index.ts';
 import { createQueries } from '../projections/queries.ts';
@@ -400,6 +400,20 @@ for (const target of testTargets) {
       });
     });
 
+    /** Every table of the three projections, in a stable order. */
+    async function snapshot() {
+      const rows = async (query: ReturnType<typeof sql<Record<string, unknown>>>) => (await query.execute(t.database.db)).rows;
+      return {
+        monthly: await rows(sql`select contract_code, billing_month, number, category, normal::text, billed::text, calls from proj_monthly_charges order by 1, 2, 3, 4`),
+        calls: await rows(sql`select call_id::text, position::text, attributed_number, started_at::text, charge::text, billed::text, corrected, voided from proj_call_details order by call_id`),
+        adjustments: await rows(sql`select position::text, event_id, call_id::text, kind, charge::text, reason from proj_call_adjustments order by 1`),
+        intervals: await rows(sql`select contract_code, from_t::text, to_t::text, number from proj_rep_intervals order by 1, 2`),
+        contractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_contract_events order by 1, 2`),
+        chargeContractEvents: await rows(sql`select contract_code, revision, position::text, type, data from proj_charge_contract_events order by 1, 2`),
+        telegrams: await rows(sql`select telegram_id, position::text, contract_code, month, date, destination, kind, charge::text from proj_telegrams order by 1`),
+      };
+    }
+
     describe('rebuild', () => {
       it('produces exactly what the incremental path produced, and swaps it in with the checkpoint', async () => {
         const code = await newContract();
@@ -409,12 +423,13 @@ for (const target of testTargets) {
         ]);
         await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-10'));
         await appendCorrection(t.store, calls[0]!, '7.00');
+        await t.store.append(streams.telegrams(code), [
+          event({ type: 'TelegramRecorded', data: { telegramId: randomUUID(), contractCode: code, date: '2017-11-03', month: '2017-11', destination: '東京都千代田区', kind: '慶弔', charge: '1230' } }),
+        ]);
         await runner.catchUp();
-        const snapshot = async () => ({
-          monthly: (await sql`select contract_code, billing_month, number, category, normal::text, billed::text, calls from proj_monthly_charges order by 1, 2, 3, 4`.execute(t.database.db)).rows,
-          calls: (await sql`select call_id::text, attributed_number, charge::text, billed::text, voided from proj_call_details order by call_id`.execute(t.database.db)).rows,
-        });
         const before = await snapshot();
+        expect(before.telegrams.map((x) => x.charge)).toContain('1230.00');
+        expect(before.contractEvents.length).toBeGreaterThan(0);
         const reports = await runner.rebuild();
         expect(reports.map((r) => r.projection)).toEqual(projections.map((p) => p.name));
         expect(await snapshot()).toEqual(before);
@@ -447,6 +462,120 @@ for (const target of testTargets) {
         expect(seenDuring.length).toBeGreaterThan(0);
         expect(new Set(seenDuring)).toEqual(new Set(['375.00']));
         expect(await engineerCharges(queries, code, '2017-09')).toEqual(before);
+      });
+
+      it('leaves tables of the shape the migrations declare: column types, not-null, defaults, keys and indexes', async () => {
+        const code = await newContract();
+        const calls = await appendCalls(t.store, code, [
+          { usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' },
+          { usingNumber: BRANCH, startDate: '2017/11/15', startTime: '100000.0', charge: '2.00' },
+        ]);
+        await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-10'));
+        await appendCorrection(t.store, calls[0]!, '7.00');
+        await appendVoid(t.store, calls[1]!);
+        await runner.rebuild();
+        const shapeOf = async (table: string) => ({
+          columns: (
+            await sql`
+              select a.attname, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull, pg_get_expr(d.adbin, d.adrelid) as default_expr
+              from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+              where a.attrelid = ${table}::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`.execute(t.database.db)
+          ).rows,
+          constraints: (
+            await sql`select contype, pg_get_constraintdef(oid) as def from pg_constraint where conrelid = ${table}::regclass order by 1, 2`.execute(t.database.db)
+          ).rows,
+          indexes: (
+            await sql`
+              select x.indisunique, x.indisprimary, regexp_replace(pg_get_indexdef(x.indexrelid), '^.* USING ', '') as def
+              from pg_index x where x.indrelid = ${table}::regclass order by 3`.execute(t.database.db)
+          ).rows,
+          persistence: (await sql`select relpersistence from pg_class where oid = ${table}::regclass`.execute(t.database.db)).rows,
+        });
+        for (const p of projections) {
+          await p.createTables(t.database.db, '_declared');
+          try {
+            for (const table of p.tables) expect(await shapeOf(table), table).toEqual(await shapeOf(`${table}_declared`));
+          } finally {
+            for (const table of [...p.tables].reverse()) await sql`drop table ${sql.table(`${table}_declared`)}`.execute(t.database.db);
+          }
+        }
+      });
+
+      it('keeps the first of a call recorded twice, as the incremental path does', async () => {
+        const code = await newContract();
+        const [call] = await appendCalls(t.store, code, [{ usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' }]);
+        // The same call id again under another event id, with another charge.
+        await t.store.append(streams.calls(code, '2017-11'), [event({ ...call!, data: { ...call!.data, charge: '9.00' } })]);
+        const before = await totals(code, '2017-11');
+        expect(before.normal.total).toBe('8.00');
+        await runner.rebuild(['charges']);
+        expect(await engineerCharges(queries, code, '2017-11')).toEqual(before);
+        const { rows } = await sql<{ n: string }>`select count(*)::text as n from proj_call_details where call_id = ${call!.data.callId}::uuid`.execute(t.database.db);
+        expect(rows[0]!.n).toBe('1');
+      });
+
+      it('refuses to rebuild calls from before 1952 set-based (Japan had daylight saving time then), and keeps the current tables', async () => {
+        // A store of its own: the other tests rebuild everything.
+        const own = await target.open([projectionMigrations]);
+        try {
+          const ownRunner = createProjectionRunner(own.database, own.store);
+          const ownQueries = createQueries(own.database, own.store);
+          const code = nextContract();
+          await appendContract(own.store, code, contractOpened(code, BASIC, '1950-01-01'), numberAdded(code, OFFICE, '1950-01-01'));
+          await appendCalls(own.store, code, [
+            { usingNumber: OFFICE, startDate: '1951/07/01', startTime: '100000.0', charge: '1.00' },
+            { usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' },
+          ]);
+          await ownRunner.catchUp();
+          const before = [await engineerCharges(ownQueries, code, '1951-07'), await engineerCharges(ownQueries, code, '2017-11')];
+          expect(before.map((m) => m.normal.total)).toEqual(['1.00', '8.00']);
+          await expect(ownRunner.rebuild(['charges'])).rejects.toThrow('before 1952');
+          expect([await engineerCharges(ownQueries, code, '1951-07'), await engineerCharges(ownQueries, code, '2017-11')]).toEqual(before);
+        } finally {
+          await own.cleanup();
+        }
+      });
+
+      it('catches a projection far behind up by a set-based rebuild, to the same rows as batch by batch', async () => {
+        const code = await newContract();
+        const calls = await appendCalls(
+          t.store,
+          code,
+          Array.from({ length: 30 }, (_, i): CallSpec => ({ usingNumber: i % 3 ? OFFICE : BRANCH, startDate: `2017/11/${String(1 + (i % 28)).padStart(2, '0')}`, startTime: '235950.0', duration: '000030.0', charge: `${i}.25` })),
+        );
+        await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-20'));
+        await appendCorrection(t.store, calls[4]!, '0.99');
+        await appendVoid(t.store, calls[5]!);
+        await new ProjectionRunner(t.database, t.store, projections, { batchSize: 7, catchUpByRebuild: false }).catchUp();
+        const batched = await snapshot();
+
+        // Everything behind again: empty tables, checkpoints at 0.
+        for (const p of projections) await resetProjection(t.database.db, p);
+        let bulkLoads = 0;
+        const counting = projections.map((p): Projection => {
+          const bulk = p.bulkRebuild?.bind(p);
+          return bulk ? { ...p, bulkRebuild: (...args) => (bulkLoads++, bulk(...args)) } : p;
+        });
+        await new ProjectionRunner(t.database, t.store, counting, { catchUpByRebuild: { share: 0.5, minEvents: 1 } }).catchUp();
+        expect(bulkLoads).toBe(projections.filter((p) => p.bulkRebuild).length);
+        expect(await snapshot()).toEqual(batched);
+        for (const p of projections) expect((await runner.checkpoint(p.name))!.position).toBe(await t.store.headPosition());
+      });
+
+      it.skipIf(target.name === 'PGlite')('two runners far behind at once (server and CLI) rebuild one after the other, never swapping in a half-built projection', async () => {
+        // PGlite is one connection in one process: there is no second process to race with.
+        const code = await newContract();
+        await appendCalls(
+          t.store,
+          code,
+          Array.from({ length: 40 }, (_, i): CallSpec => ({ usingNumber: i % 2 ? OFFICE : BRANCH, startDate: `2017/12/${String(1 + (i % 28)).padStart(2, '0')}`, startTime: '120000.0', charge: `${i}.50` })),
+        );
+        await runner.catchUp();
+        const expected = await snapshot();
+        for (const p of projections) await resetProjection(t.database.db, p);
+        const farBehind = () => createProjectionRunner(t.database, t.store, { catchUpByRebuild: { share: 0.5, minEvents: 1 } });
+        await Promise.all([farBehind().catchUp(), farBehind().catchUp(), farBehind().rebuild()]);
+        expect(await snapshot()).toEqual(expected);
       });
 
       it('a projection of another version is rebuilt when caught up', async () => {
