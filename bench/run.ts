@@ -42,8 +42,15 @@ const month = addMonths(japanMonthAt(new Date()), -1); // a closed month inside 
 const contracts = benchContracts(1);
 const contract = contracts[0]!;
 
-function row(what: string, size: string, figure: string, baseline: string, ratio: string, goal: string, met: boolean | undefined): void {
-  rows.push({ what, size, figure, baseline, ratio, goal, met: met === undefined ? '—' : met ? 'yes' : '**no**' });
+/** Met or not, per part of a goal with two parts: `[['rate', false], ['ratio', true]]` → "rate **no**, ratio yes". */
+function metText(met: boolean | undefined | readonly (readonly [string, boolean])[]): string {
+  if (met === undefined) return '—';
+  if (typeof met === 'boolean') return met ? 'yes' : '**no**';
+  return met.every(([, ok]) => ok) ? 'yes' : met.map(([part, ok]) => `${part} ${ok ? 'yes' : '**no**'}`).join(', ');
+}
+
+function row(what: string, size: string, figure: string, baseline: string, ratio: string, goal: string, met: boolean | undefined | readonly (readonly [string, boolean])[]): void {
+  rows.push({ what, size, figure, baseline, ratio, goal, met: metText(met) });
   log(`${what}: ${figure} (baseline ${baseline}, ratio ${ratio})`);
 }
 
@@ -89,7 +96,7 @@ async function postgresBenchmarks(): Promise<void> {
     } finally {
       client.release();
     }
-    row('import 1 (CLI, CP932 CSV → events), PostgreSQL', `${fmt(CALLS)} calls`, `${fmt(importRate)} calls/s (${fmt(imported.ms / 1000, 1)} s, peak ${fmt(imported.peakRssMb)} MB)`, `raw COPY ${fmt(copyRate)} rows/s`, fmt(importRate / copyRate, 2), '≥ 80,000/s and ≥ 0.70', importRate >= 80_000 && importRate / copyRate >= 0.7);
+    row('import 1 (CLI, CP932 CSV → events), PostgreSQL', `${fmt(CALLS)} calls`, `${fmt(importRate)} calls/s (${fmt(imported.ms / 1000, 1)} s, peak ${fmt(imported.peakRssMb)} MB)`, `raw COPY ${fmt(copyRate)} rows/s`, fmt(importRate / copyRate, 2), '≥ 80,000/s and ≥ 0.70', [['rate', importRate >= 80_000], ['ratio', importRate / copyRate >= 0.7]]);
 
     // 2. projection catch-up after the import, then a full rebuild
     const runner = createProjectionRunner(ledger.database, ledger.store);
@@ -113,7 +120,7 @@ async function postgresBenchmarks(): Promise<void> {
     if (exported.code !== 0) throw new Error(`export failed: ${exported.stderr}`);
     const exportRate = CALLS / (exported.ms / 1000);
     const encodeRate = await stringifyBaseline();
-    row('4 call-detail export, CP932 (CLI child process)', `${fmt(CALLS)} rows`, `${fmt(exportRate)} rows/s, peak ${fmt(exported.peakRssMb)} MB`, `csv-stringify + iconv ${fmt(encodeRate)} rows/s`, fmt(exportRate / encodeRate, 2), '≥ 200,000/s, ≤ 150 MB', exportRate >= 200_000 && exported.peakRssMb <= 150);
+    row('4 call-detail export, CP932 (CLI child process)', `${fmt(CALLS)} rows`, `${fmt(exportRate)} rows/s, peak ${fmt(exported.peakRssMb)} MB`, `csv-stringify + iconv ${fmt(encodeRate)} rows/s`, fmt(exportRate / encodeRate, 2), '≥ 200,000/s, ≤ 150 MB', [['rate', exportRate >= 200_000], ['memory', exported.peakRssMb <= 150]]);
   } finally {
     await sql.raw(`drop schema if exists ${schema} cascade`).execute(ledger.database.db).catch(() => {});
     await ledger.close();
@@ -183,7 +190,7 @@ async function httpBenchmarks(ledger: Ledger, pool: pg.Pool, schema: string): Pr
       const bareResult = await load(bareUrl);
       const r = await load(`http://127.0.0.1:${port}${path}`, auth);
       if (r.non2xx > 0 || r.errors > 0) log(`${what}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
-      row(what, '50 connections', `${fmt(r.requestsPerSecond)} req/s, p99 ${r.p99} ms`, `bare Hono + pg ${fmt(bareResult.requestsPerSecond)} req/s, p99 ${bareResult.p99} ms`, fmt(r.requestsPerSecond / bareResult.requestsPerSecond, 2), 'p99 ≤ 10 ms, ≥ 0.60', r.p99 <= 10 && r.requestsPerSecond / bareResult.requestsPerSecond >= 0.6 && r.non2xx === 0);
+      row(what, '50 connections', `${fmt(r.requestsPerSecond)} req/s, p99 ${r.p99} ms`, `bare Hono + pg ${fmt(bareResult.requestsPerSecond)} req/s, p99 ${bareResult.p99} ms`, fmt(r.requestsPerSecond / bareResult.requestsPerSecond, 2), 'p99 ≤ 10 ms, ≥ 0.60', [['p99', r.p99 <= 10], ['ratio', r.requestsPerSecond / bareResult.requestsPerSecond >= 0.6 && r.non2xx === 0]]);
     }
   } finally {
     server.close();
@@ -267,7 +274,7 @@ async function coldStart(): Promise<void> {
   }
   // Baseline: a bare PGlite start (create, one query) in a fresh process: the floor under our start.
   const baseline = await child(process.execPath, ['--input-type=module', '-e', `import { PGlite } from '@electric-sql/pglite'; const db = await PGlite.create('${join(work, 'bare-pglite')}'); await db.query('select 1'); await db.close();`], {});
-  row('5 cold start of npm start with the demo → first /health', 'demo', `${fmt(ms / 1000, 2)} s, server RSS ${fmt(rss)} MB (with npm: ${fmt(treeRss)} MB)`, `bare PGlite start ${fmt(baseline.ms / 1000, 2)} s, ${fmt(baseline.peakRssMb)} MB`, fmt(ms / baseline.ms, 2), '≤ 5 s, ≤ 400 MB', ms <= 5000 && rss <= 400);
+  row('5 cold start of npm start with the demo → first /health', 'demo', `${fmt(ms / 1000, 2)} s, server RSS ${fmt(rss)} MB (with npm: ${fmt(treeRss)} MB)`, `bare PGlite start ${fmt(baseline.ms / 1000, 2)} s, ${fmt(baseline.peakRssMb)} MB`, fmt(ms / baseline.ms, 2), '≤ 5 s, ≤ 400 MB', [['time', ms <= 5000], ['memory', rss <= 400]]);
 }
 
 void PGlite;
