@@ -281,6 +281,7 @@ class RowChecks {
       return undefined;
     }
     const call = parsed.call;
+    // The cached answer without an await (a microtask a row); the stream is read only for a new number.
     const contractCode = this.holders.cachedHolderOn(call.usingNumber, call.startDate) ?? (await this.holders.holderOn(call.usingNumber, call.startDate));
     if (contractCode === undefined) {
       problems.add({ file, line: row.line, field: 'ご利用電話番号', message: `no contract held ${call.usingNumber} on ${row.fields[1]}` });

@@ -1,6 +1,6 @@
 // LedgerQueries over the projection tables (read-model.ts): what the API, the CLI and the exports
 // read. Amounts come back from `numeric` columns as strings and become Money here, never numbers.
-import { CompiledQuery, sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { contractSummary, type ContractState, type OpenContractState } from '../domain/contract.ts';
