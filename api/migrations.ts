@@ -1,6 +1,6 @@
 // Every table the API owns (credentials, sessions, export jobs), for openLedger and the tests.
 import type { MigrationSet } from '../eventstore/database.ts';
-import { credentialMigrations } from './credentials.ts';
+import { credentialMigrations } from '../projections/credentials.ts';
 import { sessionMigrations } from './sessions.ts';
 import { exportMigrations } from './exports.ts';
 

@@ -5,6 +5,7 @@ import type { EventStore } from '../eventstore/port.ts';
 import type { LedgerConfig } from './config.ts';
 import { apiMigrations } from '../api/migrations.ts';
 import { projectionMigrations } from '../projections/index.ts';
+import { STREAM_PREFIXES } from '../domain/events.ts';
 
 export interface Ledger {
   readonly config: LedgerConfig;
@@ -23,7 +24,8 @@ export async function openLedger(config: LedgerConfig): Promise<Ledger> {
     let store: EventStore;
     if (config.eventStoreConnectionString) {
       const { openEsdbEventStore } = await import('../eventstore/esdb.ts');
-      store = await openEsdbEventStore(config.eventStoreConnectionString);
+      // The store does not know the domain's vocabulary: the composition root names the streams it serves.
+      store = await openEsdbEventStore(config.eventStoreConnectionString, { streamPrefixes: STREAM_PREFIXES });
     } else {
       store = createSqlEventStore(database, { pollMs: 250 });
     }

@@ -10,7 +10,7 @@ import { callRecordedData, parseCallRow, type CallRow } from '../domain/call.ts'
 import { streams } from '../domain/events.ts';
 import { addMonths, japanMonthAt, ZONE, type Month } from '../domain/time.ts';
 import type { EventStore, StreamAppend } from '../eventstore/port.ts';
-import { generateInitialPassword, setInitialCredentials } from '../api/credentials.ts';
+import { generateInitialPassword, setInitialCredentials } from '../projections/credentials.ts';
 
 export const DEMO_CONTRACT_CODE = 'd123456789';
 export const DEMO_SELF_ID = 'd123456789';

@@ -42,7 +42,6 @@ import type {
   ReadPosition,
   RecordedEvent as EsdbRecordedEvent,
 } from '@eventstore/db-client';
-import { STREAM_PREFIXES } from '../domain/events.ts';
 import { canonicalJson } from './canonical.ts';
 import {
   EventIdConflict,
@@ -155,7 +154,7 @@ export function createEsdbEventStore(client: EventStoreDBClient, options: EsdbEv
 /** Builds the client from a connection string (`esdb://…` / `kurrentdb://…`); close() disposes it. */
 export function openEsdbEventStore(connectionString: string, options: EsdbEventStoreOptions = {}): EventStore {
   const client = EventStoreDBClient.connectionString(connectionString);
-  return new EsdbEventStore(client, { streamPrefixes: STREAM_PREFIXES, ...options }, true);
+  return new EsdbEventStore(client, options, true);
 }
 
 interface Stored {

@@ -5,7 +5,7 @@
 // deterministic ones, so a re-run of the same file finds its commands already present.
 //
 // OpenContract's initialPassword goes into the credentials table as a slow salted hash
-// (api/credentials.ts), in the same transaction as the events; never into an event or a log.
+// (projections/credentials.ts), in the same transaction as the events; never into an event or a log.
 import type { Kysely } from 'kysely';
 import { commandEventId, numbersAffectedBy, parseContractCommand, planContractCommand, canonicalCommandJson } from '../domain/contract-service.ts';
 import { evolve, initialState, isContractCode, isPhoneNumber, type ContractCommand, type ContractState } from '../domain/contract.ts';
@@ -13,7 +13,7 @@ import { DomainError } from '../domain/errors.ts';
 import { streams, type ContractEvent, type NumberEvent } from '../domain/events.ts';
 import { evolveNumber, initialNumberState, type NumberState } from '../domain/numbers.ts';
 import { ExpectedVersionConflict, type EventStore, type EventToAppend, type RecordedEvent } from '../eventstore/port.ts';
-import { setInitialCredentials } from '../api/credentials.ts';
+import { setInitialCredentials } from '../projections/credentials.ts';
 import { appendAll, plural, readJsonLines, StreamBatches, type ImportResult, type JsonLinesOptions } from './jsonl.ts';
 import { ProblemList } from './problems.ts';
 import { readAllBytes, type ImportInput } from './source.ts';

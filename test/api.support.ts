@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createApp, type AppDeps } from '../api/app.ts';
 import { apiMigrations } from '../api/migrations.ts';
-import { configurePasswordHashing, setInitialCredentials } from '../api/credentials.ts';
+import { configurePasswordHashing, setInitialCredentials } from '../projections/credentials.ts';
 import { createEngineerOperations } from '../api/wiring.ts';
 import type { CsvFileBuilder, EngineerOperations } from '../api/ports.ts';
 import { handleContractCommand } from '../domain/contract-service.ts';

@@ -1,7 +1,7 @@
 // Contract changes, telegrams and corrections (JSON Lines): each file applied whole or not at all.
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialMigrations, verifyPassword } from '../api/credentials.ts';
+import { credentialMigrations, verifyPassword } from '../projections/credentials.ts';
 import { importCalls } from '../importers/calls.ts';
 import { importContracts } from '../importers/contracts.ts';
 import { importCorrections } from '../importers/corrections.ts';

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareServer, type PreparedServer } from '../cli/commands/serve.ts';
 import { DEMO_DIAL_IN_NUMBER } from '../cli/demo.ts';
 import { apiMigrations } from '../api/migrations.ts';
-import { setInitialCredentials } from '../api/credentials.ts';
+import { setInitialCredentials } from '../projections/credentials.ts';
 import { ExportWorker, requestExport } from '../api/exports.ts';
 import { buildCsv } from '../api/wiring.ts';
 import { handleContractCommand } from '../domain/contract-service.ts';

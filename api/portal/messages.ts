@@ -1,5 +1,5 @@
 // The portal's Japanese for the API's codes (STYLE §8: a broken rule is a code the portal translates).
-import { LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../credentials.ts';
+import { LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, type PasswordRuleCode } from '../../domain/password.ts';
 
 export type PasswordField = 'currentPassword' | 'newPassword' | 'newPasswordConfirmation';

@@ -2,7 +2,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Category } from '../../domain/events.ts';
-import { generateInitialPassword, credentialsOfContract, setPassword } from '../credentials.ts';
+import { generateInitialPassword, credentialsOfContract, setPassword } from '../../projections/credentials.ts';
 import { deleteSessionsOfContract } from '../sessions.ts';
 import { handleContractCommand } from '../../domain/contract-service.ts';
 import { ApiError } from '../errors.ts';

@@ -4,7 +4,7 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
 import { errors, validationHook } from '../schemas.ts';
-import { credentialsOfContract, setPassword, verifyPassword } from '../credentials.ts';
+import { credentialsOfContract, setPassword, verifyPassword } from '../../projections/credentials.ts';
 import { deleteSessionsOfContract } from '../sessions.ts';
 import { checkNewPassword } from '../../domain/password.ts';
 import { handleContractCommand } from '../../domain/contract-service.ts';

@@ -13,7 +13,7 @@ import {
   verifyPassword,
   LOCKOUT_MINUTES,
   MAX_FAILED_ATTEMPTS,
-} from '../credentials.ts';
+} from '../../projections/credentials.ts';
 import { createSession, deleteSession, type Session } from '../sessions.ts';
 import { isoJapan } from '../format.ts';
 
