@@ -210,15 +210,16 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
   // PostgreSQL never keeps a generic plan for an OFFSET it cannot see (it guesses a tenth of the
   // rows skipped, far dearer than any custom plan), so it would plan every request again
   // (measured: twice the execution). Page 1, the page the portal opens, has its offset written in.
-  // One round trip: the page, and the number of calls (counted already by the monthly totals,
-  // voided calls excluded), so a large month is never scanned per request.
+  // One round trip: the page, and the listing's count and amount (ご利用金額合計, SPEC §4), read
+  // from the monthly totals — one row per number × category, voided calls already out — so a large
+  // month is never counted or summed per request, and every page shows the whole listing's figures.
   function callPageStatement(byCategory: boolean, firstPage: boolean): Statement {
     const categoryFilter = byCategory ? 'and category = $4' : '';
     return {
       name: `ledger_call_page${byCategory ? '_category' : ''}${firstPage ? '_first' : ''}`,
       // Only the columns a page shows come back (fewer to decode per row).
       text: `with counted as (
-        select coalesce(sum(calls), 0)::text as total_calls from ${T.monthly}
+        select coalesce(sum(calls), 0)::text as total_calls, coalesce(sum(normal), 0)::text as total_normal from ${T.monthly}
         where contract_code = $1 and billing_month = $2 and number = $3 ${categoryFilter}
       ), page as (
         select * from ${T.calls}
@@ -226,7 +227,7 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
         order by started_at, call_id
         limit ${CALL_PAGE_SIZE} offset ${firstPage ? '0' : byCategory ? '$5' : '$4'}
       )
-      select counted.total_calls, ${CALL_FIELDS_TEXT} from counted left join page on true
+      select counted.total_calls, counted.total_normal, ${CALL_FIELDS_TEXT} from counted left join page on true
       order by page.started_at, page.call_id`,
     };
   }
@@ -239,10 +240,11 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     const values: unknown[] = [contractCode, month, number];
     if (category) values.push(category);
     if (offset !== 0) values.push(offset);
-    const rows = await prepared<CallFields & { total_calls: string }>(statement, values);
+    const rows = await prepared<CallFields & { total_calls: string; total_normal: string }>(statement, values);
     const found = rows.filter((r) => r.call_id !== null);
     const items = found.map((r, i) => toCallDetail(r, number, offset + i + 1));
-    return { items, page: p, pageSize: CALL_PAGE_SIZE, total: Number(rows[0]?.total_calls ?? 0), sum: Money.sum(items.map((i) => i.charge)) };
+    const counted = rows[0];
+    return { items, page: p, pageSize: CALL_PAGE_SIZE, total: Number(counted?.total_calls ?? 0), sum: counted ? Money.fromDb(counted.total_normal) : Money.zero };
   }
 
   async function* allCalls(contractCode: string, month: Month): AsyncIterable<CallDetail> {

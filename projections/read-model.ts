@@ -72,8 +72,9 @@ export interface CallDetailPage {
   readonly items: readonly CallDetail[];
   readonly page: number;
   readonly pageSize: number;
+  /** Calls in the whole listing (number × month [× category]), not on this page. */
   readonly total: number;
-  /** Sum of the normal charges of this page's items. */
+  /** ご利用金額合計: the normal charges of the whole listing, not of this page (SPEC §4). */
   readonly sum: Money;
 }
 

@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { serve } from '@hono/node-server';
 import { SECURITY_HEADERS } from '../api/app.ts';
+import { Money } from '../domain/money.ts';
 import { testTargets } from './support/stores.ts';
 import { A, B, MID_DECEMBER_2017, json, openFixture, seedTwoContracts, type Fixture } from './api.support.ts';
 
@@ -255,16 +256,20 @@ describe.each(testTargets)('portal API on $name', (target) => {
   });
 
   describe('GET /api/v1/charges/:month/numbers/:number/calls', () => {
-    it('gives 10 calls a page in start order, with the page sum', async () => {
+    it('gives 10 calls a page in start order, each page with the whole listing’s count and sum (ご利用金額合計)', async () => {
       const page1 = await json(await f.request('GET', `/api/v1/charges/2017-11/numbers/${A.dialIn}/calls`, { token: tokenA }));
       expect(page1).toMatchObject({ page: 1, pageSize: 10, total: 12 });
       expect(page1.items).toHaveLength(10);
       expect(page1.items[0]).toMatchObject({ seq: 1, destination: '03-1111-2222', area: '東京', duration: '000106.0', count: null, extensionType: '外線', callType: '国内呼', category: 'domestic', charge: '8.00' });
       expect(page1.items[0].startedAt).toBe('2017-11-01T10:12:00.500+09:00');
-      expect(page1.sum).toBe('928.50'); // 7 × 8.00 + 300.00 + 300.00 + 272.50
       const page2 = await json(await f.request('GET', `/api/v1/charges/2017-11/numbers/${A.dialIn}/calls?page=2`, { token: tokenA }));
       expect(page2.items.map((c: { seq: number }) => c.seq)).toEqual([11, 12]);
-      expect(page2.sum).toBe('1000.00'); // the two au calls
+      const listed = [...page1.items, ...page2.items].reduce((acc: Money, c: { charge: string }) => acc.plus(Money.parse(c.charge)), Money.zero).toString();
+      const { items } = await json(await f.request('GET', '/api/v1/charges/2017-11/numbers', { token: tokenA }));
+      expect(listed).toBe(items[0].total);
+      // Not the page's (928.50 on page 1, 1000.00 on page 2): the listing's, on both.
+      expect([page1.total, page1.sum]).toEqual([12, listed]);
+      expect([page2.total, page2.sum]).toEqual([12, listed]);
     });
 
     it('filters by category', async () => {

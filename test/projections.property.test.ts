@@ -222,20 +222,23 @@ for (const target of testTargets) {
           }
           expect(n.calls).toBe([...byCategory.values()].reduce((a, f) => a + f.calls, 0));
 
-          // Every call-detail page of the number, and of each category, adds up to its figure.
+          // The calls on every call-detail page of the number, and of each category, add up to its
+          // figure, and every page heads the listing with that same count and sum (ご利用金額合計).
           for (const category of [undefined, ...CATEGORIES]) {
-            let sum = n.normal.total.minus(n.normal.total);
+            const figure = (category ? n.normal[category] : n.normal.total).toString();
+            let listed = n.normal.total.minus(n.normal.total);
             let items = 0;
             for (let page = 1; ; page++) {
               const p = await queries.callDetails(code, month, number, category, page);
-              sum = sum.plus(p.sum);
+              for (const call of p.items) listed = listed.plus(call.charge);
               items += p.items.length;
+              expect(p.sum.toString(), `${month} ${number} ${category ?? 'all'} page ${page} sum`).toBe(figure);
               if (p.items.length < p.pageSize) {
                 expect(items).toBe(p.total);
                 break;
               }
             }
-            expect(sum.toString(), `${month} ${number} ${category ?? 'all'} pages`).toBe((category ? n.normal[category] : n.normal.total).toString());
+            expect(listed.toString(), `${month} ${number} ${category ?? 'all'} pages`).toBe(figure);
           }
         }
         expect(m.normal.total.toString()).toBe(yen(monthSen));

@@ -76,7 +76,7 @@ const numbersRoute = createRoute({
 const callsRoute = createRoute({
   method: 'get',
   path: '/charges/{month}/numbers/{number}/calls',
-  summary: 'Call details (ご利用明細) of a number, 10 per page in start order',
+  summary: 'Call details (ご利用明細) of a number, 10 per page in start order; total and sum are the whole listing’s (ご利用金額合計), not the page’s',
   security,
   request: {
     params: z.object({ month: MonthParam, number: PhoneNumberParam }),
