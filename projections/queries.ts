@@ -24,7 +24,7 @@ import {
   type ContractView,
   type LedgerQueries,
   type MonthCharges,
-  type MonthTotals,
+  type MonthSummary,
   type NumberCharges,
   type ProjectionStatus,
   type Telegram,
@@ -32,6 +32,9 @@ import {
 import { TELEGRAM_TABLES } from './telegrams.ts';
 
 export const CALL_PAGE_SIZE = 10;
+
+/** The telegrams' row among a month's category rows (not a category: never in the call totals). */
+const TELEGRAMS_ROW = 'telegrams';
 
 type Amounts = Record<Category, Money>;
 
@@ -185,25 +188,34 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
   }
 
   // The portal's summary needs no figures per number: PostgreSQL adds them up (numeric, exact), and
-  // a contract with many numbers still answers with at most four rows a month.
+  // a contract with many numbers still answers with at most four rows a month. The month's
+  // telegrams (電報明細's total) come in the same round trip, as one more row a month.
   const totalsStatement: Statement = {
     name: 'ledger_months_totals',
     text: `select billing_month, category, sum(normal)::text as normal, sum(billed)::text as billed
       from ${T.monthly} where contract_code = $1 and billing_month = any($2::text[])
-      group by billing_month, category`,
+      group by billing_month, category
+      union all
+      select month, '${TELEGRAMS_ROW}', sum(charge)::text, sum(charge)::text
+      from ${TELEGRAM_TABLES.telegrams} where contract_code = $1 and month = any($2::text[])
+      group by month`,
   };
 
-  async function monthsTotals(contractCode: string, months: readonly Month[]): Promise<MonthTotals[]> {
-    const rows = await prepared<{ billing_month: string; category: Category; normal: string; billed: string }>(totalsStatement, [contractCode, [...months]]);
+  async function monthsTotals(contractCode: string, months: readonly Month[]): Promise<MonthSummary[]> {
+    const rows = await prepared<{ billing_month: string; category: string; normal: string; billed: string }>(totalsStatement, [contractCode, [...months]]);
     return months.map((month) => {
       const normal = zeroAmounts();
       const billed = zeroAmounts();
+      let telegrams = Money.zero;
       for (const r of rows) {
-        if (r.billing_month !== month || !(CATEGORIES as readonly string[]).includes(r.category)) continue;
-        normal[r.category] = Money.fromDb(r.normal);
-        billed[r.category] = Money.fromDb(r.billed);
+        if (r.billing_month !== month) continue;
+        if (r.category === TELEGRAMS_ROW) telegrams = Money.fromDb(r.normal);
+        else if ((CATEGORIES as readonly string[]).includes(r.category)) {
+          normal[r.category as Category] = Money.fromDb(r.normal);
+          billed[r.category as Category] = Money.fromDb(r.billed);
+        }
       }
-      return { contractCode, month, normal: figuresOf(normal), billed: figuresOf(billed) };
+      return { contractCode, month, normal: figuresOf(normal), billed: figuresOf(billed), telegrams };
     });
   }
 

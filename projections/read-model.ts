@@ -31,6 +31,12 @@ export interface MonthTotals {
   readonly billed: CategoryFigures;
 }
 
+/** The portal's month summary: the call figures and, apart from them (SPEC §3.5), the telegrams' total. */
+export interface MonthSummary extends MonthTotals {
+  /** 電報明細: the month's telegram charges, never part of `normal` or `billed`. */
+  readonly telegrams: Money;
+}
+
 export interface MonthCharges extends MonthTotals {
   readonly numbers: readonly NumberCharges[];
 }
@@ -128,8 +134,8 @@ export interface LedgerQueries {
   contractNumbers(contractCode: string, asOf: JapanDate, page: number, size: number): Promise<{ items: ContractNumber[]; total: number }>;
   /** Zeros and no numbers for a month without calls. */
   monthCharges(contractCode: string, month: Month): Promise<MonthCharges>;
-  /** The contract's figures (no numbers) of several months, in the order asked, in one query; zeros for a month without calls. */
-  monthsTotals(contractCode: string, months: readonly Month[]): Promise<MonthTotals[]>;
+  /** The contract's figures (no numbers) and telegram total of several months, in the order asked, in one query; zeros for a month without calls. */
+  monthsTotals(contractCode: string, months: readonly Month[]): Promise<MonthSummary[]>;
   /** category undefined = all categories; page is 1-based, 10 per page. */
   callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage>;
   /** Every call of the month in start order (for exports), as an async stream. */

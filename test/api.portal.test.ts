@@ -214,6 +214,18 @@ describe.each(testTargets)('portal API on $name', (target) => {
       expect(body.months[2].normal.total).toBe('0.00');
     });
 
+    it('carries each month’s telegram total as `telegrams`, the same as the month’s 電報明細 and never in the call figures', async () => {
+      const body = await json(await f.request('GET', '/api/v1/charges', { token: tokenA }));
+      for (const m of body.months as { month: string; telegrams: string; normal: { total: string } }[]) {
+        const details = await json(await f.request('GET', `/api/v1/charges/${m.month}/telegrams`, { token: tokenA }));
+        expect(m.telegrams, m.month).toBe(details.total);
+      }
+      expect(body.months.map((m: { telegrams: string }) => m.telegrams)).toEqual(['0.00', '1230.00', '0.00', '0.00', '0.00']);
+      expect(body.months[1].normal.total).toBe('1928.50');
+      const b = await json(await f.request('GET', '/api/v1/charges', { token: tokenB }));
+      expect(b.months[1].telegrams).toBe('990.00');
+    });
+
     it('shows B only B’s figures (tenant isolation)', async () => {
       const body = await json(await f.request('GET', '/api/v1/charges', { token: tokenB }));
       expect(body.months[1].normal.total).toBe('16.00');

@@ -18,6 +18,7 @@ const MonthSummary = z
     normal: Figures,
     billed: Figures,
     yen: z.object({ total: WholeYen, domestic: WholeYen, international: WholeYen, mobile: WholeYen }),
+    telegrams: Amount.openapi({ description: 'the month’s telegram charges (電報明細), not part of normal or billed' }),
   })
   .openapi('MonthSummary');
 
@@ -128,7 +129,7 @@ export function chargesRoutes(deps: RouteDeps) {
     const charges = await deps.queries.monthsTotals(contractCode, window.map((w) => w.month));
     const months = window.map(({ month, provisional }, i) => {
       const m = charges[i]!;
-      return { month, period: periodOf(month), provisional, normal: figuresJson(m.normal), billed: figuresJson(m.billed), yen: wholeYenJson(m.normal) };
+      return { month, period: periodOf(month), provisional, normal: figuresJson(m.normal), billed: figuresJson(m.billed), yen: wholeYenJson(m.normal), telegrams: m.telegrams.toString() };
     });
     return c.json({ months }, 200);
   });
