@@ -394,5 +394,5 @@ eventStoreContract(
     const store = createEsdbEventStore(model.asClient());
     return { store, cleanup: () => store.close() };
   },
-  { atomicMultiStreamAppend: false, writers: 4 },
+  { atomicMultiStreamAppend: false, bulkAppend: false, sharedTransaction: false, writers: 4 },
 );

@@ -187,6 +187,9 @@ class EsdbEventStore implements EventStore {
     // stream (as ESDB's own is): an id already stored in *another* stream is not detected, unlike in
     // the SQL adapter (finding it would take a scan of $all per append; see findEvent).
     durableIdempotency: true,
+    // Neither a transaction over many streams nor one shared with the caller's own database.
+    bulkAppend: false,
+    sharedTransaction: false,
   } as const;
 
   private readonly prefixes: readonly string[] | undefined;

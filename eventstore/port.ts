@@ -1,6 +1,14 @@
 // The one EventStore port (STYLE §4). Adapters: sql.ts (PostgreSQL over pg, and PGlite, through
 // kysely) and esdb.ts (EventStoreDB / KurrentDB). One contract suite, test/eventstore.contract.ts,
-// runs against every adapter.
+// runs against every adapter. What only some adapters can do is a capability: a flag in
+// `capabilities` and an optional member that callers reach through `bulkAppenderOf` /
+// `sharedTransactionOf` (as kysely's dialect adapters declare theirs), never by asking which
+// adapter it is.
+import type { Kysely } from 'kysely';
+
+// What idempotency compares (stream, type and canonical data): `BulkAppender.storedContent` answers
+// in these terms, so a caller can tell an event already present from a conflicting one.
+export { payloadHash } from './canonical.ts';
 
 /**
  * The version of a stream is the 0-based revision of its last event; -1 when it has none.
@@ -61,6 +69,59 @@ export interface EventStoreCapabilities {
   readonly atomicMultiStreamAppend: boolean;
   /** Idempotency by event id holds for any expected version, not only an exact one. */
   readonly durableIdempotency: boolean;
+  /** `bulk` is offered: a whole import in ONE transaction, fed chunk by chunk (COPY on PostgreSQL). */
+  readonly bulkAppend: boolean;
+  /** `inTransaction` is offered: events and the caller's own rows in the same database commit together. */
+  readonly sharedTransaction: boolean;
+}
+
+/** A fresh event for `BulkAppender.bulkWrite`, encoded by the caller: data as canonical JSON text (what is hashed and stored). */
+export interface BulkEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly dataText: string;
+  readonly metadataText: string;
+}
+
+/** Rows of one `bulkWrite`, written a chunk at a time. */
+export interface BulkWriter {
+  /** Adds one event; a promise to await when the call had to wait (a new stream, a full chunk), else undefined. */
+  add(streamId: string, event: BulkEvent): Promise<void> | undefined;
+  /** A stream's events as the bulk write's own transaction sees them. */
+  readStream(streamId: string): Promise<{ type: string; data: unknown }[]>;
+}
+
+export interface BulkAppendResult {
+  readonly appended: number;
+  readonly alreadyPresent: number;
+  /** Events stored earlier in the same bulk append. */
+  readonly duplicates: number;
+}
+
+/** What a store with `capabilities.bulkAppend` offers an importer of large files. */
+export interface BulkAppender {
+  /**
+   * The fastest way in, for events the caller has made sure are new and never repeat: one
+   * transaction, nothing looked up first. When an id is stored already, everything rolls back and
+   * `BulkIdTaken` is thrown (take the careful way: `appendBulk`). Whatever `work` throws rolls
+   * everything back.
+   */
+  bulkWrite<T>(work: (writer: BulkWriter) => Promise<T>, options?: { chunkSize?: number }): Promise<T>;
+  /**
+   * Appends chunk after chunk in ONE transaction (all commit or none), with the port's idempotency:
+   * an event stored before counts as already present, one stored earlier in this bulk append as a
+   * duplicate, a different one under a stored id is an EventIdConflict.
+   */
+  appendBulk(chunks: AsyncIterable<readonly StreamAppend[]> | Iterable<readonly StreamAppend[]>, onChunk?: (result: BulkAppendResult) => void): Promise<BulkAppendResult>;
+  /** Of these event ids, the stored ones: their stream and `payloadHash`, many at a time. */
+  storedContent(ids: readonly string[]): Promise<Map<string, { streamId: string; hash: string }>>;
+}
+
+/** One transaction of a store with `capabilities.sharedTransaction`. */
+export interface StoreTransaction {
+  append(batches: readonly StreamAppend[]): Promise<AppendResult[]>;
+  /** The same transaction, for the caller's own tables in the store's database. */
+  readonly db: Kysely<any>;
 }
 
 export interface EventStore {
@@ -81,6 +142,18 @@ export interface EventStore {
    */
   waitForEvents(timeoutMs: number, signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
+  /** Where `capabilities.bulkAppend` (ask through `bulkAppenderOf`). */
+  readonly bulk?: BulkAppender;
+  /** Where `capabilities.sharedTransaction` (ask through `sharedTransactionOf`): commits when `work` resolves. */
+  inTransaction?<T>(work: (trx: StoreTransaction) => Promise<T>): Promise<T>;
+}
+
+export function bulkAppenderOf(store: EventStore): BulkAppender | undefined {
+  return store.capabilities.bulkAppend ? store.bulk : undefined;
+}
+
+export function sharedTransactionOf(store: EventStore): (<T>(work: (trx: StoreTransaction) => Promise<T>) => Promise<T>) | undefined {
+  return store.capabilities.sharedTransaction && store.inTransaction ? (work) => store.inTransaction!(work) : undefined;
 }
 
 export class ExpectedVersionConflict extends Error {
@@ -94,5 +167,13 @@ export class EventIdConflict extends Error {
   readonly code = 'EVENT_ID_CONFLICT';
   constructor(readonly eventId: string, readonly streamId: string, readonly reason: string) {
     super(`event ${eventId} is already stored with different content (${reason})`);
+  }
+}
+
+/** An id of a `bulkWrite` is stored already: nothing was written; the caller goes the careful way. */
+export class BulkIdTaken extends Error {
+  readonly code = 'BULK_ID_TAKEN';
+  constructor() {
+    super('an event id of the bulk write is stored already');
   }
 }

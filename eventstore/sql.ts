@@ -15,14 +15,20 @@ import { from as copyFrom } from 'pg-copy-streams';
 import type { Database, MigrationSet } from './database.ts';
 import { canonicalJson, hashOfCanonical } from './canonical.ts';
 import {
+  BulkIdTaken,
   EventIdConflict,
   ExpectedVersionConflict,
   type AppendResult,
+  type BulkAppendResult,
+  type BulkAppender,
+  type BulkEvent,
+  type BulkWriter,
   type EventStore,
   type EventToAppend,
   type ExpectedVersion,
   type ReadAllOptions,
   type RecordedEvent,
+  type StoreTransaction,
   type StreamAppend,
 } from './port.ts';
 
@@ -87,9 +93,9 @@ export function createSqlEventStore(database: Database, options: SqlEventStoreOp
   return new SqlEventStore(database, options);
 }
 
-export class SqlEventStore implements EventStore {
+export class SqlEventStore implements EventStore, BulkAppender {
   readonly name: string;
-  readonly capabilities = { atomicMultiStreamAppend: true, durableIdempotency: true } as const;
+  readonly capabilities = { atomicMultiStreamAppend: true, durableIdempotency: true, bulkAppend: true, sharedTransaction: true } as const;
   private readonly db: Kysely<any>;
   private readonly appended = new EventEmitter();
 
@@ -108,6 +114,32 @@ export class SqlEventStore implements EventStore {
     const results = await this.db.transaction().execute((trx) => this.appendInTransaction(trx, batches));
     if (results.some((r) => r.appended > 0)) this.appended.emit('appended');
     return results;
+  }
+
+  get bulk(): BulkAppender {
+    return this;
+  }
+
+  async inTransaction<T>(work: (trx: StoreTransaction) => Promise<T>): Promise<T> {
+    let appended = false;
+    const value = await this.db.transaction().execute((trx) =>
+      work({
+        db: trx,
+        append: async (batches) => {
+          const results = await this.appendInTransaction(trx, batches);
+          if (results.some((r) => r.appended > 0)) appended = true;
+          return results;
+        },
+      }),
+    );
+    if (appended) this.appended.emit('appended');
+    return value;
+  }
+
+  async storedContent(ids: readonly string[]): Promise<Map<string, { streamId: string; hash: string }>> {
+    const { rows } = await sql<{ event_id: string; stream_id: string; payload_hash: string }>`
+      select event_id::text as event_id, stream_id, payload_hash from events where event_id = any(${[...ids]}::uuid[])`.execute(this.db);
+    return new Map(rows.map((r) => [r.event_id, { streamId: r.stream_id, hash: r.payload_hash }]));
   }
 
   /**
@@ -130,10 +162,10 @@ export class SqlEventStore implements EventStore {
     async function* encoded() {
       for await (const batches of chunks) yield batches.map(encodeBatch);
     }
-    return this.bulk(encoded(), onChunk);
+    return this.appendEncoded(encoded(), onChunk);
   }
 
-  private async bulk(
+  private async appendEncoded(
     chunks: AsyncIterable<readonly EncodedStreamAppend[]> | Iterable<readonly EncodedStreamAppend[]>,
     onChunk?: (result: BulkAppendResult) => void,
   ): Promise<BulkAppendResult> {
@@ -166,7 +198,7 @@ export class SqlEventStore implements EventStore {
     let appended = 0;
     const result = await this.inOneTransaction(async (executor) => {
       await AppendSession.begin(executor);
-      const writer = new BulkWriter(executor, options.chunkSize ?? 10_000);
+      const writer = new ChunkedBulkWriter(executor, options.chunkSize ?? 10_000);
       try {
         const value = await work(writer);
         await writer.finish();
@@ -258,12 +290,7 @@ export class SqlEventStore implements EventStore {
 }
 
 /** An event encoded once: its data as canonical JSON text (what is hashed and what is stored). */
-export interface EncodedEvent {
-  readonly id: string;
-  readonly type: string;
-  readonly dataText: string;
-  readonly metadataText: string;
-}
+type EncodedEvent = BulkEvent;
 
 interface EncodedStreamAppend {
   readonly streamId: string;
@@ -278,12 +305,6 @@ function encodeBatch(batch: StreamAppend): EncodedStreamAppend {
     expectedVersion: batch.expectedVersion,
     events: batch.events.map((e: EventToAppend) => ({ id: e.id, type: e.type, dataText: canonicalJson(e.data), metadataText: JSON.stringify(e.metadata ?? {}) })),
   };
-}
-
-export interface BulkAppendResult {
-  readonly appended: number;
-  readonly alreadyPresent: number;
-  readonly duplicates: number;
 }
 
 interface InsertRow {
@@ -431,23 +452,13 @@ class CopyChunk implements RowChunk {
   }
 }
 
-/** An id of a bulk write is stored already: the caller goes the careful way (see bulkWrite). */
-export class BulkIdTaken extends Error {
-  constructor() {
-    super('an event id of the bulk write is stored already');
-  }
-}
-
-/** An event for bulkWrite: its data already as canonical JSON text (what is hashed and stored). */
-export type BulkEvent = EncodedEvent;
-
 /**
  * Rows of one bulk write: revisions counted per stream (a stream's stored version is read once,
  * when it first appears), written a chunk at a time. Up to two chunks are in flight — one being
  * taken by the database, the next encoded and waiting for it — so the database does not wait
  * for the caller between chunks while the caller fills the one after.
  */
-export class BulkWriter {
+class ChunkedBulkWriter implements BulkWriter {
   private chunk: RowChunk;
   private inFlight: Promise<void>[] = [];
   private readonly versions = new Map<string, number>();

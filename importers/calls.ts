@@ -2,16 +2,16 @@
 //
 // A bad file appends nothing, and a kill -9 at any moment leaves either the whole file or nothing
 // (the same command run again finishes the job: test/import.crash.test.ts). Two ways:
-//   - one pass (SQL store, the usual case of a file never seen before): every row is checked and
-//     written at once into ONE transaction (SqlEventStore.bulkWrite: COPY on PostgreSQL) while the
-//     next rows are read; any problem rolls it all back. If a call of the file is stored already,
+//   - one pass (a store with the bulkAppend capability, as the SQL one, and a file never seen
+//     before): every row is checked and written at once into ONE transaction (bulkWrite: COPY on
+//     PostgreSQL) while the next rows are read; any problem rolls it all back. If a call of the file is stored already,
 //     the unique index says so and the import starts again the careful way:
 //   - two passes: 1. validate: decode, check the header byte-for-byte, validate every field of
 //     every row (parseCallRow), find the contract that held the using number on the call's start
 //     date, spot exact duplicates and conflicting rows inside the file, and compare with calls
 //     already stored. Every problem is collected (capped); any problem refuses the file.
 //     2. append: read the file again and append CallRecorded events (id = callId) in chunks, in one
-//     transaction on the SQL store (appendBulk). On another store (EventStore port only) each
+//     transaction where the store offers bulkAppend (appendBulk). On another store (the plain port) each
 //     chunk is one appendMany: chunk-safe rather than atomic — a re-run completes an interrupted
 //     import, since ids are deterministic and a stored event with the same content counts as
 //     already present.
@@ -24,11 +24,16 @@ import { CALL_COLUMNS, DEFAULT_CALL_RULES, callRecordedData, callRecordedText, t
 import { createCallRowParser } from './call-parser.ts';
 import { streams, type CallRecorded, type NumberEvent } from '../domain/events.ts';
 import { evolveNumber, holderOn, initialNumberState, type NumberState } from '../domain/numbers.ts';
-import { payloadHash } from '../eventstore/canonical.ts';
-import { EventIdConflict, type EventStore, type EventToAppend, type StreamAppend } from '../eventstore/port.ts';
-import { asSqlEventStore } from './sql-store.ts';
-import { BulkIdTaken, type SqlEventStore } from '../eventstore/sql.ts';
-import { sql } from 'kysely';
+import {
+  BulkIdTaken,
+  EventIdConflict,
+  bulkAppenderOf,
+  payloadHash,
+  type BulkAppender,
+  type EventStore,
+  type EventToAppend,
+  type StreamAppend,
+} from '../eventstore/port.ts';
 import { csvErrorOf, readCsvRows, type CsvRow } from './csv-read.ts';
 import { newDecodeReport, trimTrailingSpaces, type DecodeReport, type FileEncoding } from './encoding.ts';
 import { ImportRejected, ProblemList } from './problems.ts';
@@ -78,9 +83,9 @@ const YIELD_EVERY = 250;
 export async function importCalls(store: EventStore, input: ImportInput, options: CallImportOptions = {}): Promise<CallImportResult> {
   const source = await reopenable(input, options.name);
   try {
-    const sqlStore = asSqlEventStore(store);
-    if (sqlStore) {
-      const done = await importInOnePass(sqlStore, source, options);
+    const bulk = bulkAppenderOf(store);
+    if (bulk) {
+      const done = await importInOnePass(bulk, source, options);
       if (done) return done;
     }
     const holders = new NumberHolders((streamId) => store.readStream(streamId));
@@ -148,14 +153,14 @@ async function validate(store: EventStore, source: ReopenableSource, holders: Nu
 
 /**
  * The usual case, a file never imported before, in ONE pass: every row is checked as in pass 1 and
- * written straight away into one transaction (SqlEventStore.bulkWrite, COPY on PostgreSQL) while
+ * written straight away into one transaction (BulkAppender.bulkWrite, COPY on PostgreSQL) while
  * the next rows are read. The first problem stops the writing; the rest of the file is still read
  * to report every problem; then the transaction rolls back — nothing imported. When a call of the
  * file is stored already (a file delivered again, or overlapping an earlier one), the unique index
  * says so, everything rolls back, and undefined sends the import the careful two-pass way, which
  * tells already-present from conflicting calls line by line.
  */
-async function importInOnePass(store: SqlEventStore, source: ReopenableSource, options: CallImportOptions): Promise<CallImportResult | undefined> {
+async function importInOnePass(store: BulkAppender, source: ReopenableSource, options: CallImportOptions): Promise<CallImportResult | undefined> {
   const sourceOfLine = `${JSON.stringify(basename(source.name)).slice(0, -1)}:`;
   try {
     return await store.bulkWrite(
@@ -336,8 +341,8 @@ async function append(
       alreadyPresent += r.alreadyPresent;
     }
   };
-  const sqlStore = asSqlEventStore(store);
-  if (sqlStore) {
+  const bulk = bulkAppenderOf(store);
+  if (bulk) {
     // One transaction for the whole file (COPY on PostgreSQL): all or nothing, crash-safe.
     // The store asks for the next chunk while it appends the current one, so a conflict may belong
     // to the chunk before the newest: look the id up in the last few.
@@ -351,7 +356,7 @@ async function append(
     };
     const total = await withConflictLines(
       (id) => recent.find((c) => c.lines.has(id)) ?? recent[recent.length - 1],
-      () => sqlStore.appendBulk(chunks()),
+      () => bulk.appendBulk(chunks()),
     );
     // Rows repeated inside the file were left out in pass 1, so nothing here is a duplicate.
     count([{ appended: total.appended, alreadyPresent: total.alreadyPresent + total.duplicates }]);
@@ -492,15 +497,8 @@ class NumberHolders {
 type ExistingLookup = (ids: readonly string[]) => Promise<Map<string, { streamId: string; hash: string }>>;
 
 function existingLookup(store: EventStore): ExistingLookup {
-  const sqlStore = asSqlEventStore(store);
-  if (sqlStore) {
-    const db = sqlStore.database.db;
-    return async (ids) => {
-      const { rows } = await sql<{ event_id: string; stream_id: string; payload_hash: string }>`
-        select event_id::text as event_id, stream_id, payload_hash from events where event_id = any(${[...ids]}::uuid[])`.execute(db);
-      return new Map(rows.map((r) => [r.event_id, { streamId: r.stream_id, hash: r.payload_hash }]));
-    };
-  }
+  const bulk = bulkAppenderOf(store);
+  if (bulk) return (ids) => bulk.storedContent(ids);
   return async (ids) => {
     const found = new Map<string, { streamId: string; hash: string }>();
     for (const id of ids) {

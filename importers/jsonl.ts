@@ -1,8 +1,7 @@
 // JSON Lines inputs (contract changes, telegrams, corrections: INTERFACE.md). These files are
 // small, so they are read whole; each is validated line by line, then applied whole or not at all.
 import type { Kysely, Transaction } from 'kysely';
-import type { AppendResult, EventStore, StreamAppend } from '../eventstore/port.ts';
-import { asSqlEventStore } from './sql-store.ts';
+import { sharedTransactionOf, type AppendResult, type EventStore, type StreamAppend } from '../eventstore/port.ts';
 import { ProblemList } from './problems.ts';
 import { displayName, readAllBytes, type ImportInput } from './source.ts';
 
@@ -55,8 +54,9 @@ export async function readJsonLines(input: ImportInput, options: JsonLinesOption
 }
 
 /**
- * Append all batches together: one transaction on the SQL store (with `alsoInTransaction`, e.g. the
- * credentials of opened contracts), else one appendMany (atomic where the adapter says so).
+ * Append all batches together: one transaction where the store shares its transactions (with
+ * `alsoInTransaction`, e.g. the credentials of opened contracts), else one appendMany (atomic where
+ * the adapter says so).
  */
 export async function appendAll(
   store: EventStore,
@@ -64,15 +64,15 @@ export async function appendAll(
   alsoInTransaction?: (db: Kysely<any> | Transaction<any> | undefined) => Promise<void>,
   onResults?: (results: readonly AppendResult[]) => void,
 ): Promise<void> {
-  const sqlStore = asSqlEventStore(store);
-  if (sqlStore) {
-    await sqlStore.database.db.transaction().execute(async (trx) => {
+  const inTransaction = sharedTransactionOf(store);
+  if (inTransaction) {
+    await inTransaction(async (trx) => {
       if (batches.length > 0) {
         // Not `onResults?.(await …)`: optional chaining would skip the append itself.
-        const results = await sqlStore.appendInTransaction(trx, batches);
+        const results = await trx.append(batches);
         onResults?.(results);
       }
-      await alsoInTransaction?.(trx);
+      await alsoInTransaction?.(trx.db);
     });
     return;
   }

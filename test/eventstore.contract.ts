@@ -2,10 +2,24 @@
 // passed as options; a test an adapter cannot run is skipped by name with its reason.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import { EventIdConflict, ExpectedVersionConflict, type EventStore, type EventToAppend, type RecordedEvent } from '../eventstore/port.ts';
+import { sql } from 'kysely';
+import {
+  BulkIdTaken,
+  EventIdConflict,
+  ExpectedVersionConflict,
+  bulkAppenderOf,
+  payloadHash,
+  sharedTransactionOf,
+  type EventStore,
+  type EventToAppend,
+  type RecordedEvent,
+} from '../eventstore/port.ts';
 
 export interface ContractSuiteOptions {
   readonly atomicMultiStreamAppend: boolean;
+  /** The capabilities the adapter must declare (and then offer): their tests run, or are skipped by name. */
+  readonly bulkAppend: boolean;
+  readonly sharedTransaction: boolean;
   /** test name → reason it cannot run on this adapter */
   readonly skip?: Record<string, string>;
   /** concurrent writers for the never-skip test */
@@ -125,6 +139,109 @@ export function eventStoreContract(name: string, open: Open, options: ContractSu
       });
     } else {
       it.skip(`appends across streams atomically (skipped on ${name}: no atomic multi-stream append; re-running converges by deterministic ids)`, () => {});
+    }
+
+    maybe('declares the capabilities it has, and offers each one it declares through the port', async () => {
+      const { atomicMultiStreamAppend, bulkAppend, sharedTransaction } = store.capabilities;
+      expect({ atomicMultiStreamAppend, bulkAppend, sharedTransaction }).toEqual({
+        atomicMultiStreamAppend: options.atomicMultiStreamAppend,
+        bulkAppend: options.bulkAppend,
+        sharedTransaction: options.sharedTransaction,
+      });
+      expect(bulkAppenderOf(store) !== undefined).toBe(bulkAppend);
+      expect(sharedTransactionOf(store) !== undefined).toBe(sharedTransaction);
+    });
+
+    if (options.bulkAppend) {
+      const bulkEvent = (e: EventToAppend) => ({ id: e.id, type: e.type, dataText: JSON.stringify(e.data), metadataText: JSON.stringify(e.metadata ?? {}) });
+
+      maybe('bulk write: fresh events in one commit, counted on from each stream\'s stored version', async () => {
+        const s = stream('bulk-write');
+        const other = stream('bulk-write-read');
+        await store.append(s, [ev('Before', { i: 0 })]);
+        await store.append(other, [ev('Other', { i: 0 })]);
+        const fresh = [ev('A', { i: 1 }), ev('B', { i: 2 }), ev('C', { i: 3 })];
+        const seen = await bulkAppenderOf(store)!.bulkWrite(
+          async (writer) => {
+            for (const e of fresh) await writer.add(s, bulkEvent(e));
+            // other streams stay readable while the write holds its transaction (PGlite: one connection)
+            return (await writer.readStream(other)).map((e) => e.type);
+          },
+          { chunkSize: 2 },
+        );
+        expect(seen).toEqual(['Other']);
+        expect((await store.readStream(s)).map((e) => [e.type, e.revision])).toEqual([['Before', 0], ['A', 1], ['B', 2], ['C', 3]]);
+      });
+
+      maybe('bulk write: an id stored already rolls the whole write back with BulkIdTaken', async () => {
+        const s = stream('bulk-taken');
+        const stored = ev('Stored', { i: 0 });
+        await store.append(stream('bulk-elsewhere'), [stored]);
+        const attempt = bulkAppenderOf(store)!.bulkWrite(
+          async (writer) => {
+            await writer.add(s, bulkEvent(ev('New', { i: 1 })));
+            await writer.add(s, bulkEvent(stored));
+          },
+          { chunkSize: 1 },
+        );
+        await expect(attempt).rejects.toBeInstanceOf(BulkIdTaken);
+        expect(await store.readStream(s)).toEqual([]);
+      });
+
+      maybe('bulk append: chunks in one transaction; stored events already present, repeats duplicates, a conflict undoes all', async () => {
+        const s = stream('bulk-append');
+        const [a, b, c] = [ev('A', { i: 1 }), ev('B', { i: 2 }), ev('C', { i: 3 })];
+        await store.append(s, [a]);
+        const result = await bulkAppenderOf(store)!.appendBulk([[{ streamId: s, events: [a, b] }], [{ streamId: s, events: [b, c] }]]);
+        expect(result).toEqual({ appended: 2, alreadyPresent: 1, duplicates: 1 });
+        const other = stream('bulk-append-undone');
+        await expect(
+          bulkAppenderOf(store)!.appendBulk([[{ streamId: other, events: [ev('D', {})] }], [{ streamId: s, events: [{ ...c, data: { i: 4 } }] }]]),
+        ).rejects.toBeInstanceOf(EventIdConflict);
+        expect(await store.readStream(other)).toEqual([]);
+        expect((await store.readStream(s)).map((e) => e.id)).toEqual([a.id, b.id, c.id]);
+      });
+
+      maybe('stored content: the stream and payload hash of each stored id, nothing for an unknown one', async () => {
+        const s = stream('stored-content');
+        const a = ev('A', { amount: '1928.50', label: '国内通話' });
+        await store.append(s, [a]);
+        const unknown = randomUUID();
+        const found = await bulkAppenderOf(store)!.storedContent([a.id, unknown]);
+        expect([...found.keys()]).toEqual([a.id]);
+        expect(found.get(a.id)).toEqual({ streamId: s, hash: payloadHash(s, 'A', a.data) });
+      });
+    } else {
+      it.skip(`bulk write, bulk append and stored content (skipped on ${name}: no bulkAppend capability; importers append chunk by chunk)`, () => {});
+    }
+
+    if (options.sharedTransaction) {
+      maybe('shared transaction: events and the caller\'s own rows commit together, or neither', async () => {
+        const inTransaction = sharedTransactionOf(store)!;
+        const table = `suite_own_rows_${run}`;
+        await inTransaction((trx) => sql.raw(`create table ${table} (id text primary key)`).execute(trx.db));
+        const s = stream('shared');
+        const kept = ev('Kept', {});
+        await expect(
+          inTransaction(async (trx) => {
+            await trx.append([{ streamId: s, events: [ev('Undone', {})] }]);
+            await sql.raw(`insert into ${table} values ('undone')`).execute(trx.db);
+            throw new Error('the caller changes its mind');
+          }),
+        ).rejects.toThrow('the caller changes its mind');
+        const results = await inTransaction(async (trx) => {
+          const appended = await trx.append([{ streamId: s, events: [kept] }]);
+          await sql.raw(`insert into ${table} values ('kept')`).execute(trx.db);
+          return appended;
+        });
+        expect(results).toMatchObject([{ streamId: s, appended: 1, version: 0 }]);
+        expect((await store.readStream(s)).map((e) => e.id)).toEqual([kept.id]);
+        const rows = await inTransaction((trx) => sql.raw<{ id: string }>(`select id from ${table}`).execute(trx.db));
+        expect(rows.rows.map((r) => r.id)).toEqual(['kept']);
+        await inTransaction((trx) => sql.raw(`drop table ${table}`).execute(trx.db));
+      });
+    } else {
+      it.skip(`shared transaction (skipped on ${name}: no sharedTransaction capability; the caller's rows are written after the events)`, () => {});
     }
 
     maybe('reads all events after a position, in order, with a limit and stream prefixes', async () => {
