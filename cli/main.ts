@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   totals: async () => (await import('./commands/totals.ts')).totals,
   verify: async () => (await import('./commands/verify.ts')).verify,
   audit: async () => (await import('./commands/audit.ts')).audit,
+  status: async () => (await import('./commands/status.ts')).status,
 };
 
 const USAGE = `usage: ledger <command> [options]
@@ -25,6 +26,7 @@ const USAGE = `usage: ledger <command> [options]
   audit CONTRACT MONTH [--number N] [--category C]
   export numbers|calls CONTRACT MONTH [--encoding sjis|utf-8] [-o FILE]
   reconcile CONTRACT MONTH FILE
+  status [--json]
   (--debug on any command shows stack traces)`;
 
 export async function main(argv: string[]): Promise<number> {

@@ -5,6 +5,12 @@
 // Exactly-once effect: a batch's writes and the checkpoint move in ONE transaction, and that
 // transaction first locks the projection's checkpoint row (`for update`), so two processes (the
 // server's follower and a CLI replay) never apply the same batch twice.
+//
+// A projection that cannot apply an event STALLS at it, alone and loudly: the events before it are
+// applied, the checkpoint stays just before it, the others go on, and the stall (projection, event,
+// error) is kept in `projection_stalls` for /health, /ready and `ledger status`. It is never
+// skipped: a ledger that leaves an event out is worse than one that stops. Errors of the
+// connection (isConnectionError) are not the event's fault and never stall anything.
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../eventstore/database.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
@@ -52,6 +58,7 @@ export interface BulkRebuildOptions {
 }
 
 export const CHECKPOINT_TABLE = 'projection_checkpoints';
+export const STALL_TABLE = 'projection_stalls';
 
 const REBUILD_LOCK_CLASS = 0x52424c44; // 'RBLD'
 
@@ -64,6 +71,92 @@ export async function createCheckpointTable(db: Executor): Promise<void> {
       version integer not null,
       updated_at timestamptz not null default now()
     )`.execute(db);
+}
+
+/** Where each stalled projection stopped (see the top of this file); a row per stalled projection. */
+export async function createStallTable(db: Executor): Promise<void> {
+  await sql`
+    create table if not exists projection_stalls (
+      name text primary key,
+      position bigint not null,
+      event_id text not null,
+      event_type text not null,
+      stream_id text not null,
+      error text not null,
+      since timestamptz not null default now()
+    )`.execute(db);
+}
+
+/** A projection stopped before an event it cannot apply. */
+export interface ProjectionStall {
+  readonly projection: string;
+  /** The event's global position; the projection's checkpoint is below it. */
+  readonly position: string;
+  readonly eventId: string;
+  readonly eventType: string;
+  readonly streamId: string;
+  /** What applying it raised (a message, never a stack). */
+  readonly error: string;
+  /** When it first stopped at this event (ISO-8601). */
+  readonly since: string;
+}
+
+/** A projection cannot apply one event: what the runner records as a stall, and a rebuild reports. */
+export class ProjectionEventFailed extends Error {
+  readonly code = 'PROJECTION_STALLED';
+  /** Events the same catch-up applied before it stopped. */
+  applied = 0;
+  constructor(
+    readonly projection: string,
+    readonly event: Pick<RecordedEvent, 'id' | 'type' | 'streamId' | 'position'>,
+    readonly reason: unknown,
+  ) {
+    super(`projection ${projection} cannot apply event ${event.id} (${event.type} at position ${event.position} in ${event.streamId}): ${messageOf(reason)}`);
+  }
+}
+
+/**
+ * An error of the database connection rather than of what was applied (SQLSTATE class 08, and an
+ * administrator's or crash shutdown 57P01–57P03, or a socket error): retried, never a stall.
+ */
+export function isConnectionError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code);
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+export async function readStalls(db: Executor): Promise<Map<string, ProjectionStall>> {
+  const { rows } = await sql<{ name: string; position: string; event_id: string; event_type: string; stream_id: string; error: string; since: string }>`
+    select name, position::text as position, event_id, event_type, stream_id, error,
+      to_char(since at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as since
+    from projection_stalls`.execute(db);
+  return new Map(
+    rows.map((r) => [
+      r.name,
+      { projection: r.name, position: r.position, eventId: r.event_id, eventType: r.event_type, streamId: r.stream_id, error: r.error, since: r.since },
+    ]),
+  );
+}
+
+async function recordStall(db: Executor, failure: ProjectionEventFailed): Promise<void> {
+  const e = failure.event;
+  // The same event again keeps the time it first stopped there.
+  await sql`
+    insert into projection_stalls as s (name, position, event_id, event_type, stream_id, error, since)
+    values (${failure.projection}, ${e.position.toString()}::bigint, ${e.id}, ${e.type}, ${e.streamId}, ${messageOf(failure.reason)}, now())
+    on conflict (name) do update set position = excluded.position, event_id = excluded.event_id, event_type = excluded.event_type,
+      stream_id = excluded.stream_id, error = excluded.error,
+      since = case when s.event_id = excluded.event_id then s.since else excluded.since end`.execute(db);
+}
+
+/** Forget a stall once the projection's checkpoint has passed it (or a rebuild went through). */
+async function clearStall(db: Executor, projection: Projection, passed?: bigint): Promise<void> {
+  if (passed === undefined) await sql`delete from projection_stalls where name = ${projection.name}`.execute(db);
+  else await sql`delete from projection_stalls where name = ${projection.name} and position <= ${passed.toString()}::bigint`.execute(db);
 }
 
 /** Drop a projection's tables with the given suffix, if present. */
@@ -133,13 +226,29 @@ export interface RunnerOptions {
    * Default { share: 0.5, minEvents: 100_000 }.
    */
   readonly catchUpByRebuild?: { readonly share: number; readonly minEvents: number } | false;
-  /** Called with errors while following (the loop keeps going after a pause). */
+  /**
+   * Called with errors while following (the loop keeps going after a pause), and with a
+   * ProjectionEventFailed each time a projection stalls.
+   */
   readonly onError?: (error: unknown, projection: string) => void;
+  /**
+   * How long a projection this runner found stalled waits before it tries the event again
+   * (default 60 s): a stall recorded by another process or an earlier run is tried at once.
+   */
+  readonly retryStalledAfterMs?: number;
 }
 
 export interface ProjectionState {
   readonly position: bigint;
   readonly version: number;
+}
+
+export interface ProjectionRunStatus {
+  readonly position: string;
+  readonly lag: number;
+  readonly version: number;
+  /** Present while the projection is stopped before an event it cannot apply. */
+  readonly stalled?: ProjectionStall;
 }
 
 export interface RebuildReport {
@@ -159,6 +268,8 @@ export class ProjectionRunner {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly batchSize: number;
   private readonly rebuildBatchSize: number;
+  /** Projections this runner found stalled, and when it may try again. */
+  private readonly retryAt = new Map<string, number>();
 
   constructor(
     readonly database: Database,
@@ -195,9 +306,35 @@ export class ProjectionRunner {
   catchUp(): Promise<number> {
     return this.serialised(async () => {
       let total = 0;
-      for (const p of this.projections) total += await this.catchUpOne(p);
+      const stalls = await readStalls(this.db);
+      for (const p of this.projections) {
+        const retryAt = this.retryAt.get(p.name);
+        if (retryAt !== undefined && Date.now() < retryAt) continue;
+        try {
+          total += await this.catchUpOne(p);
+        } catch (e) {
+          if (!(e instanceof ProjectionEventFailed)) throw e;
+          total += e.applied;
+          await this.stall(e);
+          continue;
+        }
+        this.retryAt.delete(p.name);
+        if (stalls.has(p.name)) await clearStall(this.db, p, (await readCheckpoint(this.db, p))?.position ?? 0n);
+      }
       return total;
     });
+  }
+
+  /** Keep the stall for /health and `ledger status`, say it, and leave the projection alone for a while. */
+  private async stall(failure: ProjectionEventFailed): Promise<void> {
+    await recordStall(this.db, failure);
+    this.retryAt.set(failure.projection, Date.now() + (this.options.retryStalledAfterMs ?? 60_000));
+    this.options.onError?.(failure, failure.projection);
+  }
+
+  /** The projections stopped before an event they cannot apply (this process's or another's finding). */
+  async stalls(): Promise<ProjectionStall[]> {
+    return [...(await readStalls(this.db)).values()];
   }
 
   /** Keep catching up until the signal aborts. */
@@ -215,14 +352,16 @@ export class ProjectionRunner {
     }
   }
 
-  /** Position and lag of every projection (for `/health`). */
-  async status(): Promise<Record<string, { position: string; lag: number; version: number }>> {
+  /** Position, lag and any stall of every projection (for `/health`). */
+  async status(): Promise<Record<string, ProjectionRunStatus>> {
     const head = await this.store.headPosition();
-    const out: Record<string, { position: string; lag: number; version: number }> = {};
+    const stalls = await readStalls(this.db);
+    const out: Record<string, ProjectionRunStatus> = {};
     for (const p of this.projections) {
       const cp = await readCheckpoint(this.db, p);
       const position = cp?.position ?? 0n;
-      out[p.name] = { position: position.toString(), lag: Number(head > position ? head - position : 0n), version: p.version };
+      const stalled = stalls.get(p.name);
+      out[p.name] = { position: position.toString(), lag: Number(head > position ? head - position : 0n), version: p.version, ...(stalled ? { stalled } : {}) };
     }
     return out;
   }
@@ -244,10 +383,15 @@ export class ProjectionRunner {
       if (rebuilt !== undefined) return rebuilt;
     }
     let applied = 0;
-    for (;;) {
-      const step = await this.step(p, this.batchSize);
-      applied += step.applied;
-      if (step.done) return applied;
+    try {
+      for (;;) {
+        const step = await this.step(p, this.batchSize);
+        applied += step.applied;
+        if (step.done) return applied;
+      }
+    } catch (e) {
+      if (e instanceof ProjectionEventFailed) e.applied += applied;
+      throw e;
     }
   }
 
@@ -268,13 +412,35 @@ export class ProjectionRunner {
     const target = events.length < limit && head > last ? head : last;
     if (target <= after) return { applied: 0, done: true };
     const handled = events.filter((e) => p.handles.includes(e.type));
-    const moved = await this.db.transaction().execute(async (trx) => {
-      const locked = await lockCheckpoint(trx, p);
-      if (locked.position !== after || locked.version !== p.version) return false; // another process got there first
-      if (handled.length > 0) await p.apply(trx, handled, { suffix: '', rebuilding: false });
-      await writeCheckpoint(trx, p, target);
-      return true;
-    });
+    const moveTo = (from: bigint, batch: readonly RecordedEvent[], to: bigint) =>
+      this.db.transaction().execute(async (trx) => {
+        const locked = await lockCheckpoint(trx, p);
+        if (locked.position !== from || locked.version !== p.version) return false; // another process got there first
+        if (batch.length > 0) await p.apply(trx, batch, { suffix: '', rebuilding: false });
+        await writeCheckpoint(trx, p, to);
+        return true;
+      });
+    let moved: boolean;
+    try {
+      moved = await moveTo(after, handled, target);
+    } catch (e) {
+      if (isConnectionError(e) || handled.length === 0) throw e;
+      // Which event? One at a time, each with its checkpoint: those before it are applied, the
+      // checkpoint stops right below it.
+      let from = after;
+      for (const [i, event] of handled.entries()) {
+        try {
+          if (!(await moveTo(from, [event], event.position))) return { applied: i, done: false };
+        } catch (err) {
+          if (isConnectionError(err)) throw err;
+          throw Object.assign(new ProjectionEventFailed(p.name, event, err), { applied: i });
+        }
+        from = event.position;
+      }
+      // Each event went in on its own: the batch's failure was not theirs. Finish the step.
+      moved = await moveTo(from, [], target);
+      if (!moved) return { applied: handled.length, done: false };
+    }
     if (!moved) return { applied: 0, done: false };
     return { applied: handled.length, done: events.length < limit };
   }
@@ -284,7 +450,15 @@ export class ProjectionRunner {
     const targets = names && names.length > 0 ? names.map((n) => this.projection(n)) : this.projections;
     return this.serialised(async () => {
       const reports: RebuildReport[] = [];
-      for (const p of targets) reports.push(await this.exclusively(p, () => this.rebuildOne(p)));
+      for (const p of targets) {
+        try {
+          reports.push(await this.exclusively(p, () => this.rebuildOne(p)));
+        } catch (e) {
+          if (e instanceof ProjectionEventFailed) await this.stall(e);
+          throw e;
+        }
+        this.retryAt.delete(p.name);
+      }
       return reports;
     });
   }
@@ -292,30 +466,41 @@ export class ProjectionRunner {
   /**
    * Fill `<table>_next` from position 0 while queries keep answering from the live tables; then,
    * in one transaction holding the checkpoint row: apply what arrived meanwhile, finish, drop the
-   * old tables, rename the new ones into place and set the checkpoint.
+   * old tables, rename the new ones into place and set the checkpoint. An event the projection
+   * cannot apply fails the rebuild with a ProjectionEventFailed naming it; the live tables stay.
    */
   private async rebuildOne(p: Projection): Promise<RebuildReport> {
     const started = performance.now();
     const suffix = '_next';
     let ctx: ApplyContext = { suffix, rebuilding: true };
-    await this.db.transaction().execute(async (trx) => {
-      await dropTables(trx, p, suffix);
-      await p.createTables(trx, suffix);
-    });
+    const freshTables = () =>
+      this.db.transaction().execute(async (trx) => {
+        await dropTables(trx, p, suffix);
+        await p.createTables(trx, suffix);
+      });
+    await freshTables();
     let position = 0n;
     let count = 0;
     if (p.bulkRebuild && this.eventsInThisDatabase()) {
       const upTo = await this.store.headPosition();
-      count += await p.bulkRebuild(this.db, suffix, upTo, { concurrent: this.database.pool !== undefined });
-      position = upTo;
-      ctx = { suffix, rebuilding: false };
+      try {
+        count += await p.bulkRebuild(this.db, suffix, upTo, { concurrent: this.database.pool !== undefined });
+        position = upTo;
+        ctx = { suffix, rebuilding: false };
+      } catch (e) {
+        if (isConnectionError(e)) throw e;
+        // Set-based SQL cannot say which event it could not take; the rebuild event by event can.
+        await freshTables();
+        count = 0;
+      }
     }
     for (;;) {
       const events = await this.store.readAll({ after: position, limit: this.rebuildBatchSize, streamPrefixes: p.streamPrefixes });
       if (events.length === 0) break;
       const handled = events.filter((e) => p.handles.includes(e.type));
       if (handled.length > 0) {
-        await this.db.transaction().execute((trx) => p.apply(trx, handled, ctx));
+        const batchCtx = ctx;
+        await this.db.transaction().execute((trx) => p.apply(trx, handled, batchCtx)).catch((e: unknown) => this.blame(p, handled, batchCtx, e));
       }
       count += handled.length;
       position = events[events.length - 1]!.position;
@@ -323,21 +508,43 @@ export class ProjectionRunner {
     }
     const head = await this.store.headPosition();
     const tail = await this.readAllAfter(p, position);
-    await this.db.transaction().execute(async (trx) => {
-      await lockCheckpoint(trx, p);
-      const handled = tail.filter((e) => p.handles.includes(e.type));
-      if (handled.length > 0) await p.apply(trx, handled, ctx);
-      count += handled.length;
-      if (tail.length > 0) position = tail[tail.length - 1]!.position;
-      if (head > position) position = head;
-      if (ctx.rebuilding && p.finishRebuild) await p.finishRebuild(trx, suffix);
-      await dropTables(trx, p, '');
-      for (const table of p.tables) {
-        await sql`alter table ${sql.table(table + suffix)} rename to ${sql.table(table)}`.execute(trx);
-      }
-      await writeCheckpoint(trx, p, position);
-    });
+    const tailHandled = tail.filter((e) => p.handles.includes(e.type));
+    await this.db
+      .transaction()
+      .execute(async (trx) => {
+        await lockCheckpoint(trx, p);
+        if (tailHandled.length > 0) await p.apply(trx, tailHandled, ctx);
+        count += tailHandled.length;
+        if (tail.length > 0) position = tail[tail.length - 1]!.position;
+        if (head > position) position = head;
+        if (ctx.rebuilding && p.finishRebuild) await p.finishRebuild(trx, suffix);
+        await dropTables(trx, p, '');
+        for (const table of p.tables) {
+          await sql`alter table ${sql.table(table + suffix)} rename to ${sql.table(table)}`.execute(trx);
+        }
+        await writeCheckpoint(trx, p, position);
+        await clearStall(trx, p);
+      })
+      .catch((e: unknown) => this.blame(p, tailHandled, ctx, e));
     return { projection: p.name, events: count, position: position.toString(), ms: Math.round(performance.now() - started) };
+  }
+
+  /**
+   * After applying `events` to a rebuild's fresh tables failed with `error`: apply them one at a
+   * time to find the one the projection cannot take, and throw a ProjectionEventFailed naming it;
+   * when each goes in on its own (the failure was not theirs), throw `error` itself.
+   */
+  private async blame(p: Projection, events: readonly RecordedEvent[], ctx: ApplyContext, error: unknown): Promise<never> {
+    if (isConnectionError(error)) throw error;
+    for (const event of events) {
+      try {
+        await this.db.transaction().execute((trx) => p.apply(trx, [event], ctx));
+      } catch (e) {
+        if (isConnectionError(e)) throw e;
+        throw new ProjectionEventFailed(p.name, event, e);
+      }
+    }
+    throw error;
   }
 
   private async readAllAfter(p: Projection, after: bigint): Promise<RecordedEvent[]> {

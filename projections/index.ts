@@ -4,7 +4,7 @@ import type { Database, MigrationSet } from '../eventstore/database.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { chargesProjection } from './charges.ts';
 import { contractsProjection } from './contracts.ts';
-import { createCheckpointTable, ProjectionRunner, type Projection, type RunnerOptions } from './framework.ts';
+import { createCheckpointTable, createStallTable, ProjectionRunner, type Projection, type RunnerOptions } from './framework.ts';
 import { telegramsProjection } from './telegrams.ts';
 
 export const projections: readonly Projection[] = [contractsProjection, chargesProjection, telegramsProjection];
@@ -29,11 +29,17 @@ export const projectionMigrations: MigrationSet = {
       await sql`create index if not exists events_other_than_calls on events (type, position) where type <> 'CallRecorded'`.execute(db);
     },
   },
+  // Where a projection that cannot apply an event stopped (framework.ts), for /health and `ledger status`.
+  '0103-projections-stalls': {
+    async up(db) {
+      await createStallTable(db);
+    },
+  },
 };
 
 export function createProjectionRunner(database: Database, store: EventStore, options: RunnerOptions = {}): ProjectionRunner {
   return new ProjectionRunner(database, store, projections, options);
 }
 
-export { ProjectionRunner, UnknownProjectionError } from './framework.ts';
-export type { Projection, RebuildReport, RunnerOptions } from './framework.ts';
+export { ProjectionEventFailed, ProjectionRunner, UnknownProjectionError } from './framework.ts';
+export type { Projection, ProjectionStall, RebuildReport, RunnerOptions } from './framework.ts';

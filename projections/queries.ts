@@ -12,6 +12,7 @@ import type { EventStore } from '../eventstore/port.ts';
 import { foldContract } from './attribution.ts';
 import { CHARGE_TABLES } from './charges.ts';
 import { CONTRACT_TABLES } from './contracts.ts';
+import { readStalls } from './framework.ts';
 import { projections } from './index.ts';
 import {
   CALL_WITHOUT_DURATION,
@@ -410,10 +411,12 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
       const { rows } = await sql<{ name: string; position: string }>`
         select name, position::text as position from projection_checkpoints`.execute(db);
       const stored = new Map(rows.map((r) => [r.name, BigInt(r.position)]));
+      const stalls = await readStalls(db);
       const out: Record<string, ProjectionStatus> = {};
       for (const p of projections) {
         const position = stored.get(p.name) ?? 0n;
-        out[p.name] = { position: position.toString(), lag: head !== undefined && head > position ? Number(head - position) : 0 };
+        const stalled = stalls.get(p.name);
+        out[p.name] = { position: position.toString(), lag: head !== undefined && head > position ? Number(head - position) : 0, ...(stalled ? { stalled } : {}) };
       }
       return out;
     },

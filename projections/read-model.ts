@@ -1,6 +1,7 @@
 // The shapes the read side answers with: the API (portal and engineer routes), the CLI and the CSV
 // exports all read through these, never the tables directly. Amounts are Money; JSON turns them
 // into "1928.50" strings via Money.toJSON.
+import type { ProjectionStall } from './framework.ts';
 import type { Money } from '../domain/money.ts';
 import type { Category, OptionKey } from '../domain/events.ts';
 import type { JapanDate, Month } from '../domain/time.ts';
@@ -125,6 +126,8 @@ export interface Telegram {
 export interface ProjectionStatus {
   readonly position: string;
   readonly lag: number;
+  /** Present while the projection is stopped before an event it cannot apply (framework.ts). */
+  readonly stalled?: ProjectionStall;
 }
 
 /** What the read side offers; implemented over the projection tables in projections/queries.ts. */

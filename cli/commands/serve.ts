@@ -10,7 +10,7 @@ import { createApp } from '../../api/app.ts';
 import { createLogger } from '../../api/logger.ts';
 import { ExportWorker } from '../../api/exports.ts';
 import { buildCsv, createEngineerOperations } from '../../api/wiring.ts';
-import { createProjectionRunner } from '../../projections/index.ts';
+import { createProjectionRunner, ProjectionEventFailed } from '../../projections/index.ts';
 import { createQueries } from '../../projections/queries.ts';
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 
@@ -46,7 +46,14 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
     demo = await loadDemo({ store, db: database.db }, { now: clock() });
   }
 
-  const runner = createProjectionRunner(database, store, { onError: (err, projection) => logger.error({ err, projection }, 'projection follower error') });
+  const runner = createProjectionRunner(database, store, {
+    onError: (err, projection) => {
+      if (err instanceof ProjectionEventFailed) {
+        const { id, type, streamId, position } = err.event;
+        logger.error({ projection, event: { id, type, streamId, position: position.toString() }, reason: String((err.reason as Error)?.message ?? err.reason) }, 'projection stalled: it cannot apply this event and stops before it (GET /health, ledger status)');
+      } else logger.error({ err, projection }, 'projection follower error');
+    },
+  });
   const queries = createQueries(database, store);
   const generatedToken = !options.adminToken;
   const adminToken = options.adminToken ?? randomBytes(24).toString('base64url');
