@@ -384,6 +384,34 @@ class EsdbEventStore implements EventStore {
     return undefined;
   }
 
+  /**
+   * As-of on EventStoreDB: an event counts from its `created` instant, which the server stamps as it
+   * writes the event to its log; an append is committed as it is written there (one writer, one log
+   * in $all order), so `created` grows with positions and is when the event became readable. Found
+   * by reading $all backwards from the end: O(events written after `instant`). Not verified against
+   * a server here (see README).
+   */
+  async visiblePositionAt(instant: Date): Promise<bigint> {
+    if (Number.isNaN(instant.getTime())) throw new RangeError('not an instant');
+    for await (const event of this.scan(END, BACKWARDS)) {
+      if (this.visible(event) && event.created.getTime() <= instant.getTime()) return this.positionOf(event.position);
+    }
+    return 0n;
+  }
+
+  async visibleSince(positions: readonly bigint[]): Promise<ReadonlyMap<bigint, string>> {
+    const out = new Map<bigint, string>();
+    for (const position of new Set(positions)) {
+      // One seek per event: its transaction's group is read from its commit position on.
+      for await (const { event, position: at } of this.scanForwards(resumePositionOf(position))) {
+        if (at < position) continue;
+        if (at === position) out.set(position, event.created.toISOString());
+        break;
+      }
+    }
+    return out;
+  }
+
   waitForEvents(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     // A short-lived subscription from the end of $all, filtered on the server. An event committed by
     // another process between the follower's last read and this subscription's start does not wake

@@ -37,7 +37,11 @@ export interface RecordedEvent {
   readonly type: string;
   readonly data: unknown;
   readonly metadata: Record<string, unknown>;
-  /** ISO-8601. */
+  /**
+   * ISO-8601, as the adapter stamped the event when writing it (the SQL store: its transaction's
+   * start). Not when it became visible: a long import is written over a minute and seen at its
+   * commit; as-of queries use visiblePositionAt / visibleSince instead.
+   */
   readonly recordedAt: string;
 }
 
@@ -136,6 +140,15 @@ export interface EventStore {
   headPosition(): Promise<bigint>;
   /** Look an event up by id (corrections name a call by its id). */
   findEvent(id: string): Promise<RecordedEvent | undefined>;
+  /**
+   * As-of queries ("as it stood at T"): the newest position P such that the event at P and every
+   * event below it was visible to readers at `instant`; 0n when none was. The adapters' instants
+   * are upper bounds of the commit: an event may have been visible a little before its instant,
+   * never after it, so nothing is ever counted at a moment before its commit.
+   */
+  visiblePositionAt(instant: Date): Promise<bigint>;
+  /** The instant (ISO-8601) from which each of these events counts as visible, by position. */
+  visibleSince(positions: readonly bigint[]): Promise<ReadonlyMap<bigint, string>>;
   /**
    * Resolves when new events may be readable (a NOTIFY, a subscription tick) or after `timeoutMs`,
    * whichever comes first. Followers loop: readAll(after) → wait → readAll(after)…

@@ -6,6 +6,17 @@
 // above every position already visible: a reader that has passed position P never later finds a
 // committed event at or below P (the bigserial gap that lost events in Marten #1629 and Emmett #336).
 // Writers are serialised; an import is one large transaction anyway.
+//
+// When an event became visible (as-of queries, SPEC §4.1): `recorded_at` is `now()`, the start of
+// the writing transaction — a minute before the commit of a long import — and no value written
+// inside a transaction can be its commit instant. So visibility is recorded *after* the commit:
+// every append, once committed, seals the log — one row (position = the newest committed
+// position, visible_by = clock_timestamp()) in `event_visibility`. The statement's snapshot is
+// taken before its clock is read, so every position at or below the one it stamps was visible by
+// that instant: the stamp is an upper bound of the commit, never earlier than it. Seals take a
+// lock of their own, one after the other, so stamps grow with positions; an event is visible at T
+// when a stamp at or above its position is at or before T. A seal lost to a crash is made up by the
+// next one (an append's, or an as-of query's), which covers every position below it.
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -53,7 +64,26 @@ export const eventStoreMigrations: MigrationSet = {
       await sql`drop table events`.execute(db);
     },
   },
+  // Events written before this migration have no seal: they keep the instant they were recorded
+  // with (their transaction's start), taken as a running maximum in log order so that stamps grow
+  // with positions (two old writers whose transactions began in the other order than they took the
+  // lock would otherwise put a later position before an earlier one).
+  '0002-eventstore-visibility': {
+    async up(db) {
+      await sql`create table event_visibility (position bigint primary key, visible_by timestamptz not null)`.execute(db);
+      await sql`create index event_visibility_by_instant on event_visibility (visible_by)`.execute(db);
+      await sql`
+        insert into event_visibility (position, visible_by)
+        select g.position, max(g.recorded_at) over (order by g.position)
+        from (select max(position) as position, recorded_at from events group by recorded_at) g`.execute(db);
+    },
+    async down(db) {
+      await sql`drop table event_visibility`.execute(db);
+    },
+  },
 };
+
+const SEAL_LOCK_CLASS = 0x5345414c; // 'SEAL'
 
 const LOCK_CLASS = 0x4c454447; // 'LEDG'
 const INSERT_CHUNK = 4000;
@@ -112,7 +142,10 @@ export class SqlEventStore implements EventStore, BulkAppender {
 
   async appendMany(batches: readonly StreamAppend[]): Promise<AppendResult[]> {
     const results = await this.db.transaction().execute((trx) => this.appendInTransaction(trx, batches));
-    if (results.some((r) => r.appended > 0)) this.appended.emit('appended');
+    if (results.some((r) => r.appended > 0)) {
+      await this.sealQuietly();
+      this.appended.emit('appended');
+    }
     return results;
   }
 
@@ -144,7 +177,8 @@ export class SqlEventStore implements EventStore, BulkAppender {
 
   /**
    * The append itself, inside a caller's kysely transaction: for writing events and one's own
-   * bookkeeping atomically. Takes the writers' lock.
+   * bookkeeping atomically. Takes the writers' lock. The caller calls `seal()` once it has
+   * committed (else the next append or as-of query does, later: never too early).
    */
   async appendInTransaction(trx: Transaction<any> | Kysely<any>, batches: readonly StreamAppend[]): Promise<AppendResult[]> {
     const session = await AppendSession.begin(kyselyExecutor(trx));
@@ -182,7 +216,10 @@ export class SqlEventStore implements EventStore, BulkAppender {
         onChunk?.({ ...total });
       }
     });
-    if (total.appended > 0) this.appended.emit('appended');
+    if (total.appended > 0) {
+      await this.sealQuietly();
+      this.appended.emit('appended');
+    }
     return total;
   }
 
@@ -210,8 +247,54 @@ export class SqlEventStore implements EventStore, BulkAppender {
         throw e;
       }
     });
-    if (appended > 0) this.appended.emit('appended');
+    if (appended > 0) {
+      await this.sealQuietly();
+      this.appended.emit('appended');
+    }
     return result;
+  }
+
+  /**
+   * Records that every committed event is visible by now (see the header): one stamp at the newest
+   * committed position, unless it is stamped already. Seals run one after another (their own lock),
+   * so each one's snapshot and clock come after the previous one's and stamps grow with positions.
+   */
+  async seal(): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(${SEAL_LOCK_CLASS}::int, hashtext(current_schema()))`.execute(trx);
+      await sql`
+        insert into event_visibility (position, visible_by)
+        select h.position, clock_timestamp() from (select max(position) as position from events) h
+        where h.position > coalesce((select max(position) from event_visibility), 0)`.execute(trx);
+    });
+  }
+
+  /** After a commit: the append has succeeded whatever happens here, and a missed seal is made up later. */
+  private async sealQuietly(): Promise<void> {
+    await this.seal().catch(() => undefined);
+  }
+
+  async visiblePositionAt(instant: Date): Promise<bigint> {
+    if (Number.isNaN(instant.getTime())) throw new RangeError('not an instant');
+    // Whatever is committed and not yet stamped gets its stamp now (later than its commit: honest).
+    await this.seal();
+    const { rows } = await sql<{ position: string | null }>`
+      select max(position)::text as position from event_visibility where visible_by <= ${instant.toISOString()}::timestamptz`.execute(this.db);
+    return BigInt(rows[0]?.position ?? '0');
+  }
+
+  async visibleSince(positions: readonly bigint[]): Promise<ReadonlyMap<bigint, string>> {
+    const out = new Map<bigint, string>();
+    if (positions.length === 0) return out;
+    await this.seal();
+    const wanted = [...new Set(positions.map((p) => p.toString()))];
+    // Stamps grow with positions: the first stamp at or above a position is when it became visible.
+    const { rows } = await sql<{ position: string; since: Date | string | null }>`
+      select p.position::text as position,
+        (select v.visible_by from event_visibility v where v.position >= p.position order by v.position limit 1) as since
+      from unnest(${wanted}::bigint[]) as p(position)`.execute(this.db);
+    for (const r of rows) if (r.since !== null) out.set(BigInt(r.position), new Date(r.since).toISOString());
+    return out;
   }
 
   /** One transaction on one connection (a pool client on PostgreSQL, for COPY). */

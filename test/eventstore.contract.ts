@@ -272,6 +272,26 @@ export function eventStoreContract(name: string, open: Open, options: ContractSu
       expect(await store.findEvent(randomUUID())).toBeUndefined();
     });
 
+    maybe('as of an instant, counts the events visible then: none appended after it, all appended before it', async () => {
+      const s = stream('as-of');
+      const before = new Date();
+      await new Promise((r) => setTimeout(r, 5));
+      await store.append(s, [ev('A', {})]);
+      const between = new Date();
+      await new Promise((r) => setTimeout(r, 5));
+      await store.append(s, [ev('B', {})]);
+      const after = new Date();
+      const [a, b] = await store.readStream(s);
+      expect(await store.visiblePositionAt(before) < a!.position).toBe(true);
+      const then = await store.visiblePositionAt(between);
+      expect(then >= a!.position && then < b!.position).toBe(true);
+      expect((await store.visiblePositionAt(after)) >= b!.position).toBe(true);
+      const since = await store.visibleSince([a!.position, b!.position]);
+      const [sa, sb] = [Date.parse(since.get(a!.position)!), Date.parse(since.get(b!.position)!)];
+      expect(before.getTime() <= sa && sa <= between.getTime()).toBe(true);
+      expect(between.getTime() <= sb && sb <= after.getTime()).toBe(true);
+    });
+
     maybe('wakes a waiting follower when events are appended', async () => {
       const started = Date.now();
       const waiting = store.waitForEvents(5_000);

@@ -42,6 +42,42 @@ for (const target of testTargets) {
       expect(stored[1]!.data).toEqual(events[1]!.data); // COPY escaping kept tab, backslash, newline
     });
 
+    it('counts an import from its commit: not at an instant after its transaction began but before it committed', async () => {
+      const encoded = (i: number) => ({ id: randomUUID(), type: 'CallRecorded', dataText: JSON.stringify({ i, charge: '8.00' }), metadataText: '{}' });
+      let during = new Date(0);
+      await t.store.bulkWrite(async (writer) => {
+        for (let i = 0; i < 50; i++) await writer.add('visible-at-commit', encoded(i));
+        await writer.settle();
+        // The rows are written and the transaction began before this instant; it commits after it.
+        await new Promise((r) => setTimeout(r, 20));
+        during = new Date();
+        await new Promise((r) => setTimeout(r, 20));
+      });
+      const committed = new Date();
+      const stored = await t.store.readStream('visible-at-commit');
+      expect(stored).toHaveLength(50);
+      // recorded_at is the transaction's start, before `during` …
+      expect(Date.parse(stored[49]!.recordedAt) < during.getTime()).toBe(true);
+      // … yet none of the import counts at `during`, and all of it once committed.
+      expect((await t.store.visiblePositionAt(during)) < stored[0]!.position).toBe(true);
+      expect((await t.store.visiblePositionAt(committed)) >= stored[49]!.position).toBe(true);
+      const since = await t.store.visibleSince([stored[0]!.position]);
+      expect(Date.parse(since.get(stored[0]!.position)!) > during.getTime()).toBe(true);
+    });
+
+    it('an append whose seal was lost counts from the next seal, never earlier', async () => {
+      const head = await t.store.headPosition();
+      // An append in a caller's own transaction that never seals (a crash right after the commit).
+      await t.database.db.transaction().execute((trx) => t.store.appendInTransaction(trx, [{ streamId: 'unsealed', events: [call(1)] }]));
+      const [e] = await t.store.readStream('unsealed');
+      expect(e!.position > head).toBe(true);
+      const afterCommit = new Date();
+      await new Promise((r) => setTimeout(r, 10));
+      // The as-of query seals now: the event counts from a later instant than its commit, not an earlier one.
+      expect((await t.store.visiblePositionAt(afterCommit)) < e!.position).toBe(true);
+      expect((await t.store.visiblePositionAt(new Date())) >= e!.position).toBe(true);
+    });
+
     it('leaves nothing behind when a chunk fails in the middle', async () => {
       const head = await t.store.headPosition();
       const known = call(1);

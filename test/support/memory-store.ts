@@ -134,6 +134,22 @@ export function createMemoryEventStore(): MemoryEventStore {
       return byId.get(id);
     },
 
+    // An append here is committed the moment it is stamped: recordedAt is its visibility.
+    async visiblePositionAt(instant) {
+      let position = 0n;
+      for (const e of log) if (Date.parse(e.recordedAt) <= instant.getTime()) position = e.position;
+      return position;
+    },
+
+    async visibleSince(positions) {
+      const out = new Map<bigint, string>();
+      for (const p of positions) {
+        const e = log[Number(p) - 1];
+        if (e) out.set(p, e.recordedAt);
+      }
+      return out;
+    },
+
     waitForEvents(timeoutMs, signal) {
       return new Promise<void>((resolve) => {
         const done = () => {
