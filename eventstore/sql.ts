@@ -165,7 +165,10 @@ export class SqlEventStore implements EventStore, BulkAppender {
         },
       }),
     );
-    if (appended) this.appended.emit('appended');
+    if (appended) {
+      await this.sealQuietly();
+      this.appended.emit('appended');
+    }
     return value;
   }
 

@@ -74,8 +74,6 @@ export async function appendAll(
       }
       await alsoInTransaction?.(trx.db);
     });
-    // Committed: stamp when it became visible (as-of queries); a failure here is made up later.
-    await sqlStore.seal?.().catch(() => undefined);
     return;
   }
   if (batches.length > 0) {

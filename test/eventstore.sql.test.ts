@@ -47,7 +47,7 @@ for (const target of testTargets) {
       let during = new Date(0);
       await t.store.bulkWrite(async (writer) => {
         for (let i = 0; i < 50; i++) await writer.add('visible-at-commit', encoded(i));
-        await writer.settle();
+        await writer.readStream('visible-at-commit'); // waits for the chunks in flight
         // The rows are written and the transaction began before this instant; it commits after it.
         await new Promise((r) => setTimeout(r, 20));
         during = new Date();

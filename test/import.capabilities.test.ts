@@ -36,6 +36,8 @@ function throughThePort(inner: EventStore, offer: { bulkAppend: boolean; sharedT
     readAll: (o) => inner.readAll(o),
     headPosition: () => inner.headPosition(),
     findEvent: (id) => inner.findEvent(id),
+    visiblePositionAt: (instant) => inner.visiblePositionAt(instant),
+    visibleSince: (positions) => inner.visibleSince(positions),
     waitForEvents: (ms, signal) => inner.waitForEvents(ms, signal),
     close: () => inner.close(),
     ...(offer.bulkAppend ? { bulk } : {}),
