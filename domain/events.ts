@@ -175,7 +175,23 @@ export type TelegramRecorded = Event<'TelegramRecorded', {
   charge: string;
 }>;
 
-export type LedgerEvent = ContractEvent | NumberEvent | CallEvent | TelegramRecorded;
+// ---- billing: `billing-<contractCode>` -----------------------------------------------------------
+
+/**
+ * SPEC §4.1: the month's bill is issued. Everything recorded before this event (in log order) makes
+ * the month's figures, screens and files, which never change again; a call, correction or void of
+ * the month recorded after it is carried into the next open month (前月以前分の調整).
+ */
+export type MonthClosed = Event<'MonthClosed', {
+  contractCode: string;
+  month: Month;
+  /** The closing command's clock (ISO-8601): when the engineer issued the bill. */
+  closedAt: string;
+}>;
+
+export type BillingEvent = MonthClosed;
+
+export type LedgerEvent = ContractEvent | NumberEvent | CallEvent | TelegramRecorded | BillingEvent;
 export type LedgerEventType = LedgerEvent['type'];
 
 export const streams = {
@@ -183,6 +199,7 @@ export const streams = {
   number: (number: string) => `number-${number}`,
   calls: (contractCode: string, month: Month) => `calls-${contractCode}-${month}`,
   telegrams: (contractCode: string) => `telegrams-${contractCode}`,
+  billing: (contractCode: string) => `billing-${contractCode}`,
 } as const;
 
-export const STREAM_PREFIXES = ['contract-', 'number-', 'calls-', 'telegrams-'] as const;
+export const STREAM_PREFIXES = ['contract-', 'number-', 'calls-', 'telegrams-', 'billing-'] as const;

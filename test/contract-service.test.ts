@@ -11,6 +11,7 @@ import { contractSummary, evolve, initialState, representativeIntervals } from '
 import type { ContractEvent, NumberEvent } from '../domain/events.ts';
 import { evolveNumber, holderOn, initialNumberState } from '../domain/numbers.ts';
 import { commandEventId, handleContractCommand, parseContractCommand } from '../domain/contract-service.ts';
+import { closeMonth, monthClosedIdOf } from '../domain/billing-service.ts';
 import { startOfJapanDate } from '../domain/time.ts';
 import { createMemoryEventStore } from './support/memory-store.ts';
 import { testTargets } from './support/stores.ts';
@@ -340,3 +341,44 @@ describe('parsing a contract command line', () => {
     expect(commandEventId(parseContractCommand(reordered), 0)).toBe(commandEventId(sampleCommands()[0]!, 0));
   });
 });
+
+// ---- closing a month (domain/billing-service.ts) ----------------------------------------------
+
+for (const target of targets) {
+  describe(`closing a billing month on ${target.name}`, () => {
+    let store: EventStore;
+    let cleanup: () => Promise<void>;
+    const code = 'd987654321';
+    beforeEach(async () => {
+      ({ store, cleanup } = await target.open());
+      await handleContractCommand(store, parseContractCommand({ type: 'OpenContract', contractCode: code, selfId: code, startDate: '2017-01-10', channels: 1, connectionType: 'ダイヤルイン接続', primaryDns: '192.0.2.1', secondaryDns: '192.0.2.2', basicNumber: '0120999888' }));
+    });
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    it('records one MonthClosed on the contract’s billing stream; closing again is a no-op', async () => {
+      const first = await closeMonth(store, { type: 'CloseMonth', contractCode: code, month: '2017-11', now: '2017-12-02T09:00:00+09:00' }, { source: 'test' });
+      expect(first).toEqual({ contractCode: code, month: '2017-11', closed: true, closedAt: '2017-12-02T09:00:00+09:00' });
+      const again = await closeMonth(store, { type: 'CloseMonth', contractCode: code, month: '2017-11', now: '2017-12-09T09:00:00+09:00' });
+      expect(again).toEqual({ contractCode: code, month: '2017-11', closed: false, closedAt: '2017-12-02T09:00:00+09:00' });
+      const events = await store.readStream(streams.billing(code));
+      expect(events.map((e) => [e.id, e.type, e.data])).toEqual([[monthClosedIdOf(code, '2017-11'), 'MonthClosed', { contractCode: code, month: '2017-11', closedAt: '2017-12-02T09:00:00+09:00' }]]);
+    });
+
+    it('refuses a month not yet ended and changes nothing', async () => {
+      await expect(closeMonth(store, { type: 'CloseMonth', contractCode: code, month: '2017-12', now: '2017-12-31T23:00:00+09:00' })).rejects.toMatchObject({ code: 'MONTH_NOT_ENDED' });
+      await expect(closeMonth(store, { type: 'CloseMonth', contractCode: 'd000000001', month: '2017-11', now: '2018-01-01T00:00:00+09:00' })).rejects.toMatchObject({ code: 'CONTRACT_NOT_FOUND' });
+      expect(await store.readStream(streams.billing(code))).toEqual([]);
+    });
+
+    it('two engineers closing at once record one close', async () => {
+      const results = await Promise.all(
+        ['2017-12-02T09:00:00+09:00', '2017-12-02T09:00:01+09:00', '2017-12-02T09:00:02+09:00'].map((now) => closeMonth(store, { type: 'CloseMonth', contractCode: code, month: '2017-11', now })),
+      );
+      expect(results.filter((r) => r.closed)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.closedAt)).size).toBe(1);
+      expect(await store.readStream(streams.billing(code))).toHaveLength(1);
+    });
+  });
+}
