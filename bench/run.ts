@@ -260,7 +260,7 @@ async function coldStart(): Promise<void> {
         const res = await fetch(`http://127.0.0.1:${port}/health`);
         if (res.ok) {
           ms = performance.now() - started;
-          rss = processRssMb(p.pid!, 'cli/main.ts serve');
+          rss = processRssMb(p.pid!, 'cli/bin.mjs serve');
           treeRss = treeRssMb(p.pid!);
           break;
         }

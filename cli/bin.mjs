@@ -1,7 +1,12 @@
 #!/usr/bin/env node
-// `npx ledger …`: loads the TypeScript CLI through tsx's loader (a dependency), so no build step is needed.
-import { register } from 'tsx/esm/api';
-
-register();
-const { main } = await import('./main.ts');
+// `npx ledger …` and `npm start`: the compiled CLI in dist/ (`npm install` builds it; so does
+// `npm run build`). The sources run through tsx only in development: `npm run ledger -- …`.
+let main;
+try {
+  ({ main } = await import('../dist/cli/main.js'));
+} catch (e) {
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes('dist/cli/main.js')) throw e;
+  process.stderr.write('ledger: not built yet (dist/ is missing); run `npm run build` (npm install does it)\n');
+  process.exit(1);
+}
 process.exitCode = await main(process.argv.slice(2));

@@ -2,16 +2,23 @@
 // (by `npm install`, or by the first start that finds none) and copied into every new data
 // directory. PGlite's initdb takes seconds and grows the WebAssembly memory to ~0.8 GB that a
 // process never gives back; a copy takes milliseconds, and the server never runs initdb itself.
-// Plain JavaScript so that `npm install` can run it before anything is compiled.
+// Plain JavaScript so that `npm install` can run it before anything is compiled; the build copies
+// it into dist/ as it is, so it finds PGlite by module resolution, not by its own place.
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** …/node_modules/@electric-sql/pglite, wherever this file is (eventstore/ or dist/eventstore/). */
+function pgliteDir() {
+  let dir = dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}
 
 export function templateDir() {
-  const version = JSON.parse(readFileSync(join(root, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')).version;
-  return join(root, 'node_modules/.cache/ledger-pglite-template', version);
+  const pglite = pgliteDir();
+  const version = JSON.parse(readFileSync(join(pglite, 'package.json'), 'utf8')).version;
+  return join(pglite, '../../.cache/ledger-pglite-template', version);
 }
 
 /** Creates the template when missing (in this process: call it from a short-lived one). */
