@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Kysely } from 'kysely';
 import type { Database } from '../eventstore/database.ts';
 import type { EventStore } from '../eventstore/port.ts';
+import type { DatabaseLost } from '../projections/framework.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
 import type { EngineerOperations, CsvFileBuilder } from './ports.ts';
 import type { Session, SessionPolicy } from './sessions.ts';
@@ -24,6 +25,8 @@ export interface AppDeps {
   readonly buildCsv?: CsvFileBuilder;
   readonly logger?: Logger;
   readonly sessionPolicy?: SessionPolicy;
+  /** Since when and why the projection follower has been waiting for the database (`/health`). */
+  readonly databaseLost?: () => DatabaseLost | undefined;
 }
 
 /** What every route module gets. */

@@ -4,6 +4,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Logger } from 'pino';
+import { databaseTrouble, describe } from '../eventstore/connection.ts';
 
 export interface ErrorDetail {
   readonly line?: number;
@@ -84,6 +85,13 @@ function toDetail(item: unknown): ErrorDetail {
   };
 }
 
+function busyMessage(err: unknown): string {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if ((e as { code?: unknown }).code === 'LEDGER_BUSY') return (e as Error).message;
+  }
+  return 'the ledger is busy right now; nothing was changed — try again in a minute';
+}
+
 /** The one error handler (STYLE §7): never a stack trace in a response; the log gets it instead. */
 export function handleError(err: Error, c: Context, logger: Logger): Response {
   const requestId = (c.get('requestId' as never) as string | undefined) ?? undefined;
@@ -97,6 +105,15 @@ export function handleError(err: Error, c: Context, logger: Logger): Response {
     // Hono's own messages ("Malformed JSON in request body", "Unsupported Media Type") are safe to show.
     const message = err.message || code.toLowerCase().replace(/_/g, ' ');
     return c.json(errorBody(code, message), status);
+  }
+  // Before the domain codes: a socket's code (ECONNREFUSED) looks like one.
+  const trouble = databaseTrouble(err);
+  if (trouble) {
+    logger.warn({ requestId, method: c.req.method, path: c.req.path, reason: describe(err) }, trouble === 'unavailable' ? 'database unavailable' : 'ledger busy');
+    c.header('Retry-After', trouble === 'unavailable' ? '5' : '30');
+    return trouble === 'unavailable'
+      ? c.json(errorBody('DATABASE_UNAVAILABLE', 'the ledger cannot reach its database right now; nothing was changed — try again in a few seconds'), 503)
+      : c.json(errorBody('LEDGER_BUSY', busyMessage(err)), 503);
   }
   const domain = domainCodeOf(err);
   if (domain) {

@@ -4,6 +4,7 @@
 import { configFromEnv } from './config.ts';
 import { InputError, UsageError } from './errors.ts';
 import type { Command } from './command.ts';
+import { databaseTrouble, describe } from '../eventstore/connection.ts';
 
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./commands/serve.ts')).serve,
@@ -53,6 +54,16 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof InputError) {
       for (const line of e.lines) process.stderr.write(`${line}\n`);
       if (e.message) process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
+    const trouble = databaseTrouble(e);
+    if (trouble && !debug) {
+      // One sentence: what happened, that nothing half-done is left, what to do.
+      process.stderr.write(
+        trouble === 'unavailable'
+          ? `ledger ${name}: the database could not be reached or the connection was lost (${describe(e)}); what was being written is not stored — run the same command again once the database answers.\n`
+          : `ledger ${name}: the database is busy (${describe(e)}); nothing was changed — run the same command again.\n`,
+      );
       return 1;
     }
     const err = e as Error & { code?: string };

@@ -1,6 +1,7 @@
 // One database handle for the event store's tables and the projections' tables: PostgreSQL over
 // `pg` when DATABASE_URL is set, else the embedded PGlite under LEDGER_DATA_DIR (./data).
 import { execFile } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,7 @@ import { Kysely, PostgresDialect, PGliteDialect, sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
+import { parsePostgresUrl, postgresClientClass } from './connection.ts';
 
 // `pg` already returns numeric (1700) and int8 (20) as strings; we state it so that no later change
 // of a default can turn an amount into a float (SPEC §3.5). PGlite returns numeric as a string too
@@ -22,14 +24,46 @@ export type Engine = 'postgres' | 'pglite';
 export interface Database {
   readonly engine: Engine;
   readonly db: Kysely<any>;
-  /** The raw pg pool (PostgreSQL only): for COPY and LISTEN. */
+  /** The raw pg pool (PostgreSQL only): for COPY. */
   readonly pool?: pg.Pool;
   /** The raw PGlite instance (embedded only). */
   readonly pglite?: PGlite;
   /** The schema everything lives in (tests use one schema per run). */
   readonly schema: string;
+  /**
+   * The same database for HTTP requests. On PostgreSQL a pool of its own, with bounded waits
+   * (REQUEST_LIMITS), so that an import, a rebuild or a queue of writers waiting for the writers'
+   * lock never takes the connections the portal's readers need; made on first use and closed with
+   * this one. PGlite has one connection: itself.
+   */
+  forRequests(): Database;
+  /** A connection of its own, outside the pools, on the writable server (PostgreSQL): for LISTEN. */
+  newClient?(): pg.Client;
+  /** 'lost' (error, pool name): a pooled connection died while idle (a restart, a failover, pg_terminate_backend). */
+  readonly connectionEvents: EventEmitter;
   close(): Promise<void>;
 }
+
+/** The bounds of a request's connection (PostgreSQL). */
+export interface RequestLimits {
+  /** Waiting for a pooled connection (or for a new one to open), ms. */
+  readonly connectMs: number;
+  /** Server-side bound of one statement (statement_timeout), ms. */
+  readonly statementMs: number;
+  /** Server-side bound of one wait for a lock (lock_timeout): the writers' lock during an import, a row another request holds, ms. */
+  readonly lockMs: number;
+  /** Client-side bound of one query, for a server that stopped answering without closing the connection, ms. */
+  readonly queryMs: number;
+  /** Connections of the requests' pool. */
+  readonly poolSize: number;
+}
+
+/**
+ * A portal query takes milliseconds; 15 s is the most a request may hold a connection for one
+ * statement. A customer's write gives up on the writers' lock after 2 s (an import holds it for its
+ * whole file) and answers 503 rather than waiting for the import.
+ */
+export const REQUEST_LIMITS: RequestLimits = { connectMs: 5_000, statementMs: 15_000, lockMs: 2_000, queryMs: 20_000, poolSize: 10 };
 
 export interface DatabaseConfig {
   /** `postgres://…`; when absent, PGlite. */
@@ -40,34 +74,18 @@ export interface DatabaseConfig {
   /** PostgreSQL schema (created when missing). Default `public`. */
   readonly schema?: string;
   readonly poolSize?: number;
+  /** application_name of every connection, suffixed by the pool's role (`ledger/work`, `ledger/requests`, `ledger/listen`). */
+  readonly applicationName?: string;
+  /** Bounds of the requests' pool (forRequests), in place of REQUEST_LIMITS. */
+  readonly requestLimits?: Partial<RequestLimits>;
+  /** Waiting for a connection of the work pool (imports, projections, the CLI), ms. Default 10 s. */
+  readonly workConnectMs?: number;
 }
 
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
   const schema = config.schema ?? 'public';
   if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`schema name not allowed: ${schema}`);
-  if (config.url) {
-    const pool = new pg.Pool({
-      connectionString: config.url,
-      max: config.poolSize ?? 10,
-      options: schema === 'public' ? undefined : `-c search_path=${schema}`,
-    });
-    if (schema !== 'public') {
-      const client = await pool.connect();
-      try {
-        await client.query(`create schema if not exists ${schema}`);
-      } finally {
-        client.release();
-      }
-    }
-    const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
-    return {
-      engine: 'postgres',
-      db,
-      pool,
-      schema,
-      close: () => db.destroy(),
-    };
-  }
+  if (config.url) return openPostgres(config, config.url, schema);
   let dataDir: string | undefined;
   if (!config.memory) {
     dataDir = config.dataDir ?? './data';
@@ -82,16 +100,101 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     await sql.raw(`create schema if not exists ${schema}`).execute(db);
     await sql.raw(`set search_path to ${schema}`).execute(db);
   }
-  return {
+  const database: Database = {
     engine: 'pglite',
     db,
     pglite,
     schema,
+    forRequests: () => database,
+    connectionEvents: new EventEmitter(),
     close: async () => {
       await db.destroy();
       if (!pglite.closed) await pglite.close();
     },
   };
+  return database;
+}
+
+/**
+ * Two pools on the server named by `url` (several hosts allowed: see connection.ts): the work pool
+ * (imports, projections, the export worker, the CLI) and, made on first use, the requests' pool.
+ * Every pool has an 'error' listener: an idle connection that the server closes (a restart, a
+ * failover, an idle reaper) is dropped and reported, and never takes the process down.
+ */
+async function openPostgres(config: DatabaseConfig, url: string, schema: string): Promise<Database> {
+  const target = parsePostgresUrl(url);
+  const limits: RequestLimits = { ...REQUEST_LIMITS, ...config.requestLimits };
+  const Client = postgresClientClass(target, { hostTimeoutMs: Math.min(limits.connectMs, 3_000) });
+  const appName = config.applicationName ?? 'ledger';
+  const connectionEvents = new EventEmitter();
+  const searchPath = schema === 'public' ? [] : [`-c search_path=${schema}`];
+  const base = { connectionString: target.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 };
+  const watched = (pool: pg.Pool, role: string) => {
+    pool.on('error', (err) => {
+      // An event with no listener would throw; a caller who wants it subscribes.
+      if (connectionEvents.listenerCount('lost') > 0) connectionEvents.emit('lost', err, role);
+    });
+    return pool;
+  };
+  const pool = watched(
+    new pg.Pool({
+      ...base,
+      Client,
+      max: config.poolSize ?? 10,
+      connectionTimeoutMillis: config.workConnectMs ?? 10_000,
+      application_name: `${appName}/work`,
+      options: searchPath.length > 0 ? searchPath.join(' ') : undefined,
+    }),
+    'work',
+  );
+  if (schema !== 'public') {
+    const client = await pool.connect();
+    try {
+      await client.query(`create schema if not exists ${schema}`);
+    } finally {
+      client.release();
+    }
+  }
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  let requests: Database | undefined;
+  const database: Database = {
+    engine: 'postgres',
+    db,
+    pool,
+    schema,
+    connectionEvents,
+    newClient: () =>
+      new Client({ ...base, application_name: `${appName}/listen`, connectionTimeoutMillis: config.workConnectMs ?? 10_000, options: searchPath.length > 0 ? searchPath.join(' ') : undefined }),
+    forRequests() {
+      if (requests) return requests;
+      const requestPool = watched(
+        new pg.Pool({
+          ...base,
+          Client,
+          max: limits.poolSize,
+          connectionTimeoutMillis: limits.connectMs,
+          query_timeout: limits.queryMs,
+          application_name: `${appName}/requests`,
+          options: [
+            ...searchPath,
+            `-c statement_timeout=${limits.statementMs}`,
+            `-c lock_timeout=${limits.lockMs}`,
+            `-c idle_in_transaction_session_timeout=${limits.queryMs}`,
+          ].join(' '),
+        }),
+        'requests',
+      );
+      const requestDb = new Kysely<any>({ dialect: new PostgresDialect({ pool: requestPool }) });
+      requests = { ...database, db: requestDb, pool: requestPool, forRequests: () => requests!, close: () => database.close() };
+      return requests;
+    },
+    async close() {
+      const closing = [db.destroy()];
+      if (requests) closing.push(requests.db.destroy());
+      await Promise.all(closing);
+    },
+  };
+  return database;
 }
 
 /**

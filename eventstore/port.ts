@@ -190,3 +190,23 @@ export class BulkIdTaken extends Error {
     super('an event id of the bulk write is stored already');
   }
 }
+
+/**
+ * The database cannot be reached now: connection refused or lost, the server shutting down or
+ * restarting, no writable server among the hosts. Nothing of the failed call was stored (a
+ * transaction that lost its connection is rolled back); the same call later succeeds.
+ */
+export class DatabaseUnavailable extends Error {
+  readonly code = 'DATABASE_UNAVAILABLE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The database answers, but not within the bound a request may wait (the writers' lock held by an import, a full pool). */
+export class LedgerBusy extends Error {
+  readonly code = 'LEDGER_BUSY';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -24,11 +24,13 @@ import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Database, MigrationSet } from './database.ts';
+import { databaseTrouble, describe } from './connection.ts';
 import { canonicalJson, hashOfCanonical } from './canonical.ts';
 import {
   BulkIdTaken,
   EventIdConflict,
   ExpectedVersionConflict,
+  LedgerBusy,
   type AppendResult,
   type BulkAppendResult,
   type BulkAppender,
@@ -117,6 +119,16 @@ const SELECT_COLUMNS = sql`position::text as position, event_id::text as event_i
 export interface SqlEventStoreOptions {
   /** Poll interval of waitForEvents when nothing in this process appended. */
   readonly pollMs?: number;
+  /**
+   * For a store that serves requests: appends never queue behind a long writer (an import holds
+   * the writers' lock for its whole file). When the lock is taken, at most `maxWaiting` appends of
+   * this store wait for it — each as long as the connection's lock_timeout allows (see
+   * Database.forRequests) — and the others give up at once; both answer LedgerBusy. Unset: wait
+   * as long as it takes (imports, the CLI).
+   */
+  readonly writerWait?: { readonly maxWaiting: number };
+  /** Told when the LISTEN connection is lost, and when it is back (PostgreSQL). */
+  readonly onListenChange?: (state: { listening: boolean; reason?: string }) => void;
 }
 
 export function createSqlEventStore(database: Database, options: SqlEventStoreOptions = {}): SqlEventStore {
@@ -128,11 +140,14 @@ export class SqlEventStore implements EventStore, BulkAppender {
   readonly capabilities = { atomicMultiStreamAppend: true, durableIdempotency: true, bulkAppend: true, sharedTransaction: true } as const;
   private readonly db: Kysely<any>;
   private readonly appended = new EventEmitter();
+  private readonly gate?: WriterGate;
+  private listener?: NotificationListener;
 
   constructor(readonly database: Database, private readonly options: SqlEventStoreOptions = {}) {
     this.db = database.db;
     this.name = database.engine === 'postgres' ? 'PostgreSQL' : 'PGlite';
     this.appended.setMaxListeners(0);
+    if (options.writerWait && database.pool) this.gate = new WriterGate(options.writerWait.maxWaiting);
   }
 
   async append(streamId: string, events: readonly EventToAppend[], options: { expectedVersion?: ExpectedVersion } = {}): Promise<AppendResult> {
@@ -184,7 +199,7 @@ export class SqlEventStore implements EventStore, BulkAppender {
    * committed (else the next append or as-of query does, later: never too early).
    */
   async appendInTransaction(trx: Transaction<any> | Kysely<any>, batches: readonly StreamAppend[]): Promise<AppendResult[]> {
-    const session = await AppendSession.begin(kyselyExecutor(trx));
+    const session = await AppendSession.begin(kyselyExecutor(trx), this.gate);
     const results = await session.append(batches.map(encodeBatch));
     // Outside a bulk append, an event twice in one call is simply already present.
     return results.map(({ duplicates = 0, ...r }) => ({ ...r, alreadyPresent: r.alreadyPresent + duplicates }));
@@ -355,8 +370,12 @@ export class SqlEventStore implements EventStore, BulkAppender {
   }
 
   waitForEvents(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    // Appends from this process wake at once; other processes' appends are seen by the poll
-    // (the follower reads again after at most `timeoutMs`).
+    // Appends from this process wake at once, other processes' appends by their NOTIFY (PostgreSQL:
+    // a LISTEN connection, opened by the first wait); the poll is there for the moments that
+    // connection is being made again.
+    if (!this.listener && this.database.newClient) {
+      this.listener = new NotificationListener(() => this.database.newClient!(), 'ledger_events', () => this.appended.emit('appended'), this.options.onListenChange);
+    }
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -372,8 +391,96 @@ export class SqlEventStore implements EventStore, BulkAppender {
 
   async close(): Promise<void> {
     this.appended.removeAllListeners();
+    await this.listener?.close();
   }
 }
+
+/**
+ * One LISTEN connection, made again with backoff (0.1 s doubling to 5 s) whenever it is lost: a
+ * restart, a failover, pg_terminate_backend. Once back it wakes the follower, which reads whatever
+ * was appended meanwhile.
+ */
+class NotificationListener {
+  private client?: pg.Client;
+  private closed = false;
+  private delayMs = 100;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly newClient: () => pg.Client,
+    private readonly channel: string,
+    private readonly wake: () => void,
+    private readonly onChange?: (state: { listening: boolean; reason?: string }) => void,
+  ) {
+    void this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed) return;
+    const client = this.newClient();
+    this.client = client;
+    let lost = false;
+    const onLost = (e?: unknown) => {
+      if (lost) return;
+      lost = true;
+      client.removeAllListeners('notification');
+      client.end().catch(() => {});
+      if (this.closed) return;
+      this.onChange?.({ listening: false, reason: e ? describe(e) : 'connection ended' });
+      this.timer = setTimeout(() => void this.connect(), this.delayMs);
+      this.delayMs = Math.min(this.delayMs * 2, 5_000);
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    client.on('notification', (n) => {
+      if (n.channel === this.channel) this.wake();
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${this.channel}`);
+      if (this.closed) {
+        await client.end().catch(() => {});
+        return;
+      }
+      this.delayMs = 100;
+      this.onChange?.({ listening: true });
+      this.wake();
+    } catch (e) {
+      onLost(e);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.client?.end().catch(() => {});
+  }
+}
+
+/** See SqlEventStoreOptions.writerWait. */
+class WriterGate {
+  private waiting = 0;
+
+  constructor(private readonly maxWaiting: number) {}
+
+  async lock(x: Executor): Promise<void> {
+    const [free] = await x.query<{ ok: boolean }>(`select pg_try_advisory_xact_lock(${LOCK_CLASS}::int, hashtext(current_schema())) as ok`, []);
+    if (free?.ok) return;
+    if (this.waiting >= this.maxWaiting) throw new LedgerBusy(WRITER_BUSY);
+    this.waiting++;
+    try {
+      await x.query(WRITERS_LOCK, []);
+    } catch (e) {
+      if (databaseTrouble(e) === 'busy') throw new LedgerBusy(WRITER_BUSY, { cause: e });
+      throw e;
+    } finally {
+      this.waiting--;
+    }
+  }
+}
+
+const WRITERS_LOCK = `select pg_advisory_xact_lock(${LOCK_CLASS}::int, hashtext(current_schema()))`;
+const WRITER_BUSY = 'the ledger is busy with another write (an import, say); nothing was changed — try again in a minute';
 
 /** An event encoded once: its data as canonical JSON text (what is hashed and what is stored). */
 type EncodedEvent = BulkEvent;
@@ -625,8 +732,9 @@ class AppendSession {
 
   private constructor(private readonly x: Executor, private readonly headAtStart: bigint) {}
 
-  static async begin(x: Executor): Promise<AppendSession> {
-    await x.query(`select pg_advisory_xact_lock(${LOCK_CLASS}::int, hashtext(current_schema()))`, []);
+  static async begin(x: Executor, gate?: WriterGate): Promise<AppendSession> {
+    if (gate) await gate.lock(x);
+    else await x.query(WRITERS_LOCK, []);
     // Taken under the lock: any stored row above it was written by this very transaction.
     const [row] = await x.query<{ head: string | null }>('select max(position)::text as head from events', []);
     return new AppendSession(x, BigInt(row?.head ?? '0'));

@@ -14,6 +14,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../eventstore/database.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
+import { databaseTrouble, describe } from '../eventstore/connection.ts';
 
 export type Executor = Kysely<any> | Transaction<any>;
 
@@ -120,9 +121,10 @@ export class ProjectionEventFailed extends Error {
  * administrator's or crash shutdown 57P01–57P03, or a socket error): retried, never a stall.
  */
 export function isConnectionError(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return false;
-  return code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03' || /^E(CONNRESET|CONNREFUSED|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code);
+  // The one list of such failures (eventstore/connection.ts): also the socket closed without a
+  // code ("Connection terminated unexpectedly"), too many connections, a server that became a
+  // standby, no writable host among several.
+  return databaseTrouble(e) === 'unavailable';
 }
 
 function messageOf(e: unknown): string {
@@ -236,7 +238,22 @@ export interface RunnerOptions {
    * (default 60 s): a stall recorded by another process or an earlier run is tried at once.
    */
   readonly retryStalledAfterMs?: number;
+  /**
+   * Called when following stops because the database cannot be reached (once, with the reason),
+   * and when it goes on again (`undefined`). Meanwhile the follower tries again with backoff.
+   */
+  readonly onDatabaseChange?: (lost: DatabaseLost | undefined) => void;
 }
+
+/** Since when, and why, the follower has been waiting for the database. */
+export interface DatabaseLost {
+  readonly since: Date;
+  readonly reason: string;
+}
+
+/** Backoff of a follower waiting for the database: 0.25 s, doubling, at most 5 s. */
+const RECONNECT_FIRST_MS = 250;
+const RECONNECT_MAX_MS = 5_000;
 
 export interface ProjectionState {
   readonly position: bigint;
@@ -337,19 +354,45 @@ export class ProjectionRunner {
     return [...(await readStalls(this.db)).values()];
   }
 
-  /** Keep catching up until the signal aborts. */
+  /**
+   * Keep catching up until the signal aborts. A batch that fails because the connection was lost
+   * (a restart, a failover) left nothing behind (its transaction rolled back): it is tried again,
+   * with backoff, until the database answers; the process never stops on it.
+   */
   async follow(signal: AbortSignal): Promise<void> {
     const pollMs = this.options.pollMs ?? 500;
+    let backoffMs = RECONNECT_FIRST_MS;
     while (!signal.aborted) {
       try {
         const applied = await this.catchUp();
+        if (this.lost) {
+          this.lost = undefined;
+          this.options.onDatabaseChange?.(undefined);
+        }
+        backoffMs = RECONNECT_FIRST_MS;
         if (applied > 0) continue;
       } catch (e) {
+        if (isConnectionError(e)) {
+          if (!this.lost) {
+            this.lost = { since: new Date(), reason: describe(e) };
+            this.options.onDatabaseChange?.(this.lost);
+          }
+          await sleep(backoffMs, signal);
+          backoffMs = Math.min(backoffMs * 2, RECONNECT_MAX_MS);
+          continue;
+        }
         this.options.onError?.(e, '*');
       }
       if (signal.aborted) break;
       await this.store.waitForEvents(pollMs, signal);
     }
+  }
+
+  private lost: DatabaseLost | undefined;
+
+  /** Set while the follower waits for the database (for `/health` and `/ready`). */
+  get databaseLost(): DatabaseLost | undefined {
+    return this.lost;
   }
 
   /** Position, lag and any stall of every projection (for `/health`). */
@@ -604,6 +647,18 @@ export class ProjectionRunner {
   async checkpoint(name: string): Promise<ProjectionState | undefined> {
     return readCheckpoint(this.db, this.projection(name));
   }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
 }
 
 export class UnknownProjectionError extends Error {

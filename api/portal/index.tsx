@@ -22,6 +22,7 @@ import { applyPasswordChange, passwordChangeProblems } from '../routes/password.
 import { isNumberOfContract } from '../routes/charges.ts';
 import { createExportJob, readyExportFile } from '../routes/exports.ts';
 import { render } from './layout.tsx';
+import { databaseTrouble, describe } from '../../eventstore/connection.ts';
 import { errorPageOf, LOGIN_WRONG, loginLocked, PASSWORD_PROBLEMS } from './messages.ts';
 import {
   CallsPage,
@@ -289,6 +290,12 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     } else if (err instanceof HTTPException) {
       status = err.status as ContentfulStatusCode;
       code = `HTTP_${status}`;
+    } else if (databaseTrouble(err)) {
+      // The database is away or busy: "try again shortly", never an internal error.
+      status = 503;
+      code = databaseTrouble(err) === 'unavailable' ? 'DATABASE_UNAVAILABLE' : 'LEDGER_BUSY';
+      c.header('Retry-After', code === 'DATABASE_UNAVAILABLE' ? '5' : '30');
+      deps.logger.warn({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, reason: describe(err) }, 'portal: database unavailable or busy');
     } else {
       deps.logger.error({ requestId: c.get('requestId'), err, method: c.req.method, path: c.req.path }, 'unhandled error (portal)');
     }

@@ -11,6 +11,11 @@ import { createLogger } from '../../api/logger.ts';
 import { ExportWorker } from '../../api/exports.ts';
 import { buildCsv, createEngineerOperations } from '../../api/wiring.ts';
 import { createProjectionRunner, ProjectionEventFailed } from '../../projections/index.ts';
+import type { RunnerOptions } from '../../projections/framework.ts';
+import { createSqlEventStore } from '../../eventstore/sql.ts';
+import type { EventStore } from '../../eventstore/port.ts';
+import type { Database } from '../../eventstore/database.ts';
+import { describe } from '../../eventstore/connection.ts';
 import { createQueries } from '../../projections/queries.ts';
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 
@@ -21,6 +26,8 @@ export interface ServerOptions {
   readonly portalOrigin?: string;
   readonly logger?: Logger;
   readonly exportPollMs?: number;
+  /** The projection follower's catch-up rule (tests make a set-based catch-up happen on small data). */
+  readonly catchUpByRebuild?: RunnerOptions['catchUpByRebuild'];
 }
 
 /** Everything `serve` runs, without the listening socket: the tests drive `app.request()` on it. */
@@ -46,6 +53,7 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
     demo = await loadDemo({ store, db: database.db }, { now: clock() });
   }
 
+  database.connectionEvents.on('lost', (err: unknown, pool: string) => logger.warn({ pool, reason: describe(err) }, 'database connection lost (idle); the pool opens another when needed'));
   const runner = createProjectionRunner(database, store, {
     onError: (err, projection) => {
       if (err instanceof ProjectionEventFailed) {
@@ -53,14 +61,20 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
         logger.error({ projection, event: { id, type, streamId, position: position.toString() }, reason: String((err.reason as Error)?.message ?? err.reason) }, 'projection stalled: it cannot apply this event and stops before it (GET /health, ledger status)');
       } else logger.error({ err, projection }, 'projection follower error');
     },
+    onDatabaseChange: (lost) =>
+      lost ? logger.warn({ reason: lost.reason }, 'projection follower waiting for the database (retrying with backoff)') : logger.info('projection follower: database back, catching up'),
+    ...(options.catchUpByRebuild !== undefined ? { catchUpByRebuild: options.catchUpByRebuild } : {}),
   });
+  // Imports, rebuilds, the follower and the export worker use the work pool; requests have their own.
   const queries = createQueries(database, store);
+  const requests = requestSide(database, store);
   const generatedToken = !options.adminToken;
   const adminToken = options.adminToken ?? randomBytes(24).toString('base64url');
   const app = createApp({
-    database,
-    store,
-    queries,
+    database: requests.database,
+    store: requests.store,
+    queries: createQueries(requests.database, requests.store),
+    databaseLost: () => runner.databaseLost,
     clock,
     adminToken,
     logger,
@@ -86,6 +100,18 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
       await Promise.allSettled(loops);
     },
   };
+}
+
+/**
+ * What requests use: the requests' pool of the same database (see Database.forRequests), and over
+ * it an event store whose appends never queue behind an import (writerWait). Another event store
+ * (EventStoreDB) serves requests as it is.
+ */
+function requestSide(database: Database, store: EventStore): { database: Database; store: EventStore } {
+  const requestDatabase = database.forRequests();
+  const sameDatabase = (store as { database?: unknown }).database === database;
+  if (requestDatabase === database || !sameDatabase) return { database: requestDatabase, store };
+  return { database: requestDatabase, store: createSqlEventStore(requestDatabase, { pollMs: 250, writerWait: { maxWaiting: 2 } }) };
 }
 
 export const serve: Command = {
