@@ -115,6 +115,10 @@ export function parsePostgresUrl(url: string): PostgresTarget {
   return { url: hosts[0]!.url, hosts, targetSessionAttrs: attrs };
 }
 
+function isReadTimeout(e: unknown): boolean {
+  return (e as { message?: unknown } | undefined)?.message === 'Query read timeout';
+}
+
 export interface ClientClassOptions {
   /** Bound of one host's connection attempt while looking for the writable one. */
   readonly hostTimeoutMs: number;
@@ -177,6 +181,32 @@ export function postgresClientClass(target: PostgresTarget, options: ClientClass
       this.on('error', () => {
         // Reported where it matters: the pool's 'error' event for idle clients, the failing query otherwise.
       });
+    }
+
+    /**
+     * pg's query_timeout answers the caller but leaves the query on the connection: the next query
+     * would wait behind one that may never end (a server that stopped answering). Such a
+     * connection is closed instead, so the pool drops it and opens a fresh one.
+     */
+    override query(...args: unknown[]): any {
+      const last = args[args.length - 1];
+      if (typeof last === 'function') {
+        args[args.length - 1] = (err: unknown, res: unknown) => {
+          if (isReadTimeout(err)) this.abandon();
+          (last as (err: unknown, res: unknown) => void)(err, res);
+        };
+      }
+      const result = (super.query as (...a: unknown[]) => unknown)(...args);
+      if (result && typeof (result as Promise<unknown>).then === 'function' && typeof (result as { submit?: unknown }).submit !== 'function') {
+        (result as Promise<unknown>).catch((e: unknown) => {
+          if (isReadTimeout(e)) this.abandon();
+        });
+      }
+      return result;
+    }
+
+    private abandon(): void {
+      (this as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
     }
 
     override connect(): Promise<pg.Client>;
