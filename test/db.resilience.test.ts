@@ -266,3 +266,53 @@ describeOnPostgres(onPostgres('the database refusing connections, or silent, on 
     await until('health ok', async () => ((await (await s.request('GET', '/health')).json()) as { status: string }).status === 'ok', 20_000);
   }, 90_000);
 });
+
+describeOnPostgres(onPostgres('customers’ writes never wait for an import on PostgreSQL (issue 18 §3)'), () => {
+  let pgAdmin: pg.Pool;
+  let s: ResilientServer;
+
+  beforeAll(async () => {
+    pgAdmin = adminPool(databaseUrl!);
+    s = await openResilientServer({ url: databaseUrl!, requestLimits: { lockMs: 1_000 } });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.close();
+    await pgAdmin?.end();
+  });
+
+  it('answers 503 LEDGER_BUSY to writes while an import holds the writers’ lock, and readers keep their connections', async () => {
+    const tokens = await Promise.all(s.contracts.map((c) => s.login(c.contractCode)));
+    const before = await Promise.all(tokens.map(async (token) => (await s.request('GET', '/api/v1/charges', { token })).json()));
+    // An import holds the writers' lock (the same lock, taken as the importer takes it).
+    const holder = await pgAdmin.connect();
+    await holder.query('begin');
+    await holder.query(`select pg_advisory_xact_lock(x'4c454447'::int, hashtext($1))`, [s.schema]);
+    try {
+      const changes = Array.from({ length: 10 }, (_, i) =>
+        s.request('PUT', '/api/v1/password', { token: tokens[i % tokens.length]!, json: { currentPassword: 'abc123', newPassword: 'def456', newPasswordConfirmation: 'def456' } }),
+      );
+      const reads = Array.from({ length: 30 }, (_, i) => s.request('GET', '/api/v1/charges', { token: tokens[i % tokens.length]! }));
+      // Everything answers while the lock is still held: nobody waits for the import.
+      const answered = await Promise.race([
+        Promise.all([Promise.all(changes), Promise.all(reads)]),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20_000)),
+      ]);
+      expect(answered, 'requests still waiting for the writers’ lock after 20 s').toBeDefined();
+      const [changed, read] = answered!;
+      for (const res of changed) {
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('30');
+        const body = (await res.json()) as any;
+        expect(body.error.code).toBe('LEDGER_BUSY');
+        expect(body.error.message).toMatch(/try again/);
+      }
+      for (const [i, res] of read.entries()) {
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual(before[i % tokens.length]);
+      }
+    } finally {
+      await holder.query('rollback');
+      holder.release();
+    }
+  }, 60_000);
+});
