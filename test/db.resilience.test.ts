@@ -156,7 +156,7 @@ describeOnPostgres(onPostgres('lost connections on PostgreSQL'), () => {
     const before = await s.storedCalls();
     const run = () =>
       new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve, reject) => {
-        const child = spawn(process.execPath, ['cli/bin.mjs', 'import', 'calls', csv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'import', 'calls', csv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

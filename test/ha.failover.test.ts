@@ -80,7 +80,7 @@ describe.skipIf(!enabled)(title, () => {
     httpPort = await freePort();
     await run('bash', [SCRIPT, 'up', name, String(primaryPort), String(standbyPort), 'ledger'], { timeout: 150_000 });
     const url = `postgres://postgres@127.0.0.1:${primaryPort},127.0.0.1:${standbyPort}/ledger?target_session_attrs=read-write`;
-    server = spawn(process.execPath, ['cli/bin.mjs', 'serve', '--no-demo'], {
+    server = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'serve', '--no-demo'], {
       env: { ...process.env, DATABASE_URL: url, PORT: String(httpPort), LEDGER_ADMIN_TOKEN: ADMIN_TOKEN, LEDGER_DB_SCHEMA: '', LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
