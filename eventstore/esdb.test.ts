@@ -1,25 +1,12 @@
 // The EventStoreDB adapter without a server: its pure parts (positions, expected versions, error
-// translation), and its append / read logic against a small in-memory model of the client. The model
-// encodes our reading of the server's behaviour (exact-revision checks, $all ordered by
-// (commit, prepare), forward reads inclusive of the start position, stream-not-found on read); the
-// real server is exercised by test/eventstore.esdb.test.ts when EVENTSTORE_CONNECTION_STRING is set.
+// translation), and its append / read logic against a small in-memory model of the client
+// (test/support/esdb-client-model.ts); the real server is exercised by test/eventstore.esdb.test.ts
+// when EVENTSTORE_CONNECTION_STRING is set.
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { ANY, NO_STREAM, WrongExpectedVersionError, type EventData } from '@eventstore/db-client';
 import {
-  ANY,
-  END,
-  NO_STREAM,
-  START,
-  StreamNotFoundError,
-  WrongExpectedVersionError,
-  type AppendExpectedRevision,
-  type EventData,
-  type EventStoreDBClient,
-  type Position,
-  type ReadPosition,
-} from '@eventstore/db-client';
-import {
+  IdTable,
   chunksOf,
   createEsdbEventStore,
   decodePosition,
@@ -31,136 +18,7 @@ import {
 } from './esdb.ts';
 import { EventIdConflict, ExpectedVersionConflict, type EventToAppend } from './port.ts';
 import { eventStoreContract } from '../test/eventstore.contract.ts';
-
-// ---- an in-memory model of the parts of EventStoreDBClient the adapter uses ----------------------
-
-interface Row {
-  streamId: string;
-  id: string;
-  type: string;
-  data: string;
-  metadata: string | undefined;
-  revision: bigint;
-  position: Position;
-  created: Date;
-}
-
-function streamingRead<T>(items: T[], error?: Error) {
-  const readable = error
-    ? new Readable({ objectMode: true, read() { this.destroy(error); } })
-    : Readable.from(items, { objectMode: true });
-  return Object.assign(readable, { cancel: async () => undefined });
-}
-
-class ClientModel {
-  rows: Row[] = [];
-  private next = 1000n;
-  /** Runs once, between the adapter's read of a stream and its append (a competing writer). */
-  beforeNextAppend: (() => void) | undefined;
-  throwOnAppendFailure = true;
-  appendCalls = 0;
-
-  private current(streamId: string): bigint | typeof NO_STREAM {
-    const own = this.rows.filter((r) => r.streamId === streamId);
-    return own.length ? own[own.length - 1]!.revision : NO_STREAM;
-  }
-
-  appendNow(streamId: string, events: EventData[], expectedRevision: AppendExpectedRevision = ANY) {
-    const current = this.current(streamId);
-    const ok = expectedRevision === ANY || expectedRevision === current || (expectedRevision === 'stream_exists' && current !== NO_STREAM);
-    if (!ok) {
-      if (this.throwOnAppendFailure) throw new WrongExpectedVersionError(undefined, { streamName: streamId, expected: expectedRevision, current });
-      return { success: false, nextExpectedRevision: current === NO_STREAM ? -1n : current };
-    }
-    let revision = current === NO_STREAM ? -1n : current;
-    for (const e of events) {
-      revision++;
-      const p = this.next;
-      this.next += 100n;
-      this.rows.push({
-        streamId,
-        id: e.id.toLowerCase(),
-        type: e.type,
-        data: JSON.stringify(e.data),
-        metadata: e.metadata === undefined ? undefined : JSON.stringify(e.metadata),
-        revision,
-        position: { commit: p, prepare: p }, // gRPC appends: every event its own commit position
-        created: new Date(),
-      });
-    }
-    return { success: true, nextExpectedRevision: revision, position: this.rows[this.rows.length - 1]!.position };
-  }
-
-  /** A legacy explicit transaction: prepares first, then one commit record they all share. */
-  legacyTransaction(streamId: string, events: EventData[]) {
-    let revision = (() => { const c = this.current(streamId); return c === NO_STREAM ? -1n : c; })();
-    const prepares = events.map(() => { const p = this.next; this.next += 100n; return p; });
-    const commit = this.next;
-    this.next += 100n;
-    events.forEach((e, i) => {
-      revision++;
-      this.rows.push({ streamId, id: e.id, type: e.type, data: JSON.stringify(e.data), metadata: undefined, revision, position: { commit, prepare: prepares[i]! }, created: new Date() });
-    });
-  }
-
-  private recorded(r: Row, withPosition: boolean) {
-    return {
-      event: {
-        streamId: r.streamId,
-        id: r.id,
-        isJson: true,
-        revision: r.revision,
-        type: r.type,
-        created: r.created,
-        data: JSON.parse(r.data),
-        metadata: r.metadata === undefined ? undefined : JSON.parse(r.metadata),
-        position: withPosition ? r.position : undefined,
-      },
-    };
-  }
-
-  readonly client = {
-    appendToStream: async (streamId: string, events: EventData | EventData[], options: { expectedRevision?: AppendExpectedRevision } = {}) => {
-      this.appendCalls++;
-      const hook = this.beforeNextAppend;
-      this.beforeNextAppend = undefined;
-      hook?.();
-      return this.appendNow(streamId, Array.isArray(events) ? events : [events], options.expectedRevision);
-    },
-    readStream: (streamId: string, options: { fromRevision?: bigint } = {}) => {
-      const own = this.rows.filter((r) => r.streamId === streamId);
-      if (own.length === 0) return streamingRead([], new StreamNotFoundError(undefined, streamId));
-      const from = options.fromRevision ?? 0n;
-      // Events of legacy transactions carry no $all position on a stream read.
-      return streamingRead(own.filter((r) => r.revision >= from).map((r) => this.recorded(r, r.position.commit === r.position.prepare)));
-    },
-    readAll: (options: { fromPosition?: ReadPosition; direction?: 'forwards' | 'backwards' } = {}) => {
-      const ordered = [...this.rows].sort((a, b) => cmp(a.position, b.position));
-      const from = options.fromPosition ?? (options.direction === 'backwards' ? END : START);
-      let rows: Row[];
-      if (options.direction === 'backwards') {
-        rows = (from === END ? ordered : ordered.filter((r) => from !== START && cmp(r.position, from) < 0)).reverse();
-      } else {
-        rows = from === START ? ordered : from === END ? [] : ordered.filter((r) => cmp(r.position, from) >= 0);
-      }
-      return streamingRead(rows.map((r) => ({ ...this.recorded(r, true), commitPosition: r.position.commit })));
-    },
-    subscribeToAll: () => {
-      const sub = new Readable({ objectMode: true, read() {} });
-      return Object.assign(sub, { unsubscribe: async () => { sub.destroy(); } });
-    },
-    dispose: async () => undefined,
-  };
-
-  asClient(): EventStoreDBClient {
-    return this.client as unknown as EventStoreDBClient;
-  }
-}
-
-function cmp(a: Position, b: Position): number {
-  if (a.commit !== b.commit) return a.commit < b.commit ? -1 : 1;
-  return a.prepare === b.prepare ? 0 : a.prepare < b.prepare ? -1 : 1;
-}
+import { ClientModel } from '../test/support/esdb-client-model.ts';
 
 function ev(type: string, data: unknown, id: string = randomUUID()): EventToAppend {
   return { id, type, data, metadata: { source: 'unit' } };
@@ -229,6 +87,22 @@ describe('chunks of a large append', () => {
     expect(chunks.flat()).toEqual(events);
     expect(chunks.length).toBeGreaterThan(1);
     expect(chunksOf([ev('Big', { pad: 'x'.repeat(1000) })], 10)).toHaveLength(1);
+  });
+});
+
+describe('the id table of a stream session', () => {
+  it('finds every id through its growth, ids sharing their leading (time) bits too, and nothing else', () => {
+    const table = new IdTable(2);
+    const random = Array.from({ length: 3000 }, () => randomUUID());
+    // UUIDv7-like: the same leading 48 bits for all
+    const timed = Array.from({ length: 3000 }, (_, i) => `0190a1b2-c3d4-7${i.toString(16).padStart(3, '0')}-8${randomUUID().slice(20)}`);
+    [...random, ...timed].forEach((id, i) => table.set(id, [i, i * 7], i));
+    expect(table.size).toBe(6000);
+    [...random, ...timed].forEach((id, i) => expect(table.get(id.toUpperCase())).toEqual({ digest: [i, i * 7], revision: i }));
+    expect(table.get(randomUUID())).toBeUndefined();
+    table.set(random[0]!, [1, 2], 9000);
+    expect(table.size).toBe(6000);
+    expect(table.get(random[0]!)).toEqual({ digest: [1, 2], revision: 9000 });
   });
 });
 
@@ -394,5 +268,5 @@ eventStoreContract(
     const store = createEsdbEventStore(model.asClient());
     return { store, cleanup: () => store.close() };
   },
-  { atomicMultiStreamAppend: false, bulkAppend: false, sharedTransaction: false, writers: 4 },
+  { atomicMultiStreamAppend: false, bulkAppend: false, sharedTransaction: false, streamSession: true, writers: 4 },
 );

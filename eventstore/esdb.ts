@@ -15,6 +15,7 @@
 //   in lower case, so ids are compared in lower case.
 // - The server rejects an append larger than `MaxAppendSize` (1 MiB by default): a larger batch is
 //   written in several appends, each with the exact revision the previous one produced.
+import { hash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   ANY,
@@ -52,7 +53,9 @@ import {
   type ExpectedVersion,
   type ReadAllOptions,
   type RecordedEvent,
+  type StoredEvent,
   type StreamAppend,
+  type StreamSession,
 } from './port.ts';
 
 // ---- positions ---------------------------------------------------------------------------------
@@ -163,6 +166,25 @@ interface Stored {
   readonly content: string;
 }
 
+/** How a stream holds an event offered for it. */
+type Holding = { readonly kind: 'absent' } | { readonly kind: 'same' } | { readonly kind: 'differs'; readonly reason: string; readonly stored: StoredEvent };
+
+/** A stream as a plan sees it: its version and how it holds each event offered. */
+interface StreamView {
+  readonly current: number;
+  holds(e: EventToAppend): Holding | Promise<Holding>;
+}
+
+const ABSENT: Holding = { kind: 'absent' };
+const SAME: Holding = { kind: 'same' };
+
+/** The stored event against the offered one, compared as idempotency compares (type, then data). */
+function compareStored(e: EventToAppend, stored: StoredEvent, storedContent: string): Holding {
+  if (stored.type !== e.type) return { kind: 'differs', reason: `stored with type ${stored.type}`, stored };
+  if (storedContent !== contentOf(e.data)) return { kind: 'differs', reason: 'stored with other data', stored };
+  return SAME;
+}
+
 /** What one stream append will do, decided from the stream as just read. */
 interface Plan {
   readonly streamId: string;
@@ -190,6 +212,10 @@ class EsdbEventStore implements EventStore {
     // Neither a transaction over many streams nor one shared with the caller's own database.
     bulkAppend: false,
     sharedTransaction: false,
+    // ESDB finds an id only by reading: a whole stream (plan) or $all (findEvent). A session reads
+    // each stream it writes to once and keeps its ids, so an import neither scans $all per call nor
+    // reads a stream again for every chunk (see KnownStream).
+    streamSession: true,
   } as const;
 
   private readonly prefixes: readonly string[] | undefined;
@@ -214,30 +240,58 @@ class EsdbEventStore implements EventStore {
   }
 
   async appendMany(batches: readonly StreamAppend[]): Promise<AppendResult[]> {
+    return this.appendManyKnowing(batches, undefined);
+  }
+
+  openStreamSession(): StreamSession {
+    const streams = new Map<string, KnownStream>();
+    const known = (streamId: string) => {
+      let stream = streams.get(streamId);
+      if (!stream) streams.set(streamId, (stream = new KnownStream(streamId, (from, maxCount) => this.readStreamRaw(streamId, from, maxCount))));
+      return stream;
+    };
+    return {
+      held: async (streamId, events) => {
+        checkIds([{ streamId, events }]);
+        const view = await known(streamId).caughtUp();
+        const out = new Map<string, 'same' | StoredEvent>();
+        for (const e of events) {
+          const holding = await view.holds(e);
+          if (holding.kind === 'same') out.set(e.id, 'same');
+          else if (holding.kind === 'differs') out.set(e.id, holding.stored);
+        }
+        return out;
+      },
+      appendMany: (batches) => this.appendManyKnowing(batches, known),
+    };
+  }
+
+  /** appendMany, planning against a session's view of each stream when given one. */
+  private async appendManyKnowing(batches: readonly StreamAppend[], known: ((streamId: string) => KnownStream) | undefined): Promise<AppendResult[]> {
     checkIds(batches);
     // Check every stream before writing any, so that an ordinary conflict writes nothing; only a
     // race between this check and the writes can leave a partial appendMany (see capabilities).
-    const plans = await mapLimited(batches, PLAN_CONCURRENCY, (b) => this.plan(b.streamId, b.events, b.expectedVersion ?? 'any'));
+    const plans = await mapLimited(batches, PLAN_CONCURRENCY, (b) => this.plan(b.streamId, b.events, b.expectedVersion ?? 'any', known?.(b.streamId)));
     const results: AppendResult[] = [];
     const written = new Set<string>();
     for (const [i, batch] of batches.entries()) {
       // A stream named twice in one call is planned again after its first batch is written.
       const plan = written.has(batch.streamId) ? undefined : plans[i];
-      results.push(await this.appendOne(batch.streamId, batch.events, batch.expectedVersion ?? 'any', plan));
+      results.push(await this.appendOne(batch.streamId, batch.events, batch.expectedVersion ?? 'any', plan, known?.(batch.streamId)));
       written.add(batch.streamId);
     }
     return results;
   }
 
-  private async appendOne(streamId: string, events: readonly EventToAppend[], expected: ExpectedVersion, planned?: Plan): Promise<AppendResult> {
+  private async appendOne(streamId: string, events: readonly EventToAppend[], expected: ExpectedVersion, planned?: Plan, known?: KnownStream): Promise<AppendResult> {
     const writtenHere = new Set<string>();
-    let plan = planned ?? (await this.plan(streamId, events, expected));
+    let plan = planned ?? (await this.plan(streamId, events, expected, known));
     for (let attempt = 0; ; attempt++) {
       // Chunks this call wrote before losing a race are found stored by the next plan; they are
       // still ours to report as appended, not "already present".
       const writtenBefore = writtenHere.size;
       try {
-        const result = await this.write(plan, writtenHere);
+        const result = await this.write(plan, writtenHere, known);
         return { ...result, appended: result.appended + writtenBefore, alreadyPresent: result.alreadyPresent - writtenBefore };
       } catch (error) {
         if (!isWrongExpectedVersion(error)) throw error;
@@ -245,28 +299,26 @@ class EsdbEventStore implements EventStore {
         // events if they were the ones written (a duplicate delivery), or the caller's expected
         // version refused with the real actual version, or — for `any` — a new exact revision.
         if (attempt + 1 >= RACE_RETRIES) throw toExpectedVersionConflict(error, streamId, expected);
-        plan = await this.plan(streamId, events, expected);
+        plan = await this.plan(streamId, events, expected, known);
       }
     }
   }
 
-  /** Reads the stream, sorts the batch into stored and fresh events, and checks the expected version. */
-  private async plan(streamId: string, events: readonly EventToAppend[], expected: ExpectedVersion): Promise<Plan> {
-    const stored = new Map<string, Stored>();
-    let current = -1;
-    for await (const e of this.readStreamRaw(streamId, 0)) {
-      stored.set(e.id.toLowerCase(), { streamId, type: e.type, content: contentOf(e.data) });
-      current = Number(e.revision);
-    }
+  /**
+   * Reads the stream (or what a session has not read of it yet), sorts the batch into stored and
+   * fresh events, and checks the expected version.
+   */
+  private async plan(streamId: string, events: readonly EventToAppend[], expected: ExpectedVersion, known?: KnownStream): Promise<Plan> {
+    const view = known ? await known.caughtUp() : await this.wholeStream(streamId);
+    const current = view.current;
     const fresh: EventToAppend[] = [];
     const inBatch = new Set<string>();
     let alreadyPresent = 0;
     for (const e of events) {
       const id = e.id.toLowerCase();
-      const found = stored.get(id);
-      if (found) {
-        if (found.type !== e.type) throw new EventIdConflict(e.id, streamId, `stored with type ${found.type}`);
-        if (found.content !== contentOf(e.data)) throw new EventIdConflict(e.id, streamId, 'stored with other data');
+      const holding = await view.holds(e);
+      if (holding.kind === 'differs') throw new EventIdConflict(e.id, streamId, holding.reason);
+      if (holding.kind === 'same') {
         alreadyPresent++;
       } else if (inBatch.has(id)) {
         alreadyPresent++; // the same event twice in one call counts once (checkIds made sure it is the same)
@@ -283,8 +335,25 @@ class EsdbEventStore implements EventStore {
     return { streamId, expected, current, fresh, alreadyPresent };
   }
 
+  /** The whole stream, read now, as a plan's view of it. */
+  private async wholeStream(streamId: string): Promise<StreamView> {
+    const stored = new Map<string, { event: StoredEvent; content: string }>();
+    let current = -1;
+    for await (const e of this.readStreamRaw(streamId, 0)) {
+      stored.set(e.id.toLowerCase(), { event: { id: e.id, streamId, type: e.type, data: e.data }, content: contentOf(e.data) });
+      current = Number(e.revision);
+    }
+    return {
+      current,
+      holds(e) {
+        const found = stored.get(e.id.toLowerCase());
+        return found ? compareStored(e, found.event, found.content) : ABSENT;
+      },
+    };
+  }
+
   /** Appends the plan's fresh events, always with the exact revision they were planned against. */
-  private async write(plan: Plan, writtenHere: Set<string>): Promise<AppendResult> {
+  private async write(plan: Plan, writtenHere: Set<string>, known?: KnownStream): Promise<AppendResult> {
     let version = plan.current;
     for (const chunk of chunksOf(plan.fresh, this.maxAppendBytes)) {
       const expectedRevision = version === -1 ? NO_STREAM : BigInt(version);
@@ -298,6 +367,7 @@ class EsdbEventStore implements EventStore {
         });
       }
       for (const e of chunk) writtenHere.add(e.id.toLowerCase());
+      known?.wrote(chunk, version, Number(result.nextExpectedRevision));
       version = Number(result.nextExpectedRevision);
       this.appended.emit('appended');
     }
@@ -306,11 +376,12 @@ class EsdbEventStore implements EventStore {
 
   // ---- reading ---------------------------------------------------------------------------------
 
-  private async *readStreamRaw(streamId: string, fromRevision: number): AsyncGenerator<EsdbRecordedEvent> {
+  private async *readStreamRaw(streamId: string, fromRevision: number, maxCount?: number): AsyncGenerator<EsdbRecordedEvent> {
     const read = this.client.readStream(streamId, {
       fromRevision: BigInt(Math.max(0, Math.floor(fromRevision))),
       direction: FORWARDS,
       resolveLinkTos: false,
+      ...(maxCount !== undefined ? { maxCount } : {}),
     });
     let completed = false;
     try {
@@ -517,6 +588,136 @@ class EsdbEventStore implements EventStore {
     }
     return found;
   }
+}
+
+// ---- a session's view of one stream -------------------------------------------------------------
+
+/**
+ * One stream as a StreamSession knows it: read through `revision`, with the id, a 64-bit digest of
+ * type and data, and the revision of every event up to there (IdTable, ~50 bytes an event). Each
+ * question reads only the events appended since (by anyone: another writer's events are found as
+ * they would be by a whole read), and the session's own appends are noted as written, so nothing
+ * is read twice. An event whose id is held with another digest is read back (one event) to say
+ * exactly how it differs.
+ */
+class KnownStream {
+  private revision = -1;
+  private readonly ids = new IdTable();
+  private reading: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly streamId: string,
+    private readonly read: (fromRevision: number, maxCount?: number) => AsyncGenerator<EsdbRecordedEvent>,
+  ) {}
+
+  async caughtUp(): Promise<StreamView> {
+    // One tail read at a time: plans of the same stream in one appendMany wait for the one in flight.
+    const next = this.reading.then(() => this.readTail());
+    this.reading = next.catch(() => undefined);
+    await next;
+    return { current: this.revision, holds: (e) => this.holds(e) };
+  }
+
+  /** The session appended `events` right after `before`, leaving the stream at `after`. */
+  wrote(events: readonly EventToAppend[], before: number, after: number): void {
+    // Only when nothing else was noted since `before`; otherwise the next tail read finds them.
+    if (this.revision !== before || after !== before + events.length) return;
+    events.forEach((e, i) => this.ids.set(e.id, digestOf(e.type, contentOf(e.data)), before + 1 + i));
+    this.revision = after;
+  }
+
+  private async readTail(): Promise<void> {
+    for await (const e of this.read(this.revision + 1)) {
+      const revision = Number(e.revision);
+      if (revision <= this.revision) continue;
+      // Ids of events not written by us over gRPC may not be UUIDs; none of ours can clash with them.
+      if (UUID.test(e.id)) this.ids.set(e.id, digestOf(e.type, contentOf(e.data)), revision);
+      this.revision = revision;
+    }
+  }
+
+  private async holds(e: EventToAppend): Promise<Holding> {
+    const found = this.ids.get(e.id);
+    if (!found) return ABSENT;
+    const digest = digestOf(e.type, contentOf(e.data));
+    if (digest[0] === found.digest[0] && digest[1] === found.digest[1]) return SAME;
+    for await (const stored of this.read(found.revision, 1)) {
+      return compareStored(e, { id: stored.id, streamId: this.streamId, type: stored.type, data: stored.data }, contentOf(stored.data));
+    }
+    throw new Error(`event ${e.id} of ${this.streamId} at revision ${found.revision} is gone (the stream was truncated)`);
+  }
+}
+
+/** 64 bits of SHA-256 over type and canonical data: equal for the same event, different otherwise (but for 2^-64). */
+function digestOf(type: string, content: string): readonly [number, number] {
+  const hex = hash('sha256', `${type}\n${content}`, 'hex');
+  return [Number.parseInt(hex.slice(0, 8), 16), Number.parseInt(hex.slice(8, 16), 16)];
+}
+
+/**
+ * UUID → (digest, revision), open addressing over one Uint32Array: 7 words a slot (the id's 128
+ * bits, the digest's 64, revision + 1 with 0 for empty), at most three quarters full.
+ */
+export class IdTable {
+  private static readonly WORDS = 7;
+  private slots: Uint32Array;
+  private mask: number;
+  private count = 0;
+
+  constructor(capacity = 16) {
+    this.slots = new Uint32Array(capacity * IdTable.WORDS);
+    this.mask = capacity - 1;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  set(id: string, digest: readonly [number, number], revision: number): void {
+    if ((this.count + 1) * 4 > (this.mask + 1) * 3) this.grow();
+    const k = keyOf(id);
+    const at = this.find(k);
+    const s = this.slots;
+    if (s[at + 6] === 0) this.count++;
+    s.set([k[0]!, k[1]!, k[2]!, k[3]!, digest[0], digest[1], revision + 1], at);
+  }
+
+  get(id: string): { digest: readonly [number, number]; revision: number } | undefined {
+    const at = this.find(keyOf(id));
+    const s = this.slots;
+    return s[at + 6] === 0 ? undefined : { digest: [s[at + 4]!, s[at + 5]!], revision: s[at + 6]! - 1 };
+  }
+
+  /** The slot holding the key, or the empty one where it would go. */
+  private find(k: Uint32Array): number {
+    const s = this.slots;
+    // UUIDv1/v7 share their leading (time) bits: mix all four words before taking the low ones.
+    let h = Math.imul(k[0]! ^ Math.imul(k[1]!, 0x85ebca6b) ^ Math.imul(k[2]!, 0xc2b2ae35) ^ k[3]!, 0x9e3779b1);
+    h ^= h >>> 16;
+    for (let i = h & this.mask; ; i = (i + 1) & this.mask) {
+      const at = i * IdTable.WORDS;
+      if (s[at + 6] === 0 || (s[at] === k[0] && s[at + 1] === k[1] && s[at + 2] === k[2] && s[at + 3] === k[3])) return at;
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    const capacity = (this.mask + 1) * 2;
+    this.slots = new Uint32Array(capacity * IdTable.WORDS);
+    this.mask = capacity - 1;
+    for (let at = 0; at < old.length; at += IdTable.WORDS) {
+      if (old[at + 6] === 0) continue;
+      this.slots.set(old.subarray(at, at + IdTable.WORDS), this.find(old.subarray(at, at + 4)));
+    }
+  }
+}
+
+function keyOf(id: string): Uint32Array {
+  const hex = id.replaceAll('-', '');
+  if (hex.length !== 32) throw new TypeError(`event id ${id} is not a UUID`);
+  const k = new Uint32Array(4);
+  for (let i = 0; i < 4; i++) k[i] = Number.parseInt(hex.slice(i * 8, i * 8 + 8), 16);
+  return k;
 }
 
 // ---- mapping -----------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 // kysely) and esdb.ts (EventStoreDB / KurrentDB). One contract suite, test/eventstore.contract.ts,
 // runs against every adapter. What only some adapters can do is a capability: a flag in
 // `capabilities` and an optional member that callers reach through `bulkAppenderOf` /
-// `sharedTransactionOf` (as kysely's dialect adapters declare theirs), never by asking which
-// adapter it is.
+// `sharedTransactionOf` / `streamSessionOf` (as kysely's dialect adapters declare theirs), never by
+// asking which adapter it is.
 import type { Kysely } from 'kysely';
 
 // What idempotency compares (stream, type and canonical data): `BulkAppender.storedContent` answers
@@ -77,6 +77,12 @@ export interface EventStoreCapabilities {
   readonly bulkAppend: boolean;
   /** `inTransaction` is offered: events and the caller's own rows in the same database commit together. */
   readonly sharedTransaction: boolean;
+  /**
+   * `openStreamSession` is offered: a writer of many events into a few streams reads each stream
+   * once and then only what was appended to it since (for a store that cannot look an id up
+   * without reading a whole stream or log).
+   */
+  readonly streamSession: boolean;
 }
 
 /** A fresh event for `BulkAppender.bulkWrite`, encoded by the caller: data as canonical JSON text (what is hashed and stored). */
@@ -121,6 +127,32 @@ export interface BulkAppender {
   storedContent(ids: readonly string[]): Promise<Map<string, { streamId: string; hash: string }>>;
 }
 
+/** A stored event as `StreamSession.held` reports it when it differs from the one offered. */
+export interface StoredEvent {
+  readonly id: string;
+  readonly streamId: string;
+  readonly type: string;
+  readonly data: unknown;
+}
+
+/**
+ * What a store with `capabilities.streamSession` offers an importer: a view of the streams it
+ * writes to, kept for the session. The first question about a stream reads it whole; later ones
+ * read only the events appended to it since (by anyone), so an import of N events into streams
+ * holding S events reads O(N + S) events however its chunks interleave the streams, instead of a
+ * whole stream per chunk or a whole log per id. The view keeps about 50 bytes per event of the
+ * streams touched; open one per import and drop it afterwards.
+ */
+export interface StreamSession {
+  /**
+   * Which of these events `streamId` holds already, by id: `'same'` when stored with the same type
+   * and data, the stored event when it differs. Events it does not hold are left out.
+   */
+  held(streamId: string, events: readonly EventToAppend[]): Promise<Map<string, 'same' | StoredEvent>>;
+  /** `EventStore.appendMany`, with the same guarantees, checked against the session's view of each stream. */
+  appendMany(batches: readonly StreamAppend[]): Promise<AppendResult[]>;
+}
+
 /** One transaction of a store with `capabilities.sharedTransaction`. */
 export interface StoreTransaction {
   append(batches: readonly StreamAppend[]): Promise<AppendResult[]>;
@@ -159,6 +191,8 @@ export interface EventStore {
   readonly bulk?: BulkAppender;
   /** Where `capabilities.sharedTransaction` (ask through `sharedTransactionOf`): commits when `work` resolves. */
   inTransaction?<T>(work: (trx: StoreTransaction) => Promise<T>): Promise<T>;
+  /** Where `capabilities.streamSession` (ask through `streamSessionOf`). */
+  openStreamSession?(): StreamSession;
 }
 
 export function bulkAppenderOf(store: EventStore): BulkAppender | undefined {
@@ -167,6 +201,10 @@ export function bulkAppenderOf(store: EventStore): BulkAppender | undefined {
 
 export function sharedTransactionOf(store: EventStore): (<T>(work: (trx: StoreTransaction) => Promise<T>) => Promise<T>) | undefined {
   return store.capabilities.sharedTransaction && store.inTransaction ? (work) => store.inTransaction!(work) : undefined;
+}
+
+export function streamSessionOf(store: EventStore): (() => StreamSession) | undefined {
+  return store.capabilities.streamSession && store.openStreamSession ? () => store.openStreamSession!() : undefined;
 }
 
 export class ExpectedVersionConflict extends Error {

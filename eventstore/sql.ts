@@ -137,7 +137,7 @@ export function createSqlEventStore(database: Database, options: SqlEventStoreOp
 
 export class SqlEventStore implements EventStore, BulkAppender {
   readonly name: string;
-  readonly capabilities = { atomicMultiStreamAppend: true, durableIdempotency: true, bulkAppend: true, sharedTransaction: true } as const;
+  readonly capabilities = { atomicMultiStreamAppend: true, durableIdempotency: true, bulkAppend: true, sharedTransaction: true, streamSession: false } as const;
   private readonly db: Kysely<any>;
   private readonly appended = new EventEmitter();
   private readonly gate?: WriterGate;

@@ -15,6 +15,10 @@
 //     chunk is one appendMany: chunk-safe rather than atomic — a re-run completes an interrupted
 //     import, since ids are deterministic and a stored event with the same content counts as
 //     already present.
+//   Calls stored already are looked up many at a time: by id where the store offers bulkAppend
+//   (an index), else per target stream through a StreamSession where the store offers one
+//   (EventStoreDB: each contract-month stream is read once for the whole import, never $all per
+//   call), else one findEvent per call.
 //
 // Memory: per distinct call, a 16-byte fingerprint (64 bits of its id, 32 bits of its content, its
 // line) finds duplicates and conflicts inside the file — about 32 MB for a million calls — and
@@ -29,10 +33,14 @@ import {
   EventIdConflict,
   bulkAppenderOf,
   payloadHash,
+  streamSessionOf,
+  type AppendResult,
   type BulkAppender,
   type EventStore,
   type EventToAppend,
+  type StoredEvent,
   type StreamAppend,
+  type StreamSession,
 } from '../eventstore/port.ts';
 import { csvErrorOf, readCsvRows, type CsvRow } from './csv-read.ts';
 import { newDecodeReport, trimTrailingSpaces, type DecodeReport, type FileEncoding } from './encoding.ts';
@@ -89,8 +97,10 @@ export async function importCalls(store: EventStore, input: ImportInput, options
       if (done) return done;
     }
     const holders = new NumberHolders((streamId) => store.readStream(streamId));
-    const checked = await validate(store, source, holders, options);
-    const appended = await append(store, source, holders, checked.duplicateLines, checked.read, options);
+    // One session for both passes: the streams read while validating are not read again to append.
+    const session = streamSessionOf(store)?.();
+    const checked = await validate(store, session, source, holders, options);
+    const appended = await append(store, session, source, holders, checked.duplicateLines, checked.read, options);
     return {
       file: source.name,
       encoding: checked.encoding,
@@ -118,25 +128,23 @@ interface PendingCheck {
   readonly contractCode: string;
 }
 
-async function validate(store: EventStore, source: ReopenableSource, holders: NumberHolders, options: CallImportOptions): Promise<Checked> {
+async function validate(store: EventStore, session: StreamSession | undefined, source: ReopenableSource, holders: NumberHolders, options: CallImportOptions): Promise<Checked> {
   const chunkSize = options.chunkSize ?? 5000;
   const checks = new RowChecks(source, holders, options);
   const { problems, file } = checks;
-  const lookup = existingLookup(store);
+  const lookup = storedCallsLookup(store, session);
   let pending: PendingCheck[] = [];
 
   const flush = async () => {
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    const existing = await lookup(batch.map((p) => p.call.callId));
+    const stored = await lookup(batch.map((p) => ({ streamId: streams.calls(p.contractCode, p.call.billingMonth), event: callEvent(p.call, p.contractCode) })));
     for (const p of batch) {
-      const stored = existing.get(p.call.callId);
-      if (!stored) continue;
+      const found = stored.get(p.call.callId);
+      if (!found || found === 'same') continue;
       const streamId = streams.calls(p.contractCode, p.call.billingMonth);
-      const data = callRecordedData(p.call, p.contractCode);
-      if (stored.streamId === streamId && stored.hash === payloadHash(streamId, 'CallRecorded', data)) continue;
-      for (const d of await describeConflict(store, p.call.callId, streamId, data)) problems.add({ file, line: p.line, ...d });
+      for (const d of describeConflict(await found(), p.call.callId, streamId, callRecordedData(p.call, p.contractCode))) problems.add({ file, line: p.line, ...d });
     }
   };
 
@@ -327,6 +335,7 @@ function fieldHoldingBadByte(fields: readonly string[]): string {
 
 async function append(
   store: EventStore,
+  session: StreamSession | undefined,
   source: ReopenableSource,
   holders: NumberHolders,
   duplicateLines: ReadonlySet<number>,
@@ -361,8 +370,9 @@ async function append(
     // Rows repeated inside the file were left out in pass 1, so nothing here is a duplicate.
     count([{ appended: total.appended, alreadyPresent: total.alreadyPresent + total.duplicates }]);
   } else {
+    const appendMany = (batches: readonly StreamAppend[]): Promise<AppendResult[]> => (session ? session.appendMany(batches) : store.appendMany(batches));
     for await (const chunk of eventChunks(source, holders, duplicateLines, expectedRows, options)) {
-      count(await withConflictLines(() => chunk, () => store.appendMany(chunk.batches)));
+      count(await withConflictLines(() => chunk, () => appendMany(chunk.batches)));
     }
   }
   return { imported, alreadyPresent };
@@ -494,18 +504,55 @@ class NumberHolders {
 
 // ---- calls stored already -----------------------------------------------------------------------
 
-type ExistingLookup = (ids: readonly string[]) => Promise<Map<string, { streamId: string; hash: string }>>;
+function callEvent(call: ParsedCall, contractCode: string): EventToAppend {
+  return { id: call.callId, type: 'CallRecorded', data: callRecordedData(call, contractCode) };
+}
 
-function existingLookup(store: EventStore): ExistingLookup {
+/** By call id: stored the same in its stream, or how to fetch the stored event that differs. Calls not stored are left out. */
+type StoredCalls = Map<string, 'same' | (() => Promise<StoredEvent | undefined>)>;
+
+type StoredCallsLookup = (calls: readonly { streamId: string; event: EventToAppend }[]) => Promise<StoredCalls>;
+
+function storedCallsLookup(store: EventStore, session: StreamSession | undefined): StoredCallsLookup {
   const bulk = bulkAppenderOf(store);
-  if (bulk) return (ids) => bulk.storedContent(ids);
-  return async (ids) => {
-    const found = new Map<string, { streamId: string; hash: string }>();
-    for (const id of ids) {
-      const e = await store.findEvent(id);
-      if (e) found.set(id, { streamId: e.streamId, hash: payloadHash(e.streamId, e.type, e.data) });
+  if (bulk) {
+    return async (calls) => {
+      const found = await bulk.storedContent(calls.map((c) => c.event.id));
+      const out: StoredCalls = new Map();
+      for (const { streamId, event } of calls) {
+        const stored = found.get(event.id);
+        if (!stored) continue;
+        const same = stored.streamId === streamId && stored.hash === payloadHash(streamId, event.type, event.data);
+        out.set(event.id, same ? 'same' : () => store.findEvent(event.id));
+      }
+      return out;
+    };
+  }
+  if (session) {
+    // Per target stream: a contract-month of calls, read once by the session for the whole import.
+    return async (calls) => {
+      const byStream = new Map<string, EventToAppend[]>();
+      for (const { streamId, event } of calls) {
+        let list = byStream.get(streamId);
+        if (!list) byStream.set(streamId, (list = []));
+        list.push(event);
+      }
+      const out: StoredCalls = new Map();
+      for (const [streamId, events] of byStream) {
+        for (const [id, held] of await session.held(streamId, events)) out.set(id, held === 'same' ? 'same' : async () => held);
+      }
+      return out;
+    };
+  }
+  return async (calls) => {
+    const out: StoredCalls = new Map();
+    for (const { streamId, event } of calls) {
+      const e = await store.findEvent(event.id);
+      if (!e) continue;
+      const same = e.streamId === streamId && payloadHash(e.streamId, e.type, e.data) === payloadHash(streamId, event.type, event.data);
+      out.set(event.id, same ? 'same' : async () => e);
     }
-    return found;
+    return out;
   };
 }
 
@@ -527,8 +574,7 @@ const FIELD_LABELS: Record<string, string> = {
 };
 
 /** Which fields differ from the stored call, in SPEC's words. */
-async function describeConflict(store: EventStore, id: string, streamId: string, data: CallRecorded['data']): Promise<{ field: string; message: string }[]> {
-  const stored = await store.findEvent(id);
+function describeConflict(stored: StoredEvent | undefined, id: string, streamId: string, data: CallRecorded['data']): { field: string; message: string }[] {
   const fix = 'a correction goes through `ledger import corrections`';
   if (!stored || stored.type !== 'CallRecorded') {
     return [{ field: 'call', message: `its id ${id} is already used by another event${stored ? ` (${stored.type} in ${stored.streamId})` : ''}` }];

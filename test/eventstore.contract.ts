@@ -10,6 +10,7 @@ import {
   bulkAppenderOf,
   payloadHash,
   sharedTransactionOf,
+  streamSessionOf,
   type EventStore,
   type EventToAppend,
   type RecordedEvent,
@@ -20,6 +21,7 @@ export interface ContractSuiteOptions {
   /** The capabilities the adapter must declare (and then offer): their tests run, or are skipped by name. */
   readonly bulkAppend: boolean;
   readonly sharedTransaction: boolean;
+  readonly streamSession: boolean;
   /** test name → reason it cannot run on this adapter */
   readonly skip?: Record<string, string>;
   /** concurrent writers for the never-skip test */
@@ -142,14 +144,16 @@ export function eventStoreContract(name: string, open: Open, options: ContractSu
     }
 
     maybe('declares the capabilities it has, and offers each one it declares through the port', async () => {
-      const { atomicMultiStreamAppend, bulkAppend, sharedTransaction } = store.capabilities;
-      expect({ atomicMultiStreamAppend, bulkAppend, sharedTransaction }).toEqual({
+      const { atomicMultiStreamAppend, bulkAppend, sharedTransaction, streamSession } = store.capabilities;
+      expect({ atomicMultiStreamAppend, bulkAppend, sharedTransaction, streamSession }).toEqual({
         atomicMultiStreamAppend: options.atomicMultiStreamAppend,
         bulkAppend: options.bulkAppend,
         sharedTransaction: options.sharedTransaction,
+        streamSession: options.streamSession,
       });
       expect(bulkAppenderOf(store) !== undefined).toBe(bulkAppend);
       expect(sharedTransactionOf(store) !== undefined).toBe(sharedTransaction);
+      expect(streamSessionOf(store) !== undefined).toBe(streamSession);
     });
 
     if (options.bulkAppend) {
@@ -242,6 +246,43 @@ export function eventStoreContract(name: string, open: Open, options: ContractSu
       });
     } else {
       it.skip(`shared transaction (skipped on ${name}: no sharedTransaction capability; the caller's rows are written after the events)`, () => {});
+    }
+
+    if (options.streamSession) {
+      maybe('stream session: tells stored-the-same from stored-differently and leaves out what the stream does not hold', async () => {
+        const s = stream('session-held');
+        const [a, b] = [ev('A', { amount: '1928.50', nested: { y: 1, x: 2 } }), ev('B', { i: 2 })];
+        await store.append(s, [a, b]);
+        const session = streamSessionOf(store)!();
+        const unknown = ev('A', { i: 3 });
+        const held = await session.held(s, [{ ...a, data: { nested: { x: 2, y: 1 }, amount: '1928.50' } }, { ...b, data: { i: 9 } }, unknown]);
+        expect([...held.keys()].sort()).toEqual([a.id, b.id].sort());
+        expect(held.get(a.id)).toBe('same');
+        expect(held.get(b.id)).toMatchObject({ id: b.id, streamId: s, type: 'B', data: { i: 2 } });
+        // another type under the same id differs too; and an id stored only in another stream is not held by this one
+        expect(await session.held(s, [{ ...a, type: 'A2' }])).toEqual(new Map([[a.id, expect.objectContaining({ type: 'A' })]]));
+        expect((await session.held(stream('session-held-other'), [a])).size).toBe(0);
+      });
+
+      maybe('stream session: sees what others appended since it read a stream, and appends with the port\'s idempotency and expected versions', async () => {
+        const s = stream('session-append');
+        const session = streamSessionOf(store)!();
+        const [a, b, c] = [ev('A', { i: 1 }), ev('B', { i: 2 }), ev('C', { i: 3 })];
+        expect((await session.held(s, [a])).size).toBe(0);
+        await store.append(s, [a]); // another writer, after the session read the stream
+        expect(await session.held(s, [a])).toEqual(new Map([[a.id, 'same']]));
+        expect(await session.appendMany([{ streamId: s, events: [a, b] }])).toEqual([{ streamId: s, version: 1, appended: 1, alreadyPresent: 1 }]);
+        expect(await session.held(s, [b])).toEqual(new Map([[b.id, 'same']]));
+        await expect(session.appendMany([{ streamId: s, events: [c], expectedVersion: 0 }])).rejects.toMatchObject({ streamId: s, expected: 0, actual: 1 });
+        await expect(session.appendMany([{ streamId: s, events: [{ ...b, data: { i: 4 } }, c] }])).rejects.toBeInstanceOf(EventIdConflict);
+        await store.append(s, [ev('D', {})]);
+        // a retry of what is stored is a no-op whatever version it expects; anything new waits for the real version
+        expect(await session.appendMany([{ streamId: s, events: [a, b], expectedVersion: 0 }])).toMatchObject([{ appended: 0, alreadyPresent: 2 }]);
+        expect(await session.appendMany([{ streamId: s, events: [c], expectedVersion: 2 }])).toMatchObject([{ version: 3, appended: 1 }]);
+        expect((await store.readStream(s)).map((e) => [e.type, e.revision])).toEqual([['A', 0], ['B', 1], ['D', 2], ['C', 3]]);
+      });
+    } else {
+      it.skip(`stream session (skipped on ${name}: no streamSession capability; importers look calls up by id)`, () => {});
     }
 
     maybe('reads all events after a position, in order, with a limit and stream prefixes', async () => {

@@ -23,7 +23,7 @@ if (connectionString) {
         },
       };
     },
-    { atomicMultiStreamAppend: false, bulkAppend: false, sharedTransaction: false, writers: 8 },
+    { atomicMultiStreamAppend: false, bulkAppend: false, sharedTransaction: false, streamSession: true, writers: 8 },
   );
 } else {
   describe.skip('EventStoreDB adapter (set EVENTSTORE_CONNECTION_STRING to run; no server in this CI)', () => {

@@ -11,7 +11,7 @@ for (const target of testTargets) {
       const t = await target.open();
       return { store: t.store, cleanup: t.cleanup };
     },
-    { atomicMultiStreamAppend: true, bulkAppend: true, sharedTransaction: true, writers: 8 },
+    { atomicMultiStreamAppend: true, bulkAppend: true, sharedTransaction: true, streamSession: false, writers: 8 },
   );
 
   describe(`bulk append on ${target.name}`, () => {

@@ -94,7 +94,7 @@ export function createMemoryEventStore(): MemoryEventStore {
 
   const store: MemoryEventStore = {
     name: 'memory',
-    capabilities: { atomicMultiStreamAppend: true, durableIdempotency: true, bulkAppend: false, sharedTransaction: false },
+    capabilities: { atomicMultiStreamAppend: true, durableIdempotency: true, bulkAppend: false, sharedTransaction: false, streamSession: false },
 
     async append(streamId, events, options) {
       const [result] = await store.appendMany([{ streamId, events, ...(options?.expectedVersion !== undefined ? { expectedVersion: options.expectedVersion } : {}) }]);
