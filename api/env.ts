@@ -6,6 +6,7 @@ import type { DatabaseLost } from '../projections/framework.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
 import type { EngineerOperations, CsvFileBuilder } from './ports.ts';
 import type { Session, SessionPolicy } from './sessions.ts';
+import type { SupportDesk } from './portal/support.tsx';
 
 export interface AppDeps {
   readonly database: Database;
@@ -27,6 +28,8 @@ export interface AppDeps {
   readonly sessionPolicy?: SessionPolicy;
   /** Since when and why the projection follower has been waiting for the database (`/health`). */
   readonly databaseLost?: () => DatabaseLost | undefined;
+  /** セルフページについてのお問い合わせ先 shown on every portal page; DEFAULT_SUPPORT_DESK when unset. */
+  readonly support?: SupportDesk;
 }
 
 /** What every route module gets. */

@@ -137,6 +137,17 @@ export async function latestExports(db: Kysely<any>, contractCode: string, month
   return rows.map(toJob).sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
 }
 
+/** The newest job of each kind for each of several months, in one query (the portal's monthly table picks its buttons from them). */
+export async function latestExportsOf(db: Kysely<any>, contractCode: string, months: readonly Month[]): Promise<Map<Month, Partial<Record<ExportKind, ExportJob>>>> {
+  const { rows } = await sql<ExportRow>`
+    select distinct on (month, kind) ${COLUMNS} from exports
+    where contract_code = ${contractCode} and month = any(${[...months]}::text[])
+    order by month, kind, created_at desc, id`.execute(db);
+  const out = new Map<Month, Partial<Record<ExportKind, ExportJob>>>();
+  for (const job of rows.map(toJob)) out.set(job.month, { ...out.get(job.month), [job.kind]: job });
+  return out;
+}
+
 export function isExpired(job: ExportJob, now: Date): boolean {
   return job.deleted || job.expiresAt.getTime() <= now.getTime();
 }

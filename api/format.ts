@@ -80,6 +80,11 @@ export function dateTimeJa(instant: Date): string {
   return DateTime.fromJSDate(instant, { zone: ZONE }).toFormat("yyyy'年'MM'月'dd'日' HH'時'mm'分'");
 }
 
+/** `12/17 12:00` (Japan time): a file's 保存期限 where a table cell has little room. */
+export function shortDateTimeJa(instant: Date): string {
+  return DateTime.fromJSDate(instant, { zone: ZONE }).toFormat('MM/dd HH:mm');
+}
+
 /** A call's start as the manual's details show it: `05/01(金)20時12分21.5秒`. */
 export function callStartJa(call: Pick<CallDetail, 'startDate' | 'startTime'>): string {
   const weekday = WEEKDAYS_JA[DateTime.fromISO(call.startDate, { zone: ZONE }).weekday - 1];

@@ -8,6 +8,8 @@ export interface LedgerConfig {
   readonly portalOrigin?: string;
   /** PostgreSQL schema (LEDGER_DB_SCHEMA; tests and crash trials use a fresh one). Default `public`. */
   readonly schema?: string;
+  /** セルフページについてのお問い合わせ先 as configured (LEDGER_SUPPORT_NAME / _PHONE / _HOURS); checked and defaulted by `serve`. */
+  readonly support?: { readonly name?: string | undefined; readonly phone?: string | undefined; readonly hours?: string | undefined };
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
@@ -19,5 +21,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfi
     port: env.PORT ? Number.parseInt(env.PORT, 10) : 3000,
     portalOrigin: env.LEDGER_PORTAL_ORIGIN || undefined,
     schema: env.LEDGER_DB_SCHEMA || undefined,
+    support: { name: env.LEDGER_SUPPORT_NAME, phone: env.LEDGER_SUPPORT_PHONE, hours: env.LEDGER_SUPPORT_HOURS },
   };
 }

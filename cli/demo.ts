@@ -1,21 +1,43 @@
 // The demo contract of SPEC §8 (`d123456789`), loaded by `ledger serve` on an empty store so that a
-// newcomer can log in and see every portal page with data: the contract through the contract
-// service, and deterministic calls for the last four months and the current one (relative to the
-// clock), built and validated by domain/call.ts like any imported row.
+// newcomer can log in and see every screen of the manual with data: three dial-in numbers (NEXT /
+// BACK), フリーコール numbers, the representative-number option subscribed part-way through the
+// previous month, free calls (au 定額 and 内線: shown at their normal charge, billed 0), a call
+// running past midnight at a month's end, 番号案内 counted in 件, 050 IP calls, telegrams in some
+// months, and enough calls on the main number for several pages of details.
+//
+// Everything is relative to the clock (the last four months and the current one) and deterministic:
+// the same `now` always gives the same contract, calls and telegrams. Contract changes go through
+// the contract service, calls are built and validated by domain/call.ts like any imported row, and
+// telegrams through the telegram importer.
 import type { Kysely } from 'kysely';
 import { DateTime } from 'luxon';
 import { handleContractCommand } from '../domain/contract-service.ts';
 import type { ContractCommand } from '../domain/contract.ts';
 import { callRecordedData, parseCallRow, type CallRow } from '../domain/call.ts';
 import { streams } from '../domain/events.ts';
-import { addMonths, japanMonthAt, ZONE, type Month } from '../domain/time.ts';
+import { addMonths, japanMonthAt, ZONE, type JapanDate, type Month } from '../domain/time.ts';
 import type { EventStore, StreamAppend } from '../eventstore/port.ts';
+import { importTelegrams } from '../importers/telegrams.ts';
 import { generateInitialPassword, setInitialCredentials } from '../projections/credentials.ts';
 
 export const DEMO_CONTRACT_CODE = 'd123456789';
 export const DEMO_SELF_ID = 'd123456789';
-export const DEMO_DIAL_IN_NUMBER = '0312345678';
 export const DEMO_BASIC_NUMBER = '0120222333';
+/** The main office number: the most calls, and the representative number (通知電話番号) once the option is on. */
+export const DEMO_DIAL_IN_NUMBER = '0312345678';
+
+/** The contract's dial-in lines (契約電話番号詳細), in start order. */
+export const DEMO_LINES = [
+  { dialInNumber: DEMO_DIAL_IN_NUMBER, auMobileNumber: '09012345678', startDate: '2010-11-15', callsPerDay: [2, 5] },
+  { dialInNumber: '0312345679', auMobileNumber: '09012345679', startDate: '2013-04-01', callsPerDay: [0, 3] },
+  { dialInNumber: '0662345678', auMobileNumber: '08012345678', startDate: '2016-10-01', callsPerDay: [0, 2] },
+] as const;
+
+/** フリーコール(選択)電話番号詳細. */
+export const DEMO_FREECALL_NUMBERS = [DEMO_BASIC_NUMBER, '0120444555', '08001234567'] as const;
+
+/** The day of the previous month from which the representative number (拠点代表番号通知) is subscribed. */
+export const REPRESENTATIVE_FROM_DAY = 16;
 
 export interface DemoLoaded {
   readonly contractCode: string;
@@ -23,28 +45,44 @@ export interface DemoLoaded {
   /** The initial password, shown once (only its hash is stored). */
   readonly password: string;
   readonly calls: number;
+  readonly telegrams: number;
   readonly months: readonly Month[];
 }
 
-export function demoContractCommands(): ContractCommand[] {
+/** The months the demo fills: the current one and the four before it (the portal's window). */
+export function demoMonths(now: Date): Month[] {
+  const current = japanMonthAt(now);
+  return [4, 3, 2, 1, 0].map((n) => addMonths(current, -n));
+}
+
+/** The day the representative-number option takes effect: part-way through the month before `now`'s. */
+export function representativeFrom(now: Date): JapanDate {
+  return `${addMonths(japanMonthAt(now), -1)}-${String(REPRESENTATIVE_FROM_DAY).padStart(2, '0')}`;
+}
+
+export function demoContractCommands(now: Date): ContractCommand[] {
   return [
     {
       type: 'OpenContract',
       contractCode: DEMO_CONTRACT_CODE,
       selfId: DEMO_SELF_ID,
       startDate: '2010-11-15',
-      channels: 1,
+      channels: 3,
       connectionType: 'ダイヤルイン接続',
       primaryDns: '192.0.2.1',
       secondaryDns: '192.0.2.2',
       basicNumber: DEMO_BASIC_NUMBER,
     },
-    { type: 'AddNumber', contractCode: DEMO_CONTRACT_CODE, dialInNumber: DEMO_DIAL_IN_NUMBER, auMobileNumber: '09012345678', startDate: '2010-11-15' },
-    { type: 'SubscribeOption', contractCode: DEMO_CONTRACT_CODE, option: 'freecallNotification', effectiveFrom: '2010-11-15', freecallNumbers: [DEMO_BASIC_NUMBER] },
+    ...DEMO_LINES.map(
+      (l): ContractCommand => ({ type: 'AddNumber', contractCode: DEMO_CONTRACT_CODE, dialInNumber: l.dialInNumber, auMobileNumber: l.auMobileNumber, startDate: l.startDate }),
+    ),
+    { type: 'SubscribeOption', contractCode: DEMO_CONTRACT_CODE, option: 'freecallNotification', effectiveFrom: '2010-11-15', freecallNumbers: [...DEMO_FREECALL_NUMBERS] },
+    { type: 'SubscribeOption', contractCode: DEMO_CONTRACT_CODE, option: 'auIncomingDiscount', effectiveFrom: '2012-04-01' },
+    { type: 'SubscribeOption', contractCode: DEMO_CONTRACT_CODE, option: 'representativeNumber', effectiveFrom: representativeFrom(now), representativeNumber: DEMO_DIAL_IN_NUMBER },
   ];
 }
 
-/** A small deterministic generator (mulberry32), seeded per month: the same month always gets the same calls. */
+/** A small deterministic generator (mulberry32), seeded by text: the same month and number always get the same calls. */
 function randomFor(seedText: string): () => number {
   let seed = 0;
   for (const ch of seedText) seed = (Math.imul(seed, 31) + ch.charCodeAt(0)) | 0;
@@ -58,52 +96,94 @@ function randomFor(seedText: string): () => number {
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+const digits = (r: () => number, n: number) => pad(Math.floor(r() * 10 ** n), n);
+/** `hhmmss.s` of a number of seconds and tenths. */
+const hhmmss = (seconds: number, tenth: number) => `${pad(Math.floor(seconds / 3600))}${pad(Math.floor(seconds / 60) % 60)}${pad(seconds % 60)}.${tenth}`;
+/** Domestic and IP calls: 8.00 yen per started 3 minutes (the manual's 8.00円 a call). */
+const perThreeMinutes = (seconds: number) => `${8 * Math.max(1, Math.ceil(seconds / 180))}.00`;
 
-/** The kinds of call the demo makes, in the proportions of the manual's example month. */
-const CALL_KINDS = [
-  { weight: 7, callType: '国内呼', area: '東京', destination: (r: () => number) => `03-${pad(Math.floor(r() * 10000), 4)}-${pad(Math.floor(r() * 10000), 4)}`, charge: () => '8.00' },
-  { weight: 3, callType: '携帯呼', area: '携帯', destination: (r: () => number) => `080-${pad(Math.floor(r() * 10000), 4)}-${pad(Math.floor(r() * 10000), 4)}`, charge: (r: () => number) => `${16 + Math.floor(r() * 60)}.${r() < 0.5 ? '00' : '50'}` },
-  { weight: 2, callType: '携帯呼(au 定額)', area: '携帯', destination: (r: () => number) => `090-${pad(Math.floor(r() * 10000), 4)}-${pad(Math.floor(r() * 10000), 4)}`, charge: (r: () => number) => `${15 + Math.floor(r() * 40)}.50` },
-  { weight: 1, callType: 'IP間呼', area: 'IP電話', destination: (r: () => number) => `050-${pad(Math.floor(r() * 10000), 4)}-${pad(Math.floor(r() * 10000), 4)}`, charge: () => '0.00' },
-  { weight: 1, callType: '国際呼', area: 'アメリカ', destination: (r: () => number) => `001012125550${pad(Math.floor(r() * 100))}`, charge: (r: () => number) => `${60 + Math.floor(r() * 200)}.00` },
-] as const;
+interface CallKind {
+  readonly weight: number;
+  readonly callType: string;
+  readonly area: string;
+  readonly extensionType?: '内線';
+  destination(r: () => number): string;
+  charge(r: () => number, seconds: number): string;
+}
 
-/** The demo's call-detail rows of one month, only for days before `now` (SPEC §7.2 fields). */
+/** The kinds of call the demo makes, roughly in the proportions of the manual's example month. */
+const CALL_KINDS: readonly CallKind[] = [
+  { weight: 7, callType: '国内呼', area: '東京', destination: (r) => `03-${digits(r, 4)}-${digits(r, 4)}`, charge: (_r, s) => perThreeMinutes(s) },
+  { weight: 2, callType: '国内呼', area: '大阪', destination: (r) => `06-${digits(r, 4)}-${digits(r, 4)}`, charge: (_r, s) => perThreeMinutes(s) },
+  { weight: 3, callType: '携帯呼', area: '携帯', destination: (r) => `080-${digits(r, 4)}-${digits(r, 4)}`, charge: (r) => `${16 + Math.floor(r() * 60)}.${r() < 0.5 ? '00' : '50'}` },
+  // Free on the bill (SPEC §3.4): shown at the normal charge, billed 0.
+  { weight: 2, callType: '携帯呼(au 定額)', area: '携帯', destination: (r) => `090-${digits(r, 4)}-${digits(r, 4)}`, charge: (r) => `${15 + Math.floor(r() * 40)}.50` },
+  { weight: 1, callType: '国内呼', area: '東京', extensionType: '内線', destination: () => '03-1234-5679', charge: (_r, s) => perThreeMinutes(s) },
+  { weight: 2, callType: 'IP間呼', area: 'IP電話', destination: (r) => `050-${digits(r, 4)}-${digits(r, 4)}`, charge: () => '8.00' },
+  { weight: 1, callType: '国際呼', area: 'アメリカ', destination: (r) => `00101212555${digits(r, 4)}`, charge: (r) => `${60 + Math.floor(r() * 200)}.00` },
+];
+const TOTAL_WEIGHT = CALL_KINDS.reduce((s, k) => s + k.weight, 0);
+
+/**
+ * The demo's call-detail rows that start in `month`, only for days before `now` (SPEC §7.2 fields):
+ * weekday calls on every line, a 番号案内 on the 2nd, and on the month's last day a call from the
+ * main number that runs past midnight — billed in the next month (SPEC §3.2), so it is left out
+ * while the next month has not begun.
+ */
 export function demoCallRows(month: Month, now: Date): CallRow[] {
-  const r = randomFor(`demo-${month}`);
   const first = DateTime.fromISO(`${month}-01`, { zone: ZONE });
   const today = DateTime.fromJSDate(now, { zone: ZONE }).startOf('day');
   const rows: CallRow[] = [];
-  const totalWeight = CALL_KINDS.reduce((s, k) => s + k.weight, 0);
-  for (let day = 1; day <= first.daysInMonth!; day++) {
-    const date = first.set({ day });
-    if (date >= today) break;
-    if (date.weekday >= 6) continue; // an office: calls on weekdays
-    const callsToday = 1 + Math.floor(r() * 3);
-    for (let i = 0; i < callsToday; i++) {
-      let pick = r() * totalWeight;
-      const kind = CALL_KINDS.find((k) => (pick -= k.weight) < 0) ?? CALL_KINDS[0];
-      const hour = 9 + Math.floor(r() * 9);
-      const seconds = 10 + Math.floor(r() * 600);
-      rows.push({
-        usingNumber: DEMO_DIAL_IN_NUMBER,
-        startDate: date.toFormat('yyyy/MM/dd'),
-        startTime: `${pad(hour)}${pad(Math.floor(r() * 60))}${pad(Math.floor(r() * 60))}.${Math.floor(r() * 10)}`,
-        destination: kind.destination(r),
-        area: kind.area,
-        duration: `00${pad(Math.floor(seconds / 60))}${pad(seconds % 60)}.${Math.floor(r() * 10)}`,
-        extensionType: '外線',
-        callType: kind.callType,
-        charge: kind.charge(r),
-      });
+  for (const line of DEMO_LINES) {
+    if (`${month}-${pad(first.daysInMonth!)}` < line.startDate) continue;
+    const r = randomFor(`demo-${month}-${line.dialInNumber}`);
+    const [least, most] = line.callsPerDay;
+    for (let day = 1; day <= first.daysInMonth!; day++) {
+      const date = first.set({ day });
+      if (date >= today) break;
+      if (date.weekday >= 6) continue; // an office: calls on weekdays
+      const callsToday = least + Math.floor(r() * (most - least + 1));
+      for (let i = 0; i < callsToday; i++) {
+        let pick = r() * TOTAL_WEIGHT;
+        const kind = CALL_KINDS.find((k) => (pick -= k.weight) < 0) ?? CALL_KINDS[0]!;
+        const seconds = 10 + Math.floor(r() * 420);
+        rows.push({
+          usingNumber: line.dialInNumber,
+          startDate: date.toFormat('yyyy/MM/dd'),
+          startTime: hhmmss((9 + Math.floor(r() * 9)) * 3600 + Math.floor(r() * 3600), Math.floor(r() * 10)),
+          destination: kind.destination(r),
+          area: kind.area,
+          duration: hhmmss(seconds, Math.floor(r() * 10)),
+          extensionType: kind.extensionType ?? '外線',
+          callType: kind.callType,
+          charge: kind.charge(r, seconds),
+        });
+      }
     }
   }
-  // One directory-assistance call (a count, not a duration) early in the month.
+  // 番号案内 (directory assistance): a count, not a duration.
   const second = first.set({ day: 2 });
   if (second < today) {
     rows.push({ usingNumber: DEMO_DIAL_IN_NUMBER, startDate: second.toFormat('yyyy/MM/dd'), startTime: '100000.0', destination: '104', area: '', duration: '1件', extensionType: '外線', callType: '番号案内', charge: '60.00' });
   }
+  // 23:58:30 on the last day for 5 min 12 s: ends at 00:03:42 on the 1st of the next month.
+  const last = first.endOf('month').startOf('day');
+  if (last.plus({ days: 1, minutes: 4 }) <= DateTime.fromJSDate(now, { zone: ZONE })) {
+    rows.push({ usingNumber: DEMO_DIAL_IN_NUMBER, startDate: last.toFormat('yyyy/MM/dd'), startTime: '235830.0', destination: '03-5555-0101', area: '東京', duration: '000512.0', extensionType: '外線', callType: '国内呼', charge: perThreeMinutes(312) });
+  }
   return rows;
+}
+
+/** The demo's telegrams (電報): in the previous month and the one three before it, as the importer reads them. */
+export function demoTelegramLines(now: Date): { contractCode: string; date: JapanDate; destination: string; kind: string; charge: string }[] {
+  const current = japanMonthAt(now);
+  const previous = addMonths(current, -1);
+  const earlier = addMonths(current, -3);
+  return [
+    { contractCode: DEMO_CONTRACT_CODE, date: `${earlier}-09`, destination: '大阪府大阪市北区', kind: '祝電', charge: '1530.00' },
+    { contractCode: DEMO_CONTRACT_CODE, date: `${previous}-06`, destination: '東京都千代田区', kind: '祝電', charge: '2420.00' },
+    { contractCode: DEMO_CONTRACT_CODE, date: `${previous}-20`, destination: '神奈川県横浜市中区', kind: '弔電', charge: '1230.00' },
+  ];
 }
 
 /** True when the store holds no event at all (the demo loads only into an empty store). */
@@ -112,19 +192,17 @@ export async function isEmptyStore(store: EventStore): Promise<boolean> {
 }
 
 /**
- * Opens the demo contract, stores its initial password (hashed) and appends its calls for the
- * current month and the four before it. Idempotent: a second run appends nothing new (the ids are
- * deterministic), though it sets no new password.
+ * Opens the demo contract, stores its initial password (hashed) and appends its calls and telegrams
+ * for the current month and the four before it. Meant for an empty store (`ledger serve` checks).
  */
 export async function loadDemo(deps: { store: EventStore; db: Kysely<any> }, options: { now: Date; password?: string }): Promise<DemoLoaded> {
   const password = options.password ?? generateInitialPassword();
-  for (const command of demoContractCommands()) {
+  for (const command of demoContractCommands(options.now)) {
     await handleContractCommand(deps.store, command, { metadata: { source: 'demo' } });
   }
   await setInitialCredentials(deps.db, { contractCode: DEMO_CONTRACT_CODE, selfId: DEMO_SELF_ID, password });
 
-  const current = japanMonthAt(options.now);
-  const months = [4, 3, 2, 1, 0].map((n) => addMonths(current, -n));
+  const months = demoMonths(options.now);
   const byStream = new Map<string, StreamAppend['events'][number][]>();
   let calls = 0;
   for (const month of months) {
@@ -140,5 +218,7 @@ export async function loadDemo(deps: { store: EventStore; db: Kysely<any> }, opt
     }
   }
   await deps.store.appendMany([...byStream.entries()].map(([streamId, events]) => ({ streamId, events })));
-  return { contractCode: DEMO_CONTRACT_CODE, selfId: DEMO_SELF_ID, password, calls, months };
+  const telegramLines = demoTelegramLines(options.now);
+  await importTelegrams(deps.store, new TextEncoder().encode(telegramLines.map((t) => JSON.stringify(t)).join('\n') + '\n'), { name: 'demo-telegrams.jsonl' });
+  return { contractCode: DEMO_CONTRACT_CODE, selfId: DEMO_SELF_ID, password, calls, telegrams: telegramLines.length, months };
 }

@@ -3,7 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { prepareServer, type PreparedServer } from '../cli/commands/serve.ts';
-import { DEMO_CONTRACT_CODE, DEMO_DIAL_IN_NUMBER, demoCallRows } from '../cli/demo.ts';
+import { DEMO_CONTRACT_CODE, DEMO_DIAL_IN_NUMBER, DEMO_FREECALL_NUMBERS, DEMO_LINES, demoCallRows, demoMonths, demoTelegramLines, representativeFrom } from '../cli/demo.ts';
+import { callRecordedData, parseCallRow } from '../domain/call.ts';
+import { Money } from '../domain/money.ts';
 import { apiMigrations } from '../api/migrations.ts';
 import { projectionMigrations } from '../projections/index.ts';
 import { testTargets, type TestDatabase } from './support/stores.ts';
@@ -42,35 +44,84 @@ describe.each(testTargets)('ledger serve start-up on $name', (target) => {
     token = ((await res.json()) as { token: string }).token;
   });
 
-  it('shows the SPEC §8 contract', async () => {
+  it('shows the SPEC §8 contract with three dial-in numbers, フリーコール numbers and the representative number since the 16th of last month', async () => {
     const body = (await (await get('/api/v1/contract')).json()) as Record<string, any>;
     expect(body).toMatchObject({
       contractCode: DEMO_CONTRACT_CODE,
       startDate: '2010-11-15',
-      channels: 1,
-      numberCount: 2,
-      dialInNumberCount: 1,
+      channels: 3,
+      numberCount: DEMO_LINES.length + 1,
+      dialInNumberCount: DEMO_LINES.length,
       connectionType: 'ダイヤルイン接続',
       primaryDns: '192.0.2.1',
       secondaryDns: '192.0.2.2',
     });
-    expect(body.options.freecallNotification.subscribed).toBe(true);
-    expect(Object.entries(body.options).filter(([, o]) => (o as { subscribed: boolean }).subscribed).map(([k]) => k)).toEqual(['freecallNotification']);
-    const numbers = (await (await get('/api/v1/contract/numbers')).json()) as Record<string, any>;
-    expect(numbers.items).toEqual([{ basicNumber: '0120222333', dialInNumber: '0312345678', auMobileNumber: '09012345678', startDate: '2010-11-15' }]);
+    expect(DEMO_LINES.length).toBeGreaterThanOrEqual(3);
+    expect(body.options.freecallNotification).toMatchObject({ subscribed: true, freecallNumbers: [...DEMO_FREECALL_NUMBERS] });
+    expect(representativeFrom(NOW)).toBe('2017-11-16');
+    expect(body.options.representativeNumber).toMatchObject({ subscribed: true, representativeNumber: DEMO_DIAL_IN_NUMBER, effectiveFrom: '2017-11-16' });
+    const numbers = (await (await get(`/api/v1/contract/numbers?size=${DEMO_LINES.length}`)).json()) as Record<string, any>;
+    expect(numbers.items).toEqual(DEMO_LINES.map((l) => ({ basicNumber: '0120222333', dialInNumber: l.dialInNumber, auMobileNumber: l.auMobileNumber, startDate: l.startDate })));
   });
 
-  it('has calls in every month of the window, and the drill-downs answer', async () => {
-    const charges = (await (await get('/api/v1/charges')).json()) as { months: { month: string; normal: { total: string }; provisional: boolean }[] };
+  it('has calls in every month of the window; each month’s numbers hold exactly the demo calls billed in it', async () => {
+    const charges = (await (await get('/api/v1/charges')).json()) as { months: { month: string; normal: { total: string }; billed: { total: string; au: string }; telegrams: string }[] };
     expect(charges.months.map((m) => m.month)).toEqual(['2017-12', '2017-11', '2017-10', '2017-09', '2017-08']);
-    for (const m of charges.months) expect(m.normal.total).not.toBe('0.00');
-    const numbers = (await (await get('/api/v1/charges/2017-11/numbers')).json()) as { items: { number: string; total: string }[] };
-    expect(numbers.items.map((i) => i.number)).toEqual([DEMO_DIAL_IN_NUMBER]);
-    expect(numbers.items[0]!.total).toBe(charges.months[1]!.normal.total);
-    const calls = (await (await get(`/api/v1/charges/2017-11/numbers/${DEMO_DIAL_IN_NUMBER}/calls`)).json()) as { total: number; items: unknown[] };
-    expect(calls.total).toBe(demoCallRows('2017-11', NOW).length);
-    expect(calls.items).toHaveLength(10);
-    expect((await get('/api/v1/charges/2017-11/telegrams')).status).toBe(200);
+    // The oracle: every demo row through the domain's own billing-month rule (SPEC §3.2).
+    const billedIn = new Map<string, number>();
+    for (const month of demoMonths(NOW)) {
+      for (const row of demoCallRows(month, NOW)) {
+        const parsed = parseCallRow(row);
+        if (!parsed.ok) throw new Error(JSON.stringify(parsed.problems));
+        const billing = callRecordedData(parsed.call, DEMO_CONTRACT_CODE).billingMonth;
+        billedIn.set(billing, (billedIn.get(billing) ?? 0) + 1);
+      }
+    }
+    for (const m of charges.months) {
+      expect(m.normal.total, m.month).not.toBe('0.00');
+      // Free calls (au 定額, 内線) are shown at their normal charge and billed 0.
+      expect(m.billed.au, m.month).toBe('0.00');
+      expect(Money.parse(m.billed.total).compare(Money.parse(m.normal.total)), m.month).toBe(-1);
+      const numbers = (await (await get(`/api/v1/charges/${m.month}/numbers`)).json()) as { items: { number: string; total: string; calls: number }[] };
+      expect(Money.sum(numbers.items.map((i) => Money.parse(i.total))).toString(), m.month).toBe(m.normal.total);
+      expect(numbers.items.reduce((n, i) => n + i.calls, 0), m.month).toBe(billedIn.get(m.month));
+    }
+    // Before the representative number: every line under its own number; from the 16th of November, all under it.
+    const october = (await (await get('/api/v1/charges/2017-10/numbers')).json()) as { items: { number: string }[] };
+    expect(october.items.map((i) => i.number).sort()).toEqual(DEMO_LINES.map((l) => l.dialInNumber).sort());
+    const december = (await (await get('/api/v1/charges/2017-12/numbers')).json()) as { items: { number: string }[] };
+    expect(december.items.map((i) => i.number)).toEqual([DEMO_DIAL_IN_NUMBER]);
+  });
+
+  it('shows the manual’s kinds of call: several pages on the main number, 番号案内 in 件, 050 IP calls at 8.00, a call across the month end', async () => {
+    const first = (await (await get(`/api/v1/charges/2017-11/numbers/${DEMO_DIAL_IN_NUMBER}/calls`)).json()) as { total: number; items: unknown[] };
+    expect(first.items).toHaveLength(10);
+    expect(first.total).toBeGreaterThan(30);
+    type Call = { startedAt: string; destination: string; area: string; duration: string | null; count: number | null; callType: string; charge: string; extensionType: string };
+    const all: Call[] = [];
+    for (let page = 1; page <= Math.ceil(first.total / 10); page++) {
+      all.push(...((await (await get(`/api/v1/charges/2017-11/numbers/${DEMO_DIAL_IN_NUMBER}/calls?page=${page}`)).json()) as { items: Call[] }).items);
+    }
+    expect(all).toHaveLength(first.total);
+    expect(all.filter((c) => c.callType === '番号案内').map((c) => [c.duration, c.count])).toEqual([[null, 1]]);
+    const ip = all.filter((c) => c.area === 'IP電話');
+    expect(ip.length).toBeGreaterThan(0);
+    expect(new Set(ip.map((c) => c.charge))).toEqual(new Set(['8.00']));
+    expect(all.some((c) => c.extensionType === '内線')).toBe(true);
+    // Started on 31 October, ended on 1 November: billed in November.
+    expect(all.filter((c) => c.startedAt.startsWith('2017-10-31')).map((c) => c.startedAt)).toEqual(['2017-10-31T23:58:30.000+09:00']);
+  });
+
+  it('has telegrams in some months, with their totals in the month summary', async () => {
+    const charges = (await (await get('/api/v1/charges')).json()) as { months: { month: string; telegrams: string }[] };
+    const lines = demoTelegramLines(NOW);
+    for (const m of charges.months) {
+      const want = Money.sum(lines.filter((t) => t.date.startsWith(m.month)).map((t) => Money.parse(t.charge)));
+      expect(m.telegrams, m.month).toBe(want.toString());
+      const details = (await (await get(`/api/v1/charges/${m.month}/telegrams`)).json()) as { items: unknown[] };
+      expect(details.items).toHaveLength(lines.filter((t) => t.date.startsWith(m.month)).length);
+    }
+    expect(charges.months.filter((m) => m.telegrams !== '0.00').map((m) => m.month)).toEqual(['2017-11', '2017-09']);
   });
 
   it('has no calls after the clock’s today', () => {

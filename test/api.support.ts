@@ -7,6 +7,7 @@ import { apiMigrations } from '../api/migrations.ts';
 import { configurePasswordHashing, setInitialCredentials } from '../projections/credentials.ts';
 import { createEngineerOperations } from '../api/wiring.ts';
 import type { CsvFileBuilder, EngineerOperations } from '../api/ports.ts';
+import type { SupportDesk } from '../api/portal/support.tsx';
 import { handleContractCommand } from '../domain/contract-service.ts';
 import type { ContractCommand } from '../domain/contract.ts';
 import { callRecordedData, parseCallRow, type CallRow } from '../domain/call.ts';
@@ -37,6 +38,8 @@ export interface Fixture {
   request(method: string, path: string, init?: { token?: string; json?: unknown; body?: string | Uint8Array; headers?: Record<string, string> }): Promise<Response>;
   login(selfId: string, password: string): Promise<string>;
   catchUp(): Promise<void>;
+  /** Another app over the same database, with some dependencies changed (e.g. the support desk). */
+  appWith(changes: Partial<AppDeps>): ReturnType<typeof createApp>;
   close(): Promise<void>;
 }
 
@@ -46,6 +49,7 @@ export interface FixtureOptions {
   readonly bodyLimit?: number;
   readonly adminBodyLimit?: number;
   readonly portalOrigin?: string;
+  readonly support?: SupportDesk;
 }
 
 export async function openFixture(target: TestTarget, options: FixtureOptions = {}): Promise<Fixture> {
@@ -90,6 +94,7 @@ export async function openFixture(target: TestTarget, options: FixtureOptions = 
     async catchUp() {
       await runner.catchUp();
     },
+    appWith: (changes) => createApp({ ...deps, ...changes }),
     close: () => db.cleanup(),
   };
   const deps: AppDeps = {
@@ -104,6 +109,7 @@ export async function openFixture(target: TestTarget, options: FixtureOptions = 
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.adminBodyLimit ? { adminBodyLimit: options.adminBodyLimit } : {}),
     ...(options.portalOrigin ? { portalOrigin: options.portalOrigin } : {}),
+    ...(options.support ? { support: options.support } : {}),
   };
   (fixture as { app: ReturnType<typeof createApp> }).app = createApp(deps);
   return fixture;

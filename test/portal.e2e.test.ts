@@ -1,35 +1,49 @@
 // The self-page in a real browser: Debian's Chromium driven by playwright-core against the server
 // `npm start` runs (cli/commands/serve.ts prepareServer, demo loaded) on a fresh PGlite store and a
-// random localhost port. Screenshots of every page go to test-artifacts/portal/ (not committed);
-// docs/portal.png (the README's) is the ご利用料金の確認 page, rewritten with UPDATE_README_SHOT=1.
+// random localhost port, walked screen by screen as a new customer would, against the manual's
+// fields, units and totals.
+//
+// Every screen is photographed into docs/screens/ (the README shows the main ones): the clock and the
+// demo are fixed, so the pictures change only when a screen does. Japanese needs a CJK font in the
+// browser's system (Debian: fonts-noto-cjk, which .ci/run installs with chromium).
 //
 // Never skipped: without /usr/bin/chromium the suite fails and says how to install it.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import iconv from 'iconv-lite';
 import pino from 'pino';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareServer, type PreparedServer } from '../cli/commands/serve.ts';
-import { DEMO_DIAL_IN_NUMBER } from '../cli/demo.ts';
+import { DEMO_DIAL_IN_NUMBER, DEMO_FREECALL_NUMBERS, DEMO_LINES, demoTelegramLines } from '../cli/demo.ts';
 import { apiMigrations } from '../api/migrations.ts';
 import { setInitialCredentials } from '../projections/credentials.ts';
 import { ExportWorker, requestExport } from '../api/exports.ts';
+import { DEFAULT_SUPPORT_DESK } from '../api/portal/support.tsx';
 import { buildCsv } from '../api/wiring.ts';
 import { handleContractCommand } from '../domain/contract-service.ts';
+import { Money } from '../domain/money.ts';
 import { projectionMigrations } from '../projections/index.ts';
 import { createQueries } from '../projections/queries.ts';
 import { testTargets, type TestDatabase } from './support/stores.ts';
 import { B, recordCalls, row, type Fixture } from './api.support.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = new URL('../test-artifacts/portal/', import.meta.url);
-const README_SHOT = new URL('../docs/portal.png', import.meta.url);
-/** Mid-month (no export blackout), the demo's window 2017-08 … 2017-12. */
-const NOW = new Date('2017-12-15T03:00:00Z');
-const NEW_PASSWORD = 'Kddi2017';
+const SCREENS = new URL('../docs/screens/', import.meta.url);
+/** Monday 16 November 2026, 12:00 in Tokyo: mid-month (no export blackout); the window is 2026-11 (provisional) … 2026-07. */
+const NOW = new Date('2026-11-16T03:00:00Z');
+const CURRENT = '2026-11';
+/** The month before: the representative number since its 16th, two telegrams. */
+const PREVIOUS = '2026-10';
+const DEMO_PASSWORD = 'demo2026';
+const NEW_PASSWORD = 'Kddi2026';
+const DESKTOP = { width: 1280, height: 800 };
+const MOBILE = { width: 360, height: 740 };
+
+/** "1,928.50円" or "1,928円" → Money (the page's figures, read back exactly). */
+const yen = (text: string): Money => Money.parse(text.trim().replace(/円$/, '').replace(/,/g, ''));
 
 describe('the self-page in Chromium', () => {
   let db: TestDatabase;
@@ -39,24 +53,26 @@ describe('the self-page in Chromium', () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
-  let password: string;
   let worker: ExportWorker;
+  let token: string;
 
   const shot = async (name: string, p: Page = page) => {
-    await p.screenshot({ path: new URL(`${name}.png`, ARTIFACTS).pathname, fullPage: true });
+    await p.screenshot({ path: new URL(`${name}.png`, SCREENS).pathname, fullPage: true, animations: 'disabled', caret: 'hide' });
   };
   const mainText = async (p: Page = page) => (await p.locator('main').innerText()).replace(/\s+/g, ' ');
+  const api = async <T,>(path: string): Promise<T> => (await (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json()) as T;
+  const rowOf = (label: string, scope: Locator | Page = page) => scope.locator('tr').filter({ has: page.locator('th', { hasText: new RegExp(`^${label.replace(/[()]/g, '\\$&')}$`) }) }).locator('td');
+  const menu = () => page.getByRole('navigation', { name: 'メニュー' });
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`Chromium is not installed at ${CHROMIUM}; the browser tests need it: apt-get update && apt-get install -y chromium (.ci/run installs it when missing)`);
+      throw new Error(`Chromium is not installed at ${CHROMIUM}; the browser tests need it: apt-get update && apt-get install -y chromium fonts-noto-cjk (.ci/run installs them when missing)`);
     }
-    await mkdir(ARTIFACTS, { recursive: true });
+    await mkdir(SCREENS, { recursive: true });
     db = await testTargets.find((t) => t.name === 'PGlite')!.open([projectionMigrations, apiMigrations]);
     // The built-in worker polls once a minute: the test builds the files itself, so that it sees 作成中 first.
-    server = await prepareServer(db, { clock: () => NOW, logger: pino({ level: 'silent' }), exportPollMs: 60_000 });
+    server = await prepareServer(db, { clock: () => NOW, logger: pino({ level: 'silent' }), exportPollMs: 60_000, demoPassword: DEMO_PASSWORD });
     await server.start();
-    password = server.demo!.password;
     worker = new ExportWorker({ db: db.database.db, queries: createQueries(db.database, db.store), build: buildCsv, clock: () => NOW });
     http = serve({ fetch: server.app.fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise<void>((resolve, reject) => {
@@ -64,11 +80,13 @@ describe('the self-page in Chromium', () => {
       http.once('error', reject);
     });
     base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const session = await fetch(`${base}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ selfId: 'd123456789', password: DEMO_PASSWORD }) });
+    token = ((await session.json()) as { token: string }).token;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--font-render-hinting=none'],
     });
-    context = await browser.newContext({ baseURL: base, locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: { width: 1100, height: 800 }, acceptDownloads: true });
+    context = await browser.newContext({ baseURL: base, locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: DESKTOP, deviceScaleFactor: 1, acceptDownloads: true });
     page = await context.newPage();
   });
 
@@ -84,9 +102,13 @@ describe('the self-page in Chromium', () => {
     await db?.cleanup();
   });
 
-  it('ログイン: a wrong password is refused, the demo login works by keyboard alone, the cookie is HttpOnly and SameSite=Lax', async () => {
+  it('ログイン: names the support desk, refuses a wrong password, and logs in by keyboard alone (HttpOnly, SameSite=Lax cookie)', async () => {
     await page.goto('/');
     await expect.poll(() => page.url()).toBe(`${base}/login`);
+    const text = await mainText();
+    expect(text).toContain('セルフページについてのお問い合わせ先');
+    expect(text).toContain(`電話番号 ${DEFAULT_SUPPORT_DESK.phone}`);
+    expect(text).toContain(`受付時間 ${DEFAULT_SUPPORT_DESK.hours}`);
     await shot('01-login');
     await page.getByLabel('セルフID').fill('d123456789');
     await page.getByLabel('セルフパスワード').fill('wrong1');
@@ -98,145 +120,260 @@ describe('the self-page in Chromium', () => {
     await page.goto('/login');
     await page.keyboard.type('d123456789');
     await page.keyboard.press('Tab');
-    await page.keyboard.type(password);
+    await page.keyboard.type(DEMO_PASSWORD);
     await page.keyboard.press('Enter');
     await page.waitForURL(`${base}/menu`);
-    expect(await page.locator('h1').innerText()).toBe('メニュー');
     const session = (await context.cookies()).find((c) => c.name === 'ledger_session')!;
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax', secure: false, path: '/' });
     expect(page.url()).not.toContain(session.value);
+  });
+
+  it('メニュー (手順2 ②): the menu and the current contract, with the manual’s units; メニュー named once on the left; the support desk in the footer', async () => {
+    expect(await page.locator('h1').innerText()).toBe('メニュー');
+    const nav = menu();
+    for (const item of ['メニュー', 'ご契約内容の確認', 'パスワードの変更', 'ご利用料金の確認']) await expect.poll(() => nav.getByRole('link', { name: item, exact: true }).count()).toBe(1);
+    expect(await nav.getByRole('button', { name: 'ログアウト' }).count()).toBe(1);
+    expect((await nav.innerText()).match(/メニュー/g)).toHaveLength(1);
+    expect((await nav.boundingBox())!.x).toBeLessThan((await page.locator('main').boundingBox())!.x);
+
+    const contract = await api<{ numberCount: number; channels: number; dialInNumberCount: number }>('/api/v1/contract');
+    expect(await rowOf('契約コード').innerText()).toBe('d123456789');
+    expect(await rowOf('契約電話番号数').innerText()).toMatch(new RegExp(`^${contract.numberCount}件`));
+    expect(await rowOf('チャンネル数/回線数').innerText()).toBe(`${contract.channels}チャンネル/回線`);
+    expect(await rowOf('追加ダイヤルイン番号数').innerText()).toBe(`${contract.dialInNumberCount}番号`);
+    expect(contract.dialInNumberCount).toBe(DEMO_LINES.length);
+    expect(await rowOf('特定番号通知サービス (拠点代表番号機能)').innerText()).toBe(`申込済（通知電話番号 ${DEMO_DIAL_IN_NUMBER}）`);
+    const footer = await page.locator('footer').innerText();
+    expect(footer).toContain('セルフページについてのお問い合わせ先');
+    expect(footer).toContain(DEFAULT_SUPPORT_DESK.name);
     await shot('03-menu');
   });
 
-  it('the menu on the left leads to every page; ご契約内容の確認 shows the demo contract', async () => {
-    const menu = page.getByRole('navigation', { name: 'メニュー' });
-    for (const item of ['ご契約内容の確認', 'パスワードの変更', 'ご利用料金の確認']) await expect.poll(() => menu.getByRole('link', { name: item }).count()).toBe(1);
-    expect(await menu.getByRole('button', { name: 'ログアウト' }).count()).toBe(1);
-    const box = await menu.boundingBox();
-    const mainBox = await page.locator('main').boundingBox();
-    expect(box!.x).toBeLessThan(mainBox!.x); // on the left
-
-    await menu.getByRole('link', { name: 'ご契約内容の確認' }).click();
+  it('ご契約内容の確認 → 契約電話番号詳細 and フリーコール(選択)電話番号詳細, one number a screen with NEXT / BACK', async () => {
+    await menu().getByRole('link', { name: 'ご契約内容の確認' }).click();
     await page.waitForURL(`${base}/contract`);
-    const text = await mainText();
-    expect(text).toContain('契約コード d123456789');
-    expect(text).toContain('契約電話番号数 2');
-    expect(text).toContain('フリーコール(選択)番号通知サービス 申込済');
-    expect(text).toContain('一括転送サービス 未申込');
-    expect(text).toContain('ご利用開始日 2010年11月15日');
-    expect(text).toContain(`追加ダイヤルイン番号 ${DEMO_DIAL_IN_NUMBER}`);
-    expect(text).toContain('1 / 1');
-    expect(text).toContain('フリーコール(選択)電話番号 0120222333');
+    expect(await rowOf('フリーコール(選択)番号通知サービス').innerText()).toBe('申込済');
+    expect(await rowOf('一括転送サービス').innerText()).toBe('未申込');
+    expect(await rowOf('ご利用開始日').innerText()).toBe('2010年11月15日');
     await shot('04-contract');
+
+    await page.getByRole('link', { name: '契約電話番号詳細を表示' }).click();
+    await page.waitForURL(`${base}/contract/numbers`);
+    const seen: string[] = [];
+    for (let i = 0; i < DEMO_LINES.length; i++) {
+      const line = DEMO_LINES[i]!;
+      expect(await rowOf('追加ダイヤルイン番号').innerText()).toBe(line.dialInNumber);
+      expect(await rowOf('au携帯電話番号').innerText()).toBe(line.auMobileNumber);
+      expect(await rowOf('基本電話番号').innerText()).toBe('0120222333');
+      expect(await page.locator('.pager .position').innerText()).toBe(`${i + 1} / ${DEMO_LINES.length}`);
+      seen.push(line.dialInNumber);
+      if (i === 0) {
+        expect(await page.locator('.pager a[rel="prev"]').count()).toBe(0);
+        await shot('05-contract-numbers');
+      }
+      if (i < DEMO_LINES.length - 1) {
+        await page.getByRole('link', { name: 'NEXT' }).click();
+        await page.waitForURL(new RegExp(`/contract/numbers\\?page=${i + 2}$`));
+      }
+    }
+    expect(await page.locator('.pager a[rel="next"]').count()).toBe(0);
+    await shot('06-contract-numbers-last');
+    await page.getByRole('link', { name: 'BACK' }).click();
+    expect(await rowOf('追加ダイヤルイン番号').innerText()).toBe(DEMO_LINES[DEMO_LINES.length - 2]!.dialInNumber);
+
+    await page.getByRole('link', { name: 'ご契約内容の確認へ戻る' }).click();
+    await page.getByRole('link', { name: 'フリーコール(選択)電話番号詳細を表示' }).click();
+    await page.waitForURL(`${base}/contract/freecall`);
+    for (let i = 0; i < DEMO_FREECALL_NUMBERS.length; i++) {
+      expect(await rowOf('フリーコール(選択)電話番号').innerText()).toBe(DEMO_FREECALL_NUMBERS[i]);
+      if (i === 0) await shot('07-freecall-numbers');
+      if (i < DEMO_FREECALL_NUMBERS.length - 1) await page.getByRole('link', { name: 'NEXT' }).click();
+    }
   });
 
-  it('ご利用料金の確認: five months newest first in whole yen, with the period, the buttons and the notes; the same figures as the API', async () => {
-    await page.getByRole('navigation', { name: 'メニュー' }).getByRole('link', { name: 'ご利用料金の確認' }).click();
+  it('ご利用料金の確認: the manual’s columns in order, whole yen as the API, 電報明細 with its total, one line of actions a cell, no header broken mid-word at 1280 px', async () => {
+    await menu().getByRole('link', { name: 'ご利用料金の確認' }).click();
     await page.waitForURL(`${base}/charges`);
+    const heads = await page.locator('table.monthly thead th').allInnerTexts();
+    expect(heads.map((h) => h.replace(/\s+/g, ''))).toEqual(['ご利用年月', 'ご利用料金合計', '国内通話', '国際通話', '携帯/PHS通話', '電話番号別ご利用料金', '通話明細', '電報明細', 'ご利用期間']);
     const months = await page.locator('tr[data-month]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-month')));
-    expect(months).toEqual(['2017-12', '2017-11', '2017-10', '2017-09', '2017-08']);
+    expect(months).toEqual(['2026-11', '2026-10', '2026-09', '2026-08', '2026-07']);
 
-    const api = await fetch(`${base}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ selfId: 'd123456789', password }) });
-    const token = ((await api.json()) as { token: string }).token;
-    const charges = (await (await fetch(`${base}/api/v1/charges`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
-      months: { month: string; yen: { total: string; domestic: string; international: string; mobile: string } }[];
-    };
+    const charges = await api<{ months: { month: string; yen: Record<string, string>; telegrams: string }[] }>('/api/v1/charges');
     for (const m of charges.months) {
       const cells = await page.locator(`tr[data-month="${m.month}"] td.num`).allInnerTexts();
       expect(cells.map((c) => c.replace(/,/g, ''))).toEqual([`${m.yen.total}円`, `${m.yen.domestic}円`, `${m.yen.international}円`, `${m.yen.mobile}円`]);
-      for (const c of cells) expect(c).toMatch(/^\d{1,3}(,\d{3})*円$/);
+      expect(await page.locator(`tr[data-month="${m.month}"] td[data-label="電報明細"] .amount`).innerText()).toBe(`${Money.parse(m.telegrams).toDisplayWholeYen()}円`);
     }
-    const nov = page.locator('tr[data-month="2017-11"]');
-    expect(await nov.innerText()).toContain('【11月01日～11月30日】');
-    for (const label of ['画面に表示', '作成', 'ダウンロード']) expect(await nov.getByRole('link', { name: label, exact: true }).count()).toBe(2);
-    const text = await mainText();
-    expect(text).toContain('消費税は含まれていません');
-    expect(text).toContain('電報料金は含まれていません');
-    expect(text).toContain('月をまたがって通話された場合は、翌月のご請求となります。');
-    await shot('05-charges');
+    expect(charges.months.filter((m) => m.telegrams !== '0.00').map((m) => m.month)).toEqual([PREVIOUS, '2026-08']);
+    expect(await page.locator(`tr[data-month="${PREVIOUS}"] td.period`).innerText()).toBe('【10月01日～10月31日】');
 
-    // The README's picture: the first screen of this page, small. docs/portal.png is committed, so it
-    // is rewritten only on request (UPDATE_README_SHOT=1, on a machine with Japanese fonts).
-    const readme = process.env.UPDATE_README_SHOT === '1' ? README_SHOT : new URL('readme-charges.png', ARTIFACTS);
-    await page.screenshot({ path: readme.pathname, fullPage: false });
-    expect((await stat(readme)).size).toBeLessThan(200 * 1024);
+    await shot('08-charges');
+
+    // Layout at 1280 px: nothing scrolls sideways, every cell's buttons sit on one line, and a header
+    // breaks only where the markup allows it (between words, at a <wbr>), never inside a text run.
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(DESKTOP.width);
+    const region = page.getByRole('region', { name: '月別ご利用料金' });
+    expect(await region.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+    // A cell's actions wrapped when one of them starts below the bottom of the first.
+    const wrapped = await page.locator('table.monthly .buttons').evaluateAll((groups) =>
+      groups.map((g) => {
+        const [first, ...rest] = [...g.children].map((b) => b.getBoundingClientRect());
+        return rest.some((b) => b.top >= first!.bottom);
+      }),
+    );
+    expect(wrapped.length).toBe(15);
+    expect(wrapped.filter(Boolean)).toEqual([]);
+    const brokenInsideWords = await page.evaluate<string[]>(`[...document.querySelectorAll('table.monthly thead th')].flatMap((th) => {
+      const out = [];
+      const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const text = node.textContent;
+        const tops = new Set();
+        for (let i = 0; i < text.length; i++) {
+          if (/\\s/.test(text[i])) continue;
+          const range = document.createRange();
+          range.setStart(node, i);
+          range.setEnd(node, i + 1);
+          tops.add(Math.round(range.getBoundingClientRect().top));
+        }
+        if (tops.size > 1) out.push(text);
+      }
+      return out;
+    })`);
+    expect(brokenInsideWords).toEqual([]);
+    expect(await mainText()).toContain('電報料金はご利用料金合計に含まれていません');
   });
 
-  it('電話番号別ご利用料金 and ご利用明細: 2-decimal 円 per number, 10 calls a page in the manual’s formats, paging and the way back', async () => {
-    await page.locator('tr[data-month="2017-11"]').getByRole('link', { name: '画面に表示' }).first().click();
-    await page.waitForURL(`${base}/charges/2017-11/numbers`);
-    const row = page.locator(`tr[data-number="${DEMO_DIAL_IN_NUMBER}"]`);
-    const amounts = await row.locator('td.num').allInnerTexts();
-    expect(amounts).toHaveLength(6);
-    for (const a of amounts) expect(a).toMatch(/^\d{1,3}(,\d{3})*\.\d{2}円/);
-    await shot('06-numbers');
-
-    await row.getByRole('link', { name: `${DEMO_DIAL_IN_NUMBER} 全通話の明細を表示` }).click();
-    await page.waitForURL(/\/calls$/);
-    const total = Number(/全(\d+)件/.exec(await mainText())![1]);
-    expect(total).toBeGreaterThan(10);
-    const rows = page.locator('main tbody tr');
-    expect(await rows.count()).toBe(10);
-    expect(await page.locator('main thead th').allInnerTexts()).toEqual(['番号', '通話開始日時', '通話先電話番号', '地域名', '通話時間', '通話料金']);
-    const first = await rows.first().locator('th, td').allInnerTexts();
-    expect(first[0]).toBe('1');
-    expect(first[1]).toMatch(/^11\/\d{2}\([月火水木金土日]\)\d{2}時\d{2}分\d{2}\.\d秒$/);
-    expect(first[4]).toMatch(/^(\d+時間 \d{2}分 \d{2}\.\d秒|\d+件)$/);
-    expect(first[5]).toMatch(/^\d{1,3}(,\d{3})*\.\d{2}円$/);
-    await shot('07-calls');
-
-    await page.getByRole('link', { name: '次の10件' }).click();
-    await page.waitForURL(/page=2/);
-    expect(await rows.first().locator('th').innerText()).toBe('11');
-    await shot('08-calls-page2');
-    await page.getByRole('link', { name: '電話番号別利用料金照会画面へ戻る' }).click();
-    await page.waitForURL(`${base}/charges/2017-11/numbers`);
-
-    await page.getByRole('link', { name: `${DEMO_DIAL_IN_NUMBER} 国内通話の明細を表示` }).click();
-    await page.waitForURL(/category=domestic/);
-    expect(await mainText()).toContain('（国内通話）');
+  it('電話番号別ご利用料金: every number of the month in 2-decimal 円, adding up to the month', async () => {
+    await page.locator(`tr[data-month="${PREVIOUS}"] td[data-label="電話番号別ご利用料金"]`).getByRole('link', { name: '画面に表示' }).click();
+    await page.waitForURL(`${base}/charges/${PREVIOUS}/numbers`);
+    const numbers = await page.locator('tr[data-number]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-number')!));
+    // The representative number from the 16th: before it, every line under its own number.
+    expect([...numbers].sort()).toEqual(DEMO_LINES.map((l) => l.dialInNumber).sort());
+    let sum = Money.zero;
+    for (const n of numbers) {
+      const amounts = await page.locator(`tr[data-number="${n}"] td.num`).allInnerTexts();
+      expect(amounts).toHaveLength(6);
+      for (const a of amounts) expect(a).toMatch(/^\d{1,3}(,\d{3})*\.\d{2}円/);
+      sum = sum.plus(yen(amounts[0]!.replace(/表示$/, '')));
+    }
+    const month = (await api<{ months: { month: string; normal: { total: string } }[] }>('/api/v1/charges')).months.find((m) => m.month === PREVIOUS)!;
+    expect(sum.toString()).toBe(month.normal.total);
+    await shot('09-numbers');
   });
 
-  it('CSV: 作成 → 作成受付の確認 → 作成受付完了 → by itself to ただいま作成中です → 画面を更新する → 明細ダウンロード of a Shift_JIS file', async () => {
+  it('通話明細 「画面に表示」 lets the customer choose the number; ご利用金額合計 is the whole listing’s, 10 a page, equal to the calls on every page', async () => {
     await page.goto('/charges');
-    const nov = page.locator('tr[data-month="2017-11"] td[data-label="通話明細"]');
-    await nov.getByRole('link', { name: '作成' }).click();
-    await page.waitForURL(`${base}/charges/2017-11/exports/new?kind=calls`);
-    expect(await page.locator('h1').innerText()).toBe('作成受付の確認');
+    await page.locator(`tr[data-month="${PREVIOUS}"] td[data-label="通話明細"]`).getByRole('link', { name: '画面に表示' }).click();
+    await page.waitForURL(`${base}/charges/${PREVIOUS}/calls`);
+    const choices = await page.getByLabel('ご利用電話番号').locator('option').evaluateAll((os) => os.map((o) => o.getAttribute('value')));
+    expect([...choices].sort()).toEqual(DEMO_LINES.map((l) => l.dialInNumber).sort());
+    await shot('10-calls-choose');
+    await page.getByLabel('ご利用電話番号').selectOption(DEMO_DIAL_IN_NUMBER);
+    await page.getByRole('button', { name: '画面に表示' }).click();
+    await page.waitForURL(`${base}/charges/${PREVIOUS}/numbers/${DEMO_DIAL_IN_NUMBER}/calls`);
+
+    const summary = await mainText();
+    expect(summary).toContain('10件/ページまで表示します');
+    const total = Number(/通話件数 全(\d+)件/.exec(summary)![1]);
+    const shownSum = yen(/ご利用金額合計 ([\d,.]+円)/.exec(summary)![1]!);
+    expect(total).toBeGreaterThan(30);
+    expect(await page.locator('main table.stacked thead th').allInnerTexts()).toEqual(['番号', '通話開始日時', '通話先電話番号', '地域名', '通話時間', '通話料金']);
+    await shot('11-calls');
+
+    // Every page, by its "next" link: 10 rows a page, the same head, and the calls add up to it.
+    const calls: string[][] = [];
+    for (let p = 1; ; p++) {
+      const rows = page.locator('main table.stacked tbody tr');
+      const cells = await rows.evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('th, td')].map((c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim())));
+      expect(cells.length, `page ${p}`).toBe(Math.min(10, total - calls.length));
+      expect(await page.locator('main').innerText()).toContain(`ご利用金額合計`);
+      expect(yen(/ご利用金額合計\s+([\d,.]+円)/.exec(await page.locator('main').innerText())![1]!).toString(), `page ${p}`).toBe(shownSum.toString());
+      calls.push(...cells);
+      if (p === 2) await shot('12-calls-page2');
+      const next = page.locator('main nav.pager a[rel="next"]');
+      if ((await next.count()) === 0) break;
+      await next.click();
+      await page.waitForLoadState();
+    }
+    expect(calls).toHaveLength(total);
+    expect(calls.map((c) => Number(c[0]))).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(Money.sum(calls.map((c) => yen(c[5]!))).toString()).toBe(shownSum.toString());
+    const listing = await api<{ total: number; sum: string }>(`/api/v1/charges/${PREVIOUS}/numbers/${DEMO_DIAL_IN_NUMBER}/calls`);
+    expect([listing.total, listing.sum]).toEqual([total, shownSum.toString()]);
+
+    // The manual's formats and the demo's kinds of call.
+    for (const c of calls) {
+      expect(c[1]).toMatch(/^\d{2}\/\d{2}\([月火水木金土日]\)\d{2}時\d{2}分\d{2}\.\d秒$/);
+      expect(c[4]).toMatch(/^(\d+時間 \d{2}分 \d{2}\.\d秒|\d+件)$/);
+      expect(c[5]).toMatch(/^\d{1,3}(,\d{3})*\.\d{2}円$/);
+    }
+    expect(calls.filter((c) => c[4] === '1件').map((c) => c[2])).toEqual(['104']);
+    expect(new Set(calls.filter((c) => c[3] === 'IP電話').map((c) => c[5]))).toEqual(new Set(['8.00円']));
+    // Started at 23:58:30 on 30 September, ended in October: billed (and listed) in October.
+    expect(calls.filter((c) => c[1]!.startsWith('09/30')).map((c) => c[1])).toEqual(['09/30(水)23時58分30.0秒']);
+
+    // Free calls (au 定額) are listed at their normal charge; the bill has them at 0.
+    await page.goto(`/charges/${PREVIOUS}/numbers/${DEMO_DIAL_IN_NUMBER}/calls?category=au`);
+    const au = yen(/ご利用金額合計 ([\d,.]+円)/.exec(await mainText())![1]!);
+    expect(au.isZero()).toBe(false);
+    const numbersApi = await api<{ items: { number: string; au: string; billed: { au: string } }[] }>(`/api/v1/charges/${PREVIOUS}/numbers`);
+    const main = numbersApi.items.find((n) => n.number === DEMO_DIAL_IN_NUMBER)!;
+    expect([main.au, main.billed.au]).toEqual([au.toString(), '0.00']);
+  });
+
+  it('電報明細: the month’s telegrams with their total, apart from the call charges', async () => {
+    await page.goto('/charges');
+    await page.getByRole('link', { name: `${PREVIOUS.slice(0, 4)}年${PREVIOUS.slice(5)}月分 電報明細を画面に表示` }).click();
+    await page.waitForURL(`${base}/charges/${PREVIOUS}/telegrams`);
+    const want = demoTelegramLines(NOW).filter((t) => t.date.startsWith(PREVIOUS));
+    const rows = await page.locator('main table.stacked tbody tr').evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('td')].map((c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim())));
+    expect(rows.map((r) => r[1])).toEqual(want.map((t) => t.destination));
+    const total = Money.sum(want.map((t) => Money.parse(t.charge)));
+    expect(rows.reduce((acc, r) => acc.plus(yen(r[3]!)), Money.zero).toString()).toBe(total.toString());
+    expect(await rowOf('電報料金合計').innerText()).toBe(`${total.toDisplay()}円`);
+    await shot('13-telegrams');
+  });
+
+  it('CSV: 作成 → 作成受付の確認 → 作成受付完了 → 作成中 in the table → ダウンロード with 保存期限, a Shift_JIS file', async () => {
+    await page.goto('/charges');
+    const cell = () => page.locator(`tr[data-month="${PREVIOUS}"] td[data-label="通話明細"]`);
+    expect(await cell().getByRole('link').allInnerTexts()).toEqual(['画面に表示', '作成']);
+    await cell().getByRole('link', { name: '作成', exact: true }).click();
+    await page.waitForURL(`${base}/charges/${PREVIOUS}/exports/new?kind=calls`);
     expect(await page.getByLabel('文字コード').inputValue()).toBe('sjis');
-    await shot('09-export-confirm');
+    await shot('14-export-confirm');
 
     await page.getByRole('button', { name: '明細作成' }).click();
     await expect.poll(() => page.locator('h1').innerText()).toBe('作成受付完了');
-    await shot('10-export-accepted');
+    await shot('15-export-accepted');
     await page.waitForURL(/\/exports\/[0-9a-f-]{36}$/, { timeout: 15_000 });
-    const statusUrl = page.url();
     expect(await mainText()).toContain('ただいま作成中です');
-    await shot('11-export-pending');
-    await page.getByRole('link', { name: '画面を更新する(リロード)' }).click();
-    await page.waitForURL(statusUrl);
-    expect(await mainText()).toContain('ただいま作成中です');
+    await shot('16-export-pending');
+
+    await page.goto('/charges');
+    expect(await cell().getByRole('link').allInnerTexts()).toEqual(['画面に表示', '作成中']);
+    await shot('17-charges-file-pending');
 
     while (await worker.runOnce());
-    await page.getByRole('link', { name: '画面を更新する(リロード)' }).click();
-    await expect.poll(() => page.getByRole('link', { name: '明細ダウンロード' }).count()).toBe(1);
-    expect(await mainText()).toContain('48時間');
-    await shot('12-export-ready');
+    await page.reload();
+    expect(await cell().getByRole('link').allInnerTexts()).toEqual(['画面に表示', 'ダウンロード']);
+    expect(await cell().locator('.expiry').innerText()).toBe('保存期限 11/18 12:00');
+    // The other file of the month still offers 作成.
+    expect(await page.locator(`tr[data-month="${PREVIOUS}"] td[data-label="電話番号別ご利用料金"]`).getByRole('link').allInnerTexts()).toEqual(['画面に表示', '作成']);
+    await shot('18-charges-file-ready');
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: '明細ダウンロード' }).click()]);
+    const [download] = await Promise.all([page.waitForEvent('download'), cell().getByRole('link', { name: 'ダウンロード' }).click()]);
     const bytes = await readFile((await download.path())!);
-    const header = iconv.encode('ご利用電話番号', 'cp932');
-    expect([...bytes.subarray(0, header.length)]).toEqual([...header]);
-    expect(bytes.subarray(0, 2).toString('hex')).toBe('82b2'); // ご in CP932
     const lines = iconv.decode(bytes, 'cp932').split('\r\n');
     expect(lines[0]).toBe('ご利用電話番号,通話開始日時,通話開始時刻,着信電話番号,地域名,通話時間,内線区分,呼種別,通話料');
-    expect(lines[1]).toMatch(new RegExp(`^${DEMO_DIAL_IN_NUMBER},2017/11/\\d{2},`));
+    expect(lines[1]).toMatch(/^\d{10},2026\/(09\/30|10\/\d{2}),/);
     expect(download.suggestedFilename()).toMatch(/\.csv$/);
 
-    await page.goto('/charges/2017-11/downloads');
-    expect(await mainText()).toContain('通話明細');
+    await page.goto(`/charges/${PREVIOUS}/downloads`);
     expect(await page.getByRole('link', { name: '明細ダウンロード' }).count()).toBe(1);
-    await shot('13-downloads');
+    await shot('19-downloads');
   });
 
   it('another contract’s number and file are a 404 page', async () => {
@@ -246,63 +383,70 @@ describe('the self-page in Chromium', () => {
     ] as const;
     for (const command of opened) await handleContractCommand(db.store, command);
     await setInitialCredentials(db.database.db, { contractCode: B.code, selfId: B.selfId, password: B.password });
-    await recordCalls({ db } as unknown as Fixture, B.code, [row(B.dialIn, '2017/11/20', '100000.0', '国内呼', '16.00')]);
-    const { job } = await requestExport(db.database.db, { contractCode: B.code, month: '2017-11', kind: 'numbers', encoding: 'sjis' }, NOW);
+    await recordCalls({ db } as unknown as Fixture, B.code, [row(B.dialIn, '2026/10/20', '100000.0', '国内呼', '16.00')]);
+    const { job } = await requestExport(db.database.db, { contractCode: B.code, month: PREVIOUS, kind: 'numbers', encoding: 'sjis' }, NOW);
 
-    for (const path of [`/charges/2017-11/numbers/${B.dialIn}/calls`, `/exports/${job.id}`, `/exports/${job.id}/file`]) {
+    for (const path of [`/charges/${PREVIOUS}/numbers/${B.dialIn}/calls`, `/charges/${PREVIOUS}/calls?number=${B.dialIn}`, `/exports/${job.id}`, `/exports/${job.id}/file`]) {
       const res = await page.goto(path);
       expect(res!.status(), path).toBe(404);
       expect(await page.locator('h1').innerText()).toBe('ページが見つかりません');
       expect(await mainText()).not.toContain('16.00');
     }
-    await shot('14-not-found');
+    await shot('20-not-found');
   });
 
-  it('is readable at 360 px wide: nothing scrolls sideways, the figures stay labelled', async () => {
+  it('on a 360 px phone: the menu on top, nothing scrolls sideways, the figures stay labelled', async () => {
     const narrow = await context.newPage();
-    await narrow.setViewportSize({ width: 360, height: 740 });
+    await narrow.setViewportSize(MOBILE);
+    // Every page is checked; three are photographed (the others look alike on a phone).
     for (const [path, name] of [
-      ['/charges', '15-charges-360'],
-      ['/charges/2017-11/numbers', '16-numbers-360'],
-      [`/charges/2017-11/numbers/${DEMO_DIAL_IN_NUMBER}/calls`, '17-calls-360'],
-      ['/contract', '18-contract-360'],
-      ['/password', '19-password-360'],
+      ['/menu', '21-mobile-menu'],
+      ['/charges', '22-mobile-charges'],
+      [`/charges/${PREVIOUS}/numbers`, undefined],
+      [`/charges/${PREVIOUS}/numbers/${DEMO_DIAL_IN_NUMBER}/calls`, '23-mobile-calls'],
+      [`/charges/${PREVIOUS}/telegrams`, undefined],
+      [`/charges/${PREVIOUS}/calls`, undefined],
+      ['/contract/numbers', undefined],
+      ['/password', undefined],
     ] as const) {
       await narrow.goto(path);
-      const overflow = await narrow.evaluate<number>('document.documentElement.scrollWidth');
-      expect(overflow, path).toBeLessThanOrEqual(360);
-      await shot(name, narrow);
+      expect(await narrow.evaluate<number>('document.documentElement.scrollWidth'), path).toBeLessThanOrEqual(MOBILE.width);
+      if (name) await shot(name, narrow);
     }
     await narrow.goto('/charges');
-    expect(await narrow.locator('tr[data-month="2017-11"] td[data-label="ご利用料金合計"]').isVisible()).toBe(true);
+    const nov = narrow.locator(`tr[data-month="${PREVIOUS}"]`);
+    expect(await nov.locator('td[data-label="ご利用料金合計"]').isVisible()).toBe(true);
+    expect(await nov.locator('td[data-label="電報明細"]').isVisible()).toBe(true);
+    const navBox = (await narrow.getByRole('navigation', { name: 'メニュー' }).boundingBox())!;
+    expect(navBox.y).toBeLessThan((await narrow.locator('main').boundingBox())!.y); // on top
     await narrow.close();
   });
 
   it('パスワードの変更: a broken rule is explained next to its field; 開始 → 確認 → 完了; then only the new password logs in', async () => {
     await page.goto('/menu');
-    await page.getByRole('navigation', { name: 'メニュー' }).getByRole('link', { name: 'パスワードの変更' }).click();
+    await menu().getByRole('link', { name: 'パスワードの変更' }).click();
     await page.waitForURL(`${base}/password`);
     expect(await mainText()).toContain('4文字以上8文字以内の半角英数字');
-    await shot('20-password-start');
+    await shot('24-password-start');
 
-    await page.getByLabel('現在のセルフパスワード').fill(password);
+    await page.getByLabel('現在のセルフパスワード').fill(DEMO_PASSWORD);
     await page.getByLabel('新しいセルフパスワード', { exact: true }).fill('abcdef');
     await page.getByLabel('新しいセルフパスワード（確認用）').fill('abcdef');
     await page.getByRole('button', { name: '確認' }).click();
     await expect.poll(() => page.locator('#newPassword').getAttribute('aria-invalid')).toBe('true');
     expect(await page.locator('#newPassword-error').innerText()).toContain('英字と数字を、それぞれ1文字以上含めてください。');
-    await shot('21-password-error');
+    await shot('25-password-error');
 
-    await page.getByLabel('現在のセルフパスワード').fill(password);
+    await page.getByLabel('現在のセルフパスワード').fill(DEMO_PASSWORD);
     await page.getByLabel('新しいセルフパスワード', { exact: true }).fill(NEW_PASSWORD);
     await page.getByLabel('新しいセルフパスワード（確認用）').fill(NEW_PASSWORD);
     await page.getByRole('button', { name: '確認' }).click();
     await expect.poll(() => page.locator('h1').innerText()).toBe('セルフパスワード変更（確認）');
     expect(await page.content()).not.toContain(NEW_PASSWORD);
-    await shot('22-password-confirm');
+    await shot('26-password-confirm');
     await page.getByRole('button', { name: '変更する' }).click();
     await expect.poll(() => page.locator('h1').innerText()).toBe('セルフパスワード変更（完了）');
-    await shot('23-password-done');
+    await shot('27-password-done');
     await page.getByRole('main').getByRole('link', { name: 'メニューに戻る' }).click();
     await page.waitForURL(`${base}/menu`);
 
@@ -313,7 +457,7 @@ describe('the self-page in Chromium', () => {
     expect((await page.goto('/menu'))!.url()).toBe(`${base}/login`);
 
     await page.getByLabel('セルフID').fill('d123456789');
-    await page.getByLabel('セルフパスワード').fill(password);
+    await page.getByLabel('セルフパスワード').fill(DEMO_PASSWORD);
     await page.getByRole('button', { name: 'ログイン' }).click();
     await expect.poll(() => page.locator('#login-error').count()).toBe(1);
 
@@ -321,6 +465,24 @@ describe('the self-page in Chromium', () => {
     await page.getByLabel('セルフパスワード').fill(NEW_PASSWORD);
     await page.getByRole('button', { name: 'ログイン' }).click();
     await page.waitForURL(`${base}/menu`);
-    await shot('24-menu-after-new-password');
+  });
+
+  it('a locked self ID: after repeated wrong passwords the login page says it is locked (429), even to the right password', async () => {
+    await page.getByRole('button', { name: 'ログアウト' }).click();
+    await page.waitForURL(`${base}/login?reason=logout`);
+    let status = 0;
+    for (let i = 0; i < 10 && status !== 429; i++) {
+      await page.getByLabel('セルフID').fill('d123456789');
+      await page.getByLabel('セルフパスワード').fill(i < 9 ? 'wrong9' : NEW_PASSWORD);
+      const [response] = await Promise.all([page.waitForResponse((r) => r.url() === `${base}/login` && r.request().method() === 'POST'), page.getByRole('button', { name: 'ログイン' }).click()]);
+      status = response.status();
+    }
+    expect(status).toBe(429);
+    await page.getByLabel('セルフID').fill('d123456789');
+    await page.getByLabel('セルフパスワード').fill(NEW_PASSWORD);
+    const [response] = await Promise.all([page.waitForResponse((r) => r.url() === `${base}/login` && r.request().method() === 'POST'), page.getByRole('button', { name: 'ログイン' }).click()]);
+    expect(response.status()).toBe(429);
+    expect(await page.getByRole('alert').count()).toBeGreaterThan(0);
+    await shot('28-login-locked');
   });
 });

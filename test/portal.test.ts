@@ -6,9 +6,10 @@ import { Money } from '../domain/money.ts';
 import { handleContractCommand } from '../domain/contract-service.ts';
 import { ExportWorker } from '../api/exports.ts';
 import { buildCsv } from '../api/wiring.ts';
-import { callStartJa, dateJa, dateTimeJa, durationJa, monthJa, periodJa, wholeYenJa, yenJa } from '../api/format.ts';
+import { callStartJa, dateJa, dateTimeJa, durationJa, monthJa, periodJa, shortDateTimeJa, wholeYenJa, yenJa } from '../api/format.ts';
+import { DEFAULT_SUPPORT_DESK } from '../api/portal/support.tsx';
 import { testTargets } from './support/stores.ts';
-import { A, B, MID_DECEMBER_2017, openFixture, seedTwoContracts, type Fixture } from './api.support.ts';
+import { A, B, MID_DECEMBER_2017, openFixture, recordCalls, row, seedTwoContracts, type Fixture } from './api.support.ts';
 
 describe('the portal’s Japanese formats (api/format.ts)', () => {
   it('shows per-number and per-call amounts with 2 decimals and 円, the month summary in whole yen cut off', () => {
@@ -24,6 +25,10 @@ describe('the portal’s Japanese formats (api/format.ts)', () => {
     expect(monthJa('2017-11')).toBe('2017年11月');
     expect(dateJa('2010-11-15')).toBe('2010年11月15日');
     expect(dateTimeJa(new Date('2017-12-15T03:00:00Z'))).toBe('2017年12月15日 12時00分');
+  });
+  it('shows a file’s 保存期限 in a table cell as 12/17 12:00, Japan time', () => {
+    expect(shortDateTimeJa(new Date('2017-12-17T03:00:00Z'))).toBe('12/17 12:00');
+    expect(shortDateTimeJa(new Date('2017-12-31T15:30:00Z'))).toBe('01/01 00:30');
   });
   it('shows a call’s start as 05/01(金)20時12分21.5秒 and its duration as 0時間 01分 06.0秒', () => {
     expect(callStartJa({ startDate: '2020-05-01', startTime: '201221.5' })).toBe('05/01(金)20時12分21.5秒');
@@ -241,14 +246,34 @@ describe.each(testTargets)('the self-page on $name', (target) => {
     });
   });
 
+  describe('after login (手順2 ②)', () => {
+    it('shows the menu and the current contract together, with the manual’s units', async () => {
+      const html = await a.page('/menu');
+      expectAccessibleForms(html);
+      const text = mainText(html);
+      for (const item of ['ご契約内容の確認', 'パスワードの変更', 'ご利用料金の確認']) expect(text).toContain(item);
+      expect(text).toContain('現在のご契約内容');
+      expect(text).toContain('契約コード d123456789');
+      expect(text).toContain('契約電話番号数 3件');
+      expect(text).toContain('チャンネル数/回線数 1チャンネル/回線');
+      expect(text).toContain('追加ダイヤルイン番号数 2番号');
+    });
+
+    it('names the menu once in the side menu', async () => {
+      const html = await a.page('/menu');
+      const nav = /<nav class="menu" aria-label="メニュー">([\s\S]*?)<\/nav>/.exec(html)![1]!;
+      expect(mainText(nav).match(/メニュー/g)).toHaveLength(1);
+    });
+  });
+
   describe('ご契約内容の確認', () => {
-    it('shows the SPEC §1 table: IDs, counts, 申込済 / 未申込 per option, dates, DNS', async () => {
+    it('shows the SPEC §1 table: IDs, counts with their units, 申込済 / 未申込 per option, dates, DNS', async () => {
       const text = mainText(await a.page('/contract'));
       expect(text).toContain('セルフID d123456789');
       expect(text).toContain('契約コード d123456789');
-      expect(text).toMatch(/契約電話番号数 3/);
-      expect(text).toContain('チャンネル数/回線数 1');
-      expect(text).toContain('追加ダイヤルイン番号数 2');
+      expect(text).toMatch(/契約電話番号数 3件/);
+      expect(text).toContain('チャンネル数/回線数 1チャンネル/回線');
+      expect(text).toContain('追加ダイヤルイン番号数 2番号');
       expect(text).toContain('フリーコール(選択)番号通知サービス 申込済');
       for (const label of ['ダイヤルイン 未申込', 'auケータイ着信割引(月額料型) 未申込', '番号通知リクエスト 未申込', '着信拒否サービス 未申込', '特定番号通知サービス (拠点代表番号機能) 未申込', '一括転送サービス 未申込']) {
         expect(text).toContain(label);
@@ -257,53 +282,105 @@ describe.each(testTargets)('the self-page on $name', (target) => {
       expect(text).toContain('接続タイプ ダイヤルイン接続');
       expect(text).toContain('プライマリDNS 192.0.2.1');
       expect(text).toContain('セカンダリDNS 192.0.2.2');
-      expect(text).toMatch(/フリーコール\(選択\)電話番号詳細 フリーコール\(選択\)電話番号 0120222333/);
+    });
+
+    it('links 契約電話番号詳細 and フリーコール(選択)電話番号詳細 to screens of their own', async () => {
+      const html = await a.page('/contract');
+      expect(html).toMatch(/<th scope="row">契約電話番号詳細<\/th><td><a class="button small secondary" href="\/contract\/numbers" aria-label="契約電話番号詳細を表示">表示<\/a>/);
+      expect(html).toMatch(/<th scope="row">フリーコール\(選択\)電話番号詳細<\/th><td><a class="button small secondary" href="\/contract\/freecall" aria-label="フリーコール\(選択\)電話番号詳細を表示">表示<\/a>/);
+      expect(mainText(html)).not.toContain('0312345678'); // the numbers are on their own screen
     });
 
     it('pages 契約電話番号詳細 one number at a time with NEXT and BACK', async () => {
-      const first = await a.page('/contract');
+      const first = await a.page('/contract/numbers');
+      expectAccessibleForms(first);
       expect(mainText(first)).toContain('基本電話番号 0120222333 追加ダイヤルイン番号 0312345678 au携帯電話番号 09012345678 ご利用開始日 2010年11月15日');
-      expect(first).toContain('href="/contract?page=2#numbers" rel="next">NEXT</a>');
-      expect(first).not.toContain('BACK');
-      const second = await a.page('/contract?page=2');
+      expect(first).toContain('href="/contract/numbers?page=2" rel="next">NEXT</a>');
+      expect(first).toContain('<span class="button secondary small" aria-disabled="true">BACK</span>');
+      expect(mainText(first)).toContain('1 / 2');
+      const second = await a.page('/contract/numbers?page=2');
       expect(mainText(second)).toContain('追加ダイヤルイン番号 0312340000 au携帯電話番号 08033334444 ご利用開始日 2015年04月01日');
-      expect(second).toContain('href="/contract?page=1#numbers" rel="prev">BACK</a>');
-      expect(second).not.toContain('NEXT');
+      expect(second).toContain('href="/contract/numbers" rel="prev">BACK</a>');
+      expect(second).toContain('<span class="button secondary small" aria-disabled="true">NEXT</span>');
       expect(mainText(second)).toContain('2 / 2');
+      expect(second).toContain('href="/contract">ご契約内容の確認へ戻る</a>');
+    });
+
+    it('sends the old address of the numbers (/contract?page=N) to their screen', async () => {
+      const res = await a.get('/contract?page=2');
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/contract/numbers?page=2');
+    });
+
+    it('pages フリーコール(選択)電話番号詳細 the same way', async () => {
+      const html = await a.page('/contract/freecall');
+      expect(mainText(html)).toContain('フリーコール(選択)電話番号 0120222333');
+      expect(mainText(html)).toContain('1 / 1');
+      expect(html).not.toContain('rel="next"');
+      expect(mainText(await a.page('/contract/freecall?page=2'))).toContain('このページに電話番号はありません。');
     });
 
     it('answers a malformed page number with a 400 page', async () => {
-      const res = await a.get('/contract?page=abc');
-      expect(res.status).toBe(400);
-      expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      for (const path of ['/contract?page=abc', '/contract/numbers?page=0', '/contract/freecall?page=x']) {
+        const res = await a.get(path);
+        expect(res.status, path).toBe(400);
+        expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+      }
     });
   });
 
   describe('ご利用料金の確認', () => {
-    it('shows the current month (provisional) and the four before it, newest first, in whole yen with the period', async () => {
+    it('shows the current month (provisional) and the four before it, newest first, in the manual’s columns', async () => {
       const html = await a.page('/charges');
       expectAccessibleForms(html);
       const months = [...html.matchAll(/<tr data-month="(\d{4}-\d{2})">/g)].map((m) => m[1]);
       expect(months).toEqual(['2017-12', '2017-11', '2017-10', '2017-09', '2017-08']);
-      const nov = mainText(/<tr data-month="2017-11">([\s\S]*?)<\/tr>/.exec(html)![1]!);
-      expect(nov).toContain('2017年11月分 【11月01日～11月30日】 1,928円 56円 0円 1,872円');
+      const head = /<thead>([\s\S]*?)<\/thead>/.exec(html)![1]!;
+      expect([...head.matchAll(/<th scope="col">([\s\S]*?)<\/th>/g)].map((m) => m[1]!.replace(/<wbr\/>/g, ''))).toEqual([
+        'ご利用年月', 'ご利用料金合計', '国内通話', '国際通話', '携帯/PHS通話', '電話番号別ご利用料金', '通話明細', '電報明細', 'ご利用期間',
+      ]);
+      const nov = mainText(/<tr data-month="2017-11">([\s\S]*?)<\/tr>/.exec(html)![1]!.replace(/<wbr\/>/g, ''));
+      expect(nov).toBe(' 2017年11月分 1,928円 56円 0円 1,872円 画面に表示 作成 画面に表示 作成 1,230円 画面に表示 【11月01日～11月30日】 ');
       expect(mainText(/<tr data-month="2017-12">([\s\S]*?)<\/tr>/.exec(html)![1]!)).toContain('速報');
     });
 
-    it('has 画面に表示 / 作成 / ダウンロード for both files of every month, and the notes under the table', async () => {
+    it('has 画面に表示 and 作成 for both files of every month, the 電報明細 column, and the notes under the table', async () => {
       const html = await a.page('/charges');
       const nov = /<tr data-month="2017-11">([\s\S]*?)<\/tr>/.exec(html)![1]!;
       expect(nov).toContain('href="/charges/2017-11/numbers">画面に表示</a>');
+      expect(nov).toContain('href="/charges/2017-11/calls">画面に表示</a>');
+      expect(nov).toContain('href="/charges/2017-11/telegrams" aria-label="2017年11月分 電報明細を画面に表示">画面に表示</a>');
       expect(nov).toContain('href="/charges/2017-11/exports/new?kind=numbers">作成</a>');
       expect(nov).toContain('href="/charges/2017-11/exports/new?kind=calls">作成</a>');
-      expect(nov.match(/>ダウンロード</g)).toHaveLength(2);
-      expect(nov.match(/>画面に表示</g)).toHaveLength(2);
+      // No file yet: nothing to download (the manual switches 作成 to ダウンロード once a file exists).
+      expect(nov).not.toContain('ダウンロード');
       const text = mainText(html);
       expect(text).toContain('消費税は含まれていません');
-      expect(text).toContain('電報料金は含まれていません');
+      expect(text).toContain('電報料金はご利用料金合計に含まれていません');
       expect(text).toContain('月をまたがって通話された場合は、翌月のご請求となります。');
       expect(text).toContain('48時間');
       expect(text).toContain('毎月1日および末日は、CSVファイルの作成・ダウンロードはできません。');
+    });
+
+    it('shows each month’s telegram total, the same as its 電報明細', async () => {
+      const html = await a.page('/charges');
+      const cell = (month: string) => mainText(new RegExp(`<tr data-month="${month}">[\\s\\S]*?<td data-label="電報明細">([\\s\\S]*?)</td>`).exec(html)![1]!).trim();
+      expect(cell('2017-11')).toBe('1,230円 画面に表示');
+      expect(cell('2017-10')).toBe('0円 画面に表示');
+    });
+  });
+
+  describe('電報明細', () => {
+    it('lists the month’s telegrams with their total, apart from the call totals', async () => {
+      const html = await a.page('/charges/2017-11/telegrams');
+      expectAccessibleForms(html);
+      const text = mainText(html);
+      expect(text).toContain('2017年11月分 【11月01日～11月30日】');
+      expect(text).toContain('電報料金合計 1,230.00円 件数 1件');
+      expect(text).toContain('ご利用日 あて先 種類 料金 2017年11月03日 東京都千代田区 慶弔 1,230.00円');
+      expect(text).not.toContain('990.00'); // B's telegram
+      expect(mainText(await a.page('/charges/2017-10/telegrams'))).toContain('この月の電報のご利用はありません。');
+      expect((await a.get('/charges/2017-07/telegrams')).status).toBe(404);
     });
   });
 
@@ -314,8 +391,9 @@ describe.each(testTargets)('the self-page on $name', (target) => {
       const row = /<tr data-number="0312345678">([\s\S]*?)<\/tr>/.exec(html)![1]!;
       expect(mainText(row)).toBe(' 0312345678 1,928.50円 表示 56.00円 表示 0.00円 表示 1,000.00円 表示 872.50円 表示 1,872.50円 ');
       for (const cat of ['domestic', 'international', 'au', 'otherMobile']) expect(row).toContain(`href="/charges/2017-11/numbers/0312345678/calls?category=${cat}"`);
-      expect(mainText(html)).toContain('電報明細');
-      expect(mainText(html)).toContain('1,230.00円');
+      // Telegrams have a screen of their own, linked from here; their charges are never in these figures.
+      expect(html).toContain('href="/charges/2017-11/telegrams">2017年11月分の電報明細</a>');
+      expect(mainText(html)).not.toContain('1,230.00円');
       expect(html).not.toContain('0698765432'); // B's number
     });
 
@@ -331,11 +409,13 @@ describe.each(testTargets)('the self-page on $name', (target) => {
   });
 
   describe('ご利用明細', () => {
+    /** The rows of the listing's table (not of the summary above it). */
+    const callRows = (html: string) => /<table class="stacked">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(html)![1]!.match(/<tr>/g)!;
+
     it('shows 10 calls a page in start order, with the manual’s date-time, duration and amount formats', async () => {
       const html = await a.page('/charges/2017-11/numbers/0312345678/calls');
       expectAccessibleForms(html);
-      const rows = [...html.matchAll(/<tbody>([\s\S]*?)<\/tbody>/g)][0]![1]!.match(/<tr>/g)!;
-      expect(rows).toHaveLength(10);
+      expect(callRows(html)).toHaveLength(10);
       const text = mainText(html);
       expect(text).toContain('全12件');
       expect(text).toContain('番号 通話開始日時 通話先電話番号 地域名 通話時間 通話料金');
@@ -348,6 +428,19 @@ describe.each(testTargets)('the self-page on $name', (target) => {
       expect(second).toContain('前の10件');
     });
 
+    it('heads every page with the whole listing’s ご利用金額合計 and 「10件/ページまで表示します」', async () => {
+      const { items } = await f.queries.monthCharges(A.code, '2017-11').then((m) => ({ items: m.numbers }));
+      const whole = yenJa(items.find((n) => n.number === A.dialIn)!.normal.total);
+      for (const page of ['', '?page=2']) {
+        const text = mainText(await a.page(`/charges/2017-11/numbers/0312345678/calls${page}`));
+        expect(text, page).toContain(`ご利用金額合計 ${whole} 通話件数 全12件`);
+        expect(text, page).toContain('10件/ページまで表示します');
+      }
+      expect(whole).toBe('1,928.50円');
+      const domestic = mainText(await a.page('/charges/2017-11/numbers/0312345678/calls?category=domestic'));
+      expect(domestic).toContain('ご利用金額合計 56.00円 通話件数 全7件'); // the manual's example
+    });
+
     it('filters by category', async () => {
       const text = mainText(await a.page('/charges/2017-11/numbers/0312345678/calls?category=otherMobile'));
       expect(text).toContain('（その他移動体）');
@@ -355,6 +448,35 @@ describe.each(testTargets)('the self-page on $name', (target) => {
       expect(text).toContain('272.50円');
       expect(text).not.toContain('8.00円');
       expect((await a.get('/charges/2017-11/numbers/0312345678/calls?category=telegram')).status).toBe(404);
+    });
+  });
+
+  describe('通話明細 「画面に表示」', () => {
+    it('lets the customer choose the number and the category when the month has several', async () => {
+      await recordCalls(f, A.code, [row('0312340000', '2017/09/12', '100000.0', '国内呼', '8.00'), row(A.dialIn, '2017/09/13', '100000.0', '国内呼', '16.00')]);
+      await f.catchUp();
+      const html = await a.page('/charges/2017-09/calls');
+      expectAccessibleForms(html);
+      expect(html).toContain('<form class="stack" method="get" action="/charges/2017-09/calls">');
+      const options = [...html.matchAll(/<option value="(\d+)"[^>]*>([^<]*)<\/option>/g)].map((m) => [m[1], m[2]]);
+      expect(options).toEqual([
+        ['0312340000', '0312340000（1件）'],
+        ['0312345678', '0312345678（1件）'],
+      ]);
+      const chosen = await a.get('/charges/2017-09/calls?number=0312340000&category=domestic');
+      expect(chosen.status).toBe(303);
+      expect(chosen.headers.get('location')).toBe('/charges/2017-09/numbers/0312340000/calls?category=domestic');
+      const all = await a.get('/charges/2017-09/calls?number=0312345678&category=');
+      expect(all.headers.get('location')).toBe('/charges/2017-09/numbers/0312345678/calls');
+    });
+
+    it('goes straight to the listing when the month has one number, and refuses a number that is not the month’s', async () => {
+      const one = await a.get('/charges/2017-11/calls');
+      expect(one.status).toBe(303);
+      expect(one.headers.get('location')).toBe('/charges/2017-11/numbers/0312345678/calls');
+      for (const q of ['number=0698765432', 'number=0312345678&category=x']) {
+        expect((await a.get(`/charges/2017-11/calls?${q}`)).status, q).toBe(404);
+      }
     });
   });
 
@@ -425,6 +547,36 @@ describe.each(testTargets)('the self-page on $name', (target) => {
       expect(downloads).toContain(`href="/exports/${id}/file"`);
       expect(mainText(downloads)).toContain('通話明細');
       expect(mainText(downloads)).toContain('ファイルはまだ作成されていません');
+    });
+
+    it('shows each file’s state in the monthly table: 作成, 作成中 while it is made, ダウンロード with its 保存期限, 作成 again after 48 hours', async () => {
+      const cell = (html: string, label: string) => new RegExp(`<tr data-month="2017-09">[\\s\\S]*?<td data-label="${label}">([\\s\\S]*?)</td>`).exec(html)![1]!;
+      const before = await a.page('/charges');
+      expect(cell(before, '通話明細')).toContain('href="/charges/2017-09/exports/new?kind=calls">作成</a>');
+      const accepted = await a.post('/charges/2017-09/exports', { _csrf: csrfOf(before), kind: 'calls', encoding: 'sjis' });
+      const id = /\/exports\/([0-9a-f-]{36})/.exec(await accepted.text())![1]!;
+
+      const pending = cell(await a.page('/charges'), '通話明細');
+      expect(pending).toContain(`href="/exports/${id}" aria-label="作成中（状況を表示）">作成中</a>`);
+      expect(pending).not.toContain('作成</a>');
+      expect(pending).not.toContain('ダウンロード');
+      // The other file of the month is untouched.
+      expect(cell(await a.page('/charges'), '電話番号別ご利用料金')).toContain('href="/charges/2017-09/exports/new?kind=numbers">作成</a>');
+
+      const worker = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: buildCsv, clock: () => f.now });
+      while (await worker.runOnce());
+      const ready = cell(await a.page('/charges'), '通話明細');
+      expect(ready).toContain(`href="/exports/${id}/file" download="">ダウンロード</a>`);
+      expect(mainText(ready)).toContain('保存期限 12/17 12:00');
+      expect(ready).not.toContain('作成');
+
+      await at(new Date(MID_DECEMBER_2017.getTime() + 49 * 3_600_000), async () => {
+        const later = new Client(f);
+        await later.logIn(A.selfId, A.password);
+        const expired = cell(await later.page('/charges'), '通話明細');
+        expect(expired).toContain('href="/charges/2017-09/exports/new?kind=calls">作成</a>');
+        expect(expired).not.toContain('ダウンロード');
+      });
     });
 
     it('after 48 hours says the file is gone (410) and offers 作成 again', async () => {
@@ -603,6 +755,39 @@ describe.each(testTargets)('the self-page on $name', (target) => {
       expect(locked.status).toBe(429);
       expect(mainText(await locked.text())).toContain('ログインに5回続けて失敗したため、このセルフIDは15分間ログインできません。2017年12月15日 12時15分以降に');
       expect(c.cookies.has('ledger_session')).toBe(false);
+    });
+  });
+
+  describe('セルフページについてのお問い合わせ先', () => {
+    it('names the support desk, its number and hours in every page’s footer', async () => {
+      for (const path of ['/menu', '/contract', '/contract/numbers', '/password', '/charges', '/charges/2017-11/numbers', '/charges/2017-11/telegrams', '/charges/2017-11/numbers/0312345678/calls']) {
+        const html = await a.page(path);
+        const footer = /<footer class="site" aria-labelledby="support-title">([\s\S]*?)<\/footer>/.exec(html)?.[1];
+        expect(footer, path).toBeDefined();
+        expect(mainText(footer!), path).toBe(
+          ` セルフページについてのお問い合わせ先 窓口 ${DEFAULT_SUPPORT_DESK.name} 電話番号 ${DEFAULT_SUPPORT_DESK.phone} 受付時間 ${DEFAULT_SUPPORT_DESK.hours} `,
+        );
+        expect(footer, path).toContain('href="tel:0300000000"');
+      }
+    });
+
+    it('shows it on the login page, beside the form, once', async () => {
+      const html = await new Client(f).page('/login');
+      expect(mainText(html)).toContain(`セルフページについてのお問い合わせ先 セルフパスワードをお忘れの場合や、ログインできない場合は、こちらにお問い合わせください。`);
+      expect(mainText(html)).toContain(`電話番号 ${DEFAULT_SUPPORT_DESK.phone}`);
+      expect(html.match(/セルフページについてのお問い合わせ先/g)).toHaveLength(1);
+    });
+
+    it('shows the configured desk instead of the default', async () => {
+      const desk = { name: '法人お客さまセンター', phone: '0120-123-456', hours: '24時間受付' };
+      const c = new Client({ ...f, app: f.appWith({ support: desk }) });
+      const login = await c.page('/login');
+      expect(login).toContain('<a href="tel:0120123456">0120-123-456</a>');
+      expect(mainText(login)).toContain('窓口 法人お客さまセンター 電話番号 0120-123-456 受付時間 24時間受付');
+      for (const [name, value] of a.cookies) c.cookies.set(name, value); // a's session, on the other app
+      const menu = await c.page('/menu');
+      expect(mainText(/<footer[\s\S]*<\/footer>/.exec(menu)![0])).toContain('窓口 法人お客さまセンター 電話番号 0120-123-456 受付時間 24時間受付');
+      expect(menu).not.toContain(DEFAULT_SUPPORT_DESK.phone);
     });
   });
 

@@ -13,7 +13,7 @@ import { CATEGORIES, type Category } from '../../domain/events.ts';
 import { isExportBlackoutDay, japanDateAt, type Month } from '../../domain/time.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { ApiError } from '../errors.ts';
-import { latestExports, findExport, type ExportJob } from '../exports.ts';
+import { latestExports, latestExportsOf, findExport, type ExportJob } from '../exports.ts';
 import { dateTimeJa } from '../format.ts';
 import { deleteSession, resolveSession } from '../sessions.ts';
 import { portalMonths, requirePortalMonth } from '../window.ts';
@@ -21,18 +21,23 @@ import { logIn } from '../routes/session.ts';
 import { applyPasswordChange, passwordChangeProblems } from '../routes/password.ts';
 import { isNumberOfContract } from '../routes/charges.ts';
 import { createExportJob, readyExportFile } from '../routes/exports.ts';
-import { render } from './layout.tsx';
+import { pageRenderer } from './layout.tsx';
+import { DEFAULT_SUPPORT_DESK } from './support.tsx';
 import { databaseTrouble, describe } from '../../eventstore/connection.ts';
 import { errorPageOf, LOGIN_WRONG, loginLocked, PASSWORD_PROBLEMS } from './messages.ts';
 import {
+  CallsChooserPage,
   CallsPage,
   ChargesPage,
+  ContractNumbersPage,
   ContractPage,
+  contractPaths,
   DownloadsPage,
   ErrorPage,
   ExportAcceptedPage,
   ExportConfirmPage,
   ExportStatusPage,
+  FreecallNumbersPage,
   LoginPage,
   MenuPage,
   NumbersPage,
@@ -40,6 +45,7 @@ import {
   PasswordDonePage,
   PasswordStartPage,
   paths,
+  TelegramsPage,
   type FieldProblems,
   type MonthRow,
 } from './pages.tsx';
@@ -84,6 +90,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     },
   });
   const now = () => deps.clock();
+  const render = pageRenderer(deps.support ?? DEFAULT_SUPPORT_DESK);
 
   /** Every form of a logged-in page: its `_csrf` must be the session's token. */
   const csrf: MiddlewareHandler<AppEnv> = async (c, next) => {
@@ -145,16 +152,33 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
 
   // ---- メニュー, ご契約内容の確認 ------------------------------------------------------------
 
-  app.get('/menu', session, (c) => render(c, <MenuPage menu={menuOf(c)} />));
+  const contractView = async (c: Ctx) => {
+    const view = await deps.queries.contract(c.get('session').contractCode, japanDateAt(now()));
+    if (!view) notFound();
+    return view;
+  };
+
+  // 手順2 ②: the menu and the current contract together.
+  app.get('/menu', session, async (c) => render(c, <MenuPage menu={menuOf(c)} view={await contractView(c)} />));
 
   app.get('/contract', session, async (c) => {
-    const { contractCode } = c.get('session');
+    // The numbers used to be paged on this page (?page=N): such a link lands on their own screen.
+    const page = c.req.query('page');
+    if (page !== undefined) return c.redirect(contractPaths.numbers(pageOf(page)), 303);
+    return render(c, <ContractPage menu={menuOf(c)} view={await contractView(c)} />);
+  });
+
+  app.get('/contract/numbers', session, async (c) => {
     const page = pageOf(c.req.query('page'));
-    const today = japanDateAt(now());
-    const view = await deps.queries.contract(contractCode, today);
-    if (!view) notFound();
-    const { items, total } = await deps.queries.contractNumbers(contractCode, today, page, 1);
-    return render(c, <ContractPage menu={menuOf(c)} view={view} number={items[0]} page={page} total={total} />);
+    const { items, total } = await deps.queries.contractNumbers(c.get('session').contractCode, japanDateAt(now()), page, 1);
+    return render(c, <ContractNumbersPage menu={menuOf(c)} number={items[0]} page={page} total={total} />);
+  });
+
+  app.get('/contract/freecall', session, async (c) => {
+    const page = pageOf(c.req.query('page'));
+    const freecall = (await contractView(c)).options.freecallNotification;
+    const numbers = freecall.subscribed ? (freecall.freecallNumbers ?? []) : [];
+    return render(c, <FreecallNumbersPage menu={menuOf(c)} numbers={numbers} page={page} />);
   });
 
   // ---- パスワードの変更: 開始 → 確認 → 完了 ----------------------------------------------------
@@ -192,21 +216,46 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
   app.get('/charges', session, async (c) => {
     const { contractCode } = c.get('session');
     const at = now();
-    const months: MonthRow[] = await Promise.all(
-      portalMonths(at).map(async ({ month, provisional }) => {
-        const m = await deps.queries.monthCharges(contractCode, month);
-        const only = m.numbers.length === 1 ? m.numbers[0]!.number : undefined;
-        return { month, provisional, figures: m.normal, callsHref: only ? paths.calls(month, only) : paths.numbers(month) };
-      }),
-    );
-    return render(c, <ChargesPage menu={menuOf(c)} months={months} blackout={isExportBlackoutDay(at)} />);
+    const window = portalMonths(at);
+    const [totals, files] = await Promise.all([
+      deps.queries.monthsTotals(contractCode, window.map((w) => w.month)),
+      latestExportsOf(deps.db, contractCode, window.map((w) => w.month)),
+    ]);
+    const months: MonthRow[] = window.map(({ month, provisional }, i) => ({
+      month,
+      provisional,
+      figures: totals[i]!.normal,
+      telegrams: totals[i]!.telegrams,
+      files: files.get(month) ?? {},
+    }));
+    return render(c, <ChargesPage menu={menuOf(c)} months={months} blackout={isExportBlackoutDay(at)} now={at} />);
   });
 
   app.get('/charges/:month/numbers', session, async (c) => {
-    const { contractCode } = c.get('session');
     const month = inWindow(c);
-    const [m, telegrams] = await Promise.all([deps.queries.monthCharges(contractCode, month), deps.queries.telegrams(contractCode, month)]);
-    return render(c, <NumbersPage menu={menuOf(c)} month={month} numbers={m.numbers} telegrams={telegrams} />);
+    const m = await deps.queries.monthCharges(c.get('session').contractCode, month);
+    return render(c, <NumbersPage menu={menuOf(c)} month={month} numbers={m.numbers} />);
+  });
+
+  app.get('/charges/:month/telegrams', session, async (c) => {
+    const month = inWindow(c);
+    const telegrams = await deps.queries.telegrams(c.get('session').contractCode, month);
+    return render(c, <TelegramsPage menu={menuOf(c)} month={month} telegrams={telegrams} />);
+  });
+
+  // 通話明細's 画面に表示: the customer chooses the number (and the category); the choice is a GET
+  // form back here, answered with the listing's address. One number only: nothing to choose.
+  app.get('/charges/:month/calls', session, async (c) => {
+    const month = inWindow(c);
+    const { numbers } = await deps.queries.monthCharges(c.get('session').contractCode, month);
+    const chosen = c.req.query('number');
+    if (chosen !== undefined) {
+      const number = numbers.find((n) => n.number === chosen);
+      if (!number) notFound();
+      return c.redirect(paths.calls(month, number.number, categoryOf(c.req.query('category'))), 303);
+    }
+    if (numbers.length === 1) return c.redirect(paths.calls(month, numbers[0]!.number), 303);
+    return render(c, <CallsChooserPage menu={menuOf(c)} month={month} numbers={numbers} />);
   });
 
   app.get('/charges/:month/numbers/:number/calls', session, async (c) => {
@@ -214,9 +263,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     const month = inWindow(c);
     const number = c.req.param('number');
     if (!PHONE.test(number) || !(await isNumberOfContract(deps, contractCode, month, number))) notFound();
-    const categoryText = c.req.query('category');
-    if (categoryText !== undefined && categoryText !== '' && !(CATEGORIES as readonly string[]).includes(categoryText)) notFound();
-    const category = categoryText ? (categoryText as Category) : undefined;
+    const category = categoryOf(c.req.query('category'));
     const details = await deps.queries.callDetails(contractCode, month, number, category, pageOf(c.req.query('page')));
     return render(c, <CallsPage menu={menuOf(c)} month={month} number={number} category={category} details={details} />);
   });
@@ -270,6 +317,13 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
       throw e;
     }
   });
+
+  /** A category from the query: none (every call), one of SPEC §3.1's, or not found. */
+  function categoryOf(text: string | undefined): Category | undefined {
+    if (text === undefined || text === '') return undefined;
+    if (!(CATEGORIES as readonly string[]).includes(text)) notFound();
+    return text as Category;
+  }
 
   async function ownExport(c: Ctx): Promise<ExportJob> {
     const id = c.req.param('id') ?? '';

@@ -1,9 +1,11 @@
-// The frame of every page: header, the left menu (ご契約内容の確認 / パスワードの変更 /
-// ご利用料金の確認 / ログアウト), the page's main content; and render(), which answers with it.
+// The frame of every page: header, the left menu (メニュー / ご契約内容の確認 / パスワードの変更 /
+// ご利用料金の確認 / ログアウト), the page's main content, the footer naming the support desk; and
+// pageRenderer(), which answers with it.
 import type { Context } from 'hono';
 import type { Child, FC, PropsWithChildren } from 'hono/jsx';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { CSRF_FIELD } from './security.ts';
+import { SupportDeskContext, SupportDeskDetails, type SupportDesk } from './support.tsx';
 
 export type MenuKey = 'menu' | 'contract' | 'password' | 'charges';
 
@@ -13,6 +15,8 @@ export interface PageProps {
   readonly menu?: { readonly current?: MenuKey; readonly csrf: string; readonly contractCode: string };
   /** `<meta http-equiv="refresh">`: seconds and target (作成受付完了 moves on by itself). */
   readonly refresh?: { readonly seconds: number; readonly to: string };
+  /** The page shows the support desk in its own body (ログイン), so the footer does not repeat it. */
+  readonly supportInBody?: boolean;
 }
 
 const MENU: readonly { key: MenuKey; href: string; label: string }[] = [
@@ -22,7 +26,7 @@ const MENU: readonly { key: MenuKey; href: string; label: string }[] = [
   { key: 'charges', href: '/charges', label: 'ご利用料金の確認' },
 ];
 
-export const Layout: FC<PropsWithChildren<PageProps>> = ({ title, menu, refresh, children }) => (
+export const Layout: FC<PropsWithChildren<PageProps>> = ({ title, menu, refresh, supportInBody, children }) => (
   <html lang="ja">
     <head>
       <meta charset="utf-8" />
@@ -41,8 +45,8 @@ export const Layout: FC<PropsWithChildren<PageProps>> = ({ title, menu, refresh,
       </header>
       <div class="frame">
         {menu ? (
+          // Named for assistive technology only: a visible heading "メニュー" above the link "メニュー" said it twice.
           <nav class="menu" aria-label="メニュー">
-            <h2>メニュー</h2>
             <ul>
               {MENU.map((m) => (
                 <li>
@@ -65,6 +69,12 @@ export const Layout: FC<PropsWithChildren<PageProps>> = ({ title, menu, refresh,
           {children}
         </main>
       </div>
+      {supportInBody ? null : (
+        <footer class="site" aria-labelledby="support-title">
+          <h2 id="support-title">セルフページについてのお問い合わせ先</h2>
+          <SupportDeskDetails />
+        </footer>
+      )}
     </body>
   </html>
 );
@@ -78,9 +88,14 @@ export const Region: FC<PropsWithChildren<{ label: string }>> = ({ label, childr
   </div>
 );
 
-/** Answers with a whole page; personal data, so never cached. */
-export async function render(c: Context, page: Child, status: ContentfulStatusCode = 200): Promise<Response> {
-  c.header('Cache-Control', 'no-store');
-  c.header('Content-Security-Policy', "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
-  return c.html(`<!DOCTYPE html>${String(await page)}`, status);
+export type Render = (c: Context, page: Child, status?: ContentfulStatusCode) => Promise<Response>;
+
+/** Answers with a whole page, its footer naming `support`; personal data, so never cached. */
+export function pageRenderer(support: SupportDesk): Render {
+  return async (c, page, status = 200) => {
+    c.header('Cache-Control', 'no-store');
+    c.header('Content-Security-Policy', "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+    const html = await (<SupportDeskContext.Provider value={support}>{page}</SupportDeskContext.Provider>).toString();
+    return c.html(`<!DOCTYPE html>${html}`, status);
+  };
 }

@@ -4,10 +4,12 @@ import type { FC } from 'hono/jsx';
 import { CATEGORIES, OPTION_KEYS, OPTION_LABELS, type Category } from '../../domain/events.ts';
 import type { Month } from '../../domain/time.ts';
 import type { CallDetailPage, CategoryFigures, ContractNumber, ContractView, NumberCharges, Telegram } from '../../projections/read-model.ts';
-import type { ExportJob } from '../exports.ts';
+import { Money } from '../../domain/money.ts';
+import { isExpired, type ExportJob } from '../exports.ts';
 import type { ExportKind } from '../ports.ts';
-import { callStartJa, dateJa, dateTimeJa, durationJa, monthJa, periodJa, wholeYenJa, yenJa } from '../format.ts';
+import { callStartJa, dateJa, dateTimeJa, durationJa, monthJa, periodJa, shortDateTimeJa, wholeYenJa, yenJa } from '../format.ts';
 import { CsrfField, Layout, Region, type PageProps } from './layout.tsx';
+import { SupportDeskDetails } from './support.tsx';
 import {
   BLACKOUT_JA,
   CREATION_TAKES_JA,
@@ -32,6 +34,9 @@ const ENCODING_LABELS = { sjis: 'Shift_JIS', 'utf-8': 'UTF-8' } as const;
 
 export const paths = {
   numbers: (month: Month) => `/charges/${month}/numbers`,
+  /** 通話明細's 画面に表示: the customer picks the number (and category) first. */
+  chooseCalls: (month: Month) => `/charges/${month}/calls`,
+  telegrams: (month: Month) => `/charges/${month}/telegrams`,
   calls: (month: Month, number: string, category?: Category, page?: number) => {
     const q = new URLSearchParams();
     if (category) q.set('category', category);
@@ -48,7 +53,7 @@ export const paths = {
 // ---- ログイン ---------------------------------------------------------------------------------
 
 export const LoginPage: FC<{ csrf: string; selfId?: string; error?: string; notice?: string }> = ({ csrf, selfId, error, notice }) => (
-  <Layout title="ログイン">
+  <Layout title="ログイン" supportInBody>
     {notice ? (
       <p class="info" role="status">
         {notice}
@@ -76,16 +81,21 @@ export const LoginPage: FC<{ csrf: string; selfId?: string; error?: string; noti
         ログイン
       </button>
     </form>
-    <p class="hint">セルフパスワードをお忘れの場合は、カスタマーセンターにお問い合わせください。初期パスワードを再発行します。</p>
+    <section class="support-box" aria-labelledby="login-support">
+      <h2 id="login-support">セルフページについてのお問い合わせ先</h2>
+      <p>セルフパスワードをお忘れの場合や、ログインできない場合は、こちらにお問い合わせください。初期パスワードを再発行します。</p>
+      <SupportDeskDetails />
+    </section>
   </Layout>
 );
 
 // ---- メニュー ---------------------------------------------------------------------------------
 
-export const MenuPage: FC<{ menu: Menu }> = ({ menu }) => (
+/** The manual's 手順2 ②: after login, the menu and the current contract on one page. */
+export const MenuPage: FC<{ menu: Menu; view: ContractView }> = ({ menu, view }) => (
   <Layout title="メニュー" menu={{ ...menu, current: 'menu' }}>
     <p>ご利用になるメニューを選んでください。</p>
-    <ul>
+    <ul class="menu-list">
       <li>
         <a href="/contract">ご契約内容の確認</a>：契約内容、オプションのお申し込み状況、契約電話番号詳細
       </li>
@@ -96,43 +106,68 @@ export const MenuPage: FC<{ menu: Menu }> = ({ menu }) => (
         <a href="/charges">ご利用料金の確認</a>：前月分を含め過去4カ月分のご利用料金、明細の表示・ダウンロード
       </li>
     </ul>
+    <ContractSummary view={view} caption="現在のご契約内容" />
   </Layout>
 );
 
 // ---- ご契約内容の確認 -------------------------------------------------------------------------
 
-export const ContractPage: FC<{ menu: Menu; view: ContractView; number: ContractNumber | undefined; page: number; total: number }> = ({ menu, view, number, page, total }) => {
+export const contractPaths = {
+  numbers: (page = 1) => `/contract/numbers${page > 1 ? `?page=${page}` : ''}`,
+  freecall: (page = 1) => `/contract/freecall${page > 1 ? `?page=${page}` : ''}`,
+};
+
+/** The manual's units: 契約電話番号数 `2件`, チャンネル数/回線数 `1チャンネル/回線`, 追加ダイヤルイン番号数 `1番号`. */
+const units = {
+  numbers: (n: number) => `${n}件`,
+  channels: (n: number) => `${n}チャンネル/回線`,
+  dialIns: (n: number) => `${n}番号`,
+};
+
+const DetailLink: FC<{ href: string; label: string }> = ({ href, label }) => (
+  <a class="button small secondary" href={href} aria-label={`${label}を表示`}>
+    表示
+  </a>
+);
+
+/** SPEC §1's table, with the links to 契約電話番号詳細 and フリーコール(選択)電話番号詳細 where the manual has them. */
+export const ContractSummary: FC<{ view: ContractView; caption: string }> = ({ view, caption }) => {
   const freecall = view.options.freecallNotification;
   const representative = view.options.representativeNumber;
+  const freecallCount = freecall.subscribed ? (freecall.freecallNumbers?.length ?? 0) : 0;
   return (
-    <Layout title="ご契約内容の確認" menu={{ ...menu, current: 'contract' }}>
-      <table class="kv">
-        <caption>ご契約内容</caption>
-        <tbody>
-          <tr>
-            <th scope="row">セルフID</th>
-            <td>{view.selfId}</td>
-          </tr>
-          <tr>
-            <th scope="row">契約コード</th>
-            <td>{view.contractCode}</td>
-          </tr>
-          <tr>
-            <th scope="row">契約電話番号数</th>
-            <td>
-              {view.numberCount}
-              <span class="hint">（KDDI管理用の基本電話番号1番号を含みます）</span>
-            </td>
-          </tr>
-          <tr>
-            <th scope="row">チャンネル数/回線数</th>
-            <td>{view.channels}</td>
-          </tr>
-          <tr>
-            <th scope="row">追加ダイヤルイン番号数</th>
-            <td>{view.dialInNumberCount}</td>
-          </tr>
-          {OPTION_KEYS.map((k) => (
+    <table class="kv contract">
+      <caption>{caption}</caption>
+      <tbody>
+        <tr>
+          <th scope="row">セルフID</th>
+          <td>{view.selfId}</td>
+        </tr>
+        <tr>
+          <th scope="row">契約コード</th>
+          <td>{view.contractCode}</td>
+        </tr>
+        <tr>
+          <th scope="row">契約電話番号数</th>
+          <td>
+            {units.numbers(view.numberCount)}
+            <span class="hint">（KDDI管理用の基本電話番号1件を含みます）</span>
+          </td>
+        </tr>
+        <tr>
+          <th scope="row">チャンネル数/回線数</th>
+          <td>{units.channels(view.channels)}</td>
+        </tr>
+        <tr>
+          <th scope="row">追加ダイヤルイン番号数</th>
+          <td>{units.dialIns(view.dialInNumberCount)}</td>
+        </tr>
+        <tr>
+          <th scope="row">契約電話番号詳細</th>
+          <td>{view.dialInNumberCount > 0 ? <DetailLink href={contractPaths.numbers()} label="契約電話番号詳細" /> : 'ありません'}</td>
+        </tr>
+        {OPTION_KEYS.map((k) => (
+          <>
             <tr>
               <th scope="row">{OPTION_LABELS[k]}</th>
               <td>
@@ -140,88 +175,140 @@ export const ContractPage: FC<{ menu: Menu; view: ContractView; number: Contract
                 {k === 'representativeNumber' && representative.subscribed && representative.representativeNumber ? `（通知電話番号 ${representative.representativeNumber}）` : null}
               </td>
             </tr>
-          ))}
-          <tr>
-            <th scope="row">ご利用開始日</th>
-            <td>{dateJa(view.startDate)}</td>
-          </tr>
-          <tr>
-            <th scope="row">接続タイプ</th>
-            <td>{view.connectionType}</td>
-          </tr>
-          <tr>
-            <th scope="row">プライマリDNS</th>
-            <td>{view.primaryDns}</td>
-          </tr>
-          <tr>
-            <th scope="row">セカンダリDNS</th>
-            <td>{view.secondaryDns}</td>
-          </tr>
-        </tbody>
-      </table>
+            {k === 'freecallNotification' ? (
+              <tr>
+                <th scope="row">フリーコール(選択)電話番号詳細</th>
+                <td>{freecallCount > 0 ? <DetailLink href={contractPaths.freecall()} label="フリーコール(選択)電話番号詳細" /> : 'ありません'}</td>
+              </tr>
+            ) : null}
+          </>
+        ))}
+        <tr>
+          <th scope="row">ご利用開始日</th>
+          <td>{dateJa(view.startDate)}</td>
+        </tr>
+        <tr>
+          <th scope="row">接続タイプ</th>
+          <td>{view.connectionType}</td>
+        </tr>
+        <tr>
+          <th scope="row">プライマリDNS</th>
+          <td>{view.primaryDns}</td>
+        </tr>
+        <tr>
+          <th scope="row">セカンダリDNS</th>
+          <td>{view.secondaryDns}</td>
+        </tr>
+      </tbody>
+    </table>
+  );
+};
 
-      <h2 id="numbers">契約電話番号詳細</h2>
+export const ContractPage: FC<{ menu: Menu; view: ContractView }> = ({ menu, view }) => (
+  <Layout title="ご契約内容の確認" menu={{ ...menu, current: 'contract' }}>
+    <ContractSummary view={view} caption="ご契約内容" />
+    <div class="actions">
+      <a class="button secondary" href="/menu">
+        メニューに戻る
+      </a>
+    </div>
+  </Layout>
+);
+
+/** BACK / position / NEXT over screens of one item each (the manual's 契約電話番号詳細). */
+const StepPager: FC<{ label: string; page: number; total: number; href: (page: number) => string }> = ({ label, page, total, href }) => (
+  <nav class="pager" aria-label={`${label}のページ`}>
+    {page > 1 ? (
+      <a class="button secondary small" href={href(page - 1)} rel="prev">
+        BACK
+      </a>
+    ) : (
+      <span class="button secondary small" aria-disabled="true">
+        BACK
+      </span>
+    )}
+    <span class="position" aria-live="polite">
+      {page} / {total}
+    </span>
+    {page < total ? (
+      <a class="button secondary small" href={href(page + 1)} rel="next">
+        NEXT
+      </a>
+    ) : (
+      <span class="button secondary small" aria-disabled="true">
+        NEXT
+      </span>
+    )}
+  </nav>
+);
+
+const BackToContract: FC = () => (
+  <div class="actions">
+    <a class="button secondary" href="/contract">
+      ご契約内容の確認へ戻る
+    </a>
+  </div>
+);
+
+export const ContractNumbersPage: FC<{ menu: Menu; number: ContractNumber | undefined; page: number; total: number }> = ({ menu, number, page, total }) => (
+  <Layout title="契約電話番号詳細" menu={{ ...menu, current: 'contract' }}>
+    {number ? (
+      <>
+        <table class="kv">
+          <caption>
+            契約電話番号詳細（{page}件目／全{total}件）
+          </caption>
+          <tbody>
+            <tr>
+              <th scope="row">基本電話番号</th>
+              <td>{number.basicNumber}</td>
+            </tr>
+            <tr>
+              <th scope="row">追加ダイヤルイン番号</th>
+              <td>{number.dialInNumber}</td>
+            </tr>
+            <tr>
+              <th scope="row">au携帯電話番号</th>
+              <td>{number.auMobileNumber}</td>
+            </tr>
+            <tr>
+              <th scope="row">ご利用開始日</th>
+              <td>{dateJa(number.startDate)}</td>
+            </tr>
+          </tbody>
+        </table>
+        <StepPager label="契約電話番号詳細" page={page} total={total} href={contractPaths.numbers} />
+      </>
+    ) : (
+      <p>{total > 0 ? 'このページに電話番号はありません。' : '追加ダイヤルイン番号はありません。'}</p>
+    )}
+    <BackToContract />
+  </Layout>
+);
+
+export const FreecallNumbersPage: FC<{ menu: Menu; numbers: readonly string[]; page: number }> = ({ menu, numbers, page }) => {
+  const number = numbers[page - 1];
+  return (
+    <Layout title="フリーコール(選択)電話番号詳細" menu={{ ...menu, current: 'contract' }}>
       {number ? (
         <>
-          <table class="kv" aria-describedby="numbers-position">
+          <table class="kv">
+            <caption>
+              フリーコール(選択)電話番号詳細（{page}件目／全{numbers.length}件）
+            </caption>
             <tbody>
               <tr>
-                <th scope="row">基本電話番号</th>
-                <td>{number.basicNumber}</td>
-              </tr>
-              <tr>
-                <th scope="row">追加ダイヤルイン番号</th>
-                <td>{number.dialInNumber}</td>
-              </tr>
-              <tr>
-                <th scope="row">au携帯電話番号</th>
-                <td>{number.auMobileNumber}</td>
-              </tr>
-              <tr>
-                <th scope="row">ご利用開始日</th>
-                <td>{dateJa(number.startDate)}</td>
+                <th scope="row">フリーコール(選択)電話番号</th>
+                <td>{number}</td>
               </tr>
             </tbody>
           </table>
-          <nav class="pager" aria-label="契約電話番号詳細のページ">
-            {page > 1 ? (
-              <a class="button secondary small" href={`/contract?page=${page - 1}#numbers`} rel="prev">
-                BACK
-              </a>
-            ) : null}
-            <span id="numbers-position">
-              {page} / {total}
-            </span>
-            {page < total ? (
-              <a class="button secondary small" href={`/contract?page=${page + 1}#numbers`} rel="next">
-                NEXT
-              </a>
-            ) : null}
-          </nav>
+          <StepPager label="フリーコール(選択)電話番号詳細" page={page} total={numbers.length} href={contractPaths.freecall} />
         </>
       ) : (
-        <p>{total > 0 ? 'このページに電話番号はありません。' : '追加ダイヤルイン番号はありません。'}</p>
+        <p>{numbers.length > 0 ? 'このページに電話番号はありません。' : 'フリーコール(選択)番号通知サービスは未申込です。'}</p>
       )}
-
-      <h2>フリーコール(選択)電話番号詳細</h2>
-      {freecall.subscribed && freecall.freecallNumbers && freecall.freecallNumbers.length > 0 ? (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">フリーコール(選択)電話番号</th>
-            </tr>
-          </thead>
-          <tbody>
-            {freecall.freecallNumbers.map((n) => (
-              <tr>
-                <td>{n}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      ) : (
-        <p>フリーコール(選択)番号通知サービスは未申込です。</p>
-      )}
+      <BackToContract />
     </Layout>
   );
 };
@@ -341,8 +428,29 @@ export interface MonthRow {
   readonly month: Month;
   readonly provisional: boolean;
   readonly figures: CategoryFigures;
-  /** Where 通話明細's 画面に表示 goes: the calls of the only number, or the per-number page. */
-  readonly callsHref: string;
+  /** 電報明細: the month's telegram total, apart from the call figures. */
+  readonly telegrams: Money;
+  /** The newest file of each kind for the month, if any (its state picks the button: 作成 / 作成中 / ダウンロード). */
+  readonly files: Partial<Record<ExportKind, ExportJob>>;
+}
+
+/** 【10月01日～10月31日】, allowed to wrap only after the ～ (a narrow column, never a date cut in two). */
+const PeriodText: FC<{ month: Month }> = ({ month }) => {
+  const [from, to] = periodJa(month).split('～');
+  return (
+    <>
+      {from}～<wbr />
+      {to}
+    </>
+  );
+};
+
+/** What a month's CSV file allows now (SPEC §5): make one, wait for it, or download it until it expires. */
+export type FileState = { readonly state: 'none' } | { readonly state: 'pending'; readonly job: ExportJob } | { readonly state: 'ready'; readonly job: ExportJob };
+
+export function fileStateOf(job: ExportJob | undefined, now: Date): FileState {
+  if (!job || job.status === 'failed' || isExpired(job, now)) return { state: 'none' };
+  return job.status === 'pending' ? { state: 'pending', job } : { state: 'ready', job };
 }
 
 const Disabled: FC<{ label: string }> = ({ label }) => (
@@ -351,25 +459,37 @@ const Disabled: FC<{ label: string }> = ({ label }) => (
   </span>
 );
 
-const FileButtons: FC<{ month: Month; kind: ExportKind; showHref: string; blackout: boolean }> = ({ month, kind, showHref, blackout }) => (
-  <div class="buttons" role="group" aria-label={`${monthJa(month)}分 ${FILE_LABELS[kind]}`}>
-    <a class="button small" href={showHref}>
-      画面に表示
-    </a>
-    {blackout ? <Disabled label="作成" /> : (
-      <a class="button small secondary" href={paths.newExport(month, kind)}>
-        作成
-      </a>
-    )}
-    {blackout ? <Disabled label="ダウンロード" /> : (
-      <a class="button small secondary" href={paths.downloads(month)}>
-        ダウンロード
-      </a>
-    )}
-  </div>
-);
+/** 画面に表示, then the file's one action: 作成 with no file, 作成中 while it is made, ダウンロード (with 保存期限) once ready. */
+const FileButtons: FC<{ month: Month; kind: ExportKind; showHref: string; file: FileState; blackout: boolean }> = ({ month, kind, showHref, file, blackout }) => {
+  const label = file.state === 'ready' ? 'ダウンロード' : file.state === 'pending' ? '作成中' : '作成';
+  return (
+    <>
+      <div class="buttons" role="group" aria-label={`${monthJa(month)}分 ${FILE_LABELS[kind]}`}>
+        <a class="button small" href={showHref}>
+          画面に表示
+        </a>
+        {blackout ? (
+          <Disabled label={label} />
+        ) : file.state === 'ready' ? (
+          <a class="button small secondary" href={paths.exportFile(file.job.id)} download>
+            ダウンロード
+          </a>
+        ) : file.state === 'pending' ? (
+          <a class="button small secondary pending" href={paths.exportStatus(file.job.id)} aria-label="作成中（状況を表示）">
+            作成中
+          </a>
+        ) : (
+          <a class="button small secondary" href={paths.newExport(month, kind)}>
+            作成
+          </a>
+        )}
+      </div>
+      {file.state === 'ready' ? <span class="hint expiry">保存期限 {shortDateTimeJa(file.job.expiresAt)}</span> : null}
+    </>
+  );
+};
 
-export const ChargesPage: FC<{ menu: Menu; months: readonly MonthRow[]; blackout: boolean }> = ({ menu, months, blackout }) => (
+export const ChargesPage: FC<{ menu: Menu; months: readonly MonthRow[]; blackout: boolean; now: Date }> = ({ menu, months, blackout, now }) => (
   <Layout title="ご利用料金の確認" menu={{ ...menu, current: 'charges' }}>
     {blackout ? (
       <p class="alert" role="alert">
@@ -378,18 +498,28 @@ export const ChargesPage: FC<{ menu: Menu; months: readonly MonthRow[]; blackout
     ) : null}
     <p>前月分を含め過去4カ月分のご利用料金（通常料金）を表示しています。当月分は集計中の速報です。</p>
     <Region label="月別ご利用料金">
-      <table class="stacked">
+      <table class="stacked monthly">
         <caption>月別ご利用料金</caption>
         <thead>
           <tr>
-            <th scope="col">ご利用月</th>
-            <th scope="col">ご利用期間</th>
-            <th scope="col">ご利用料金合計</th>
+            <th scope="col">ご利用年月</th>
+            <th scope="col">
+              ご利用<wbr />
+              料金合計
+            </th>
             <th scope="col">国内通話</th>
             <th scope="col">国際通話</th>
-            <th scope="col">携帯/PHS通話</th>
-            <th scope="col">{FILE_LABELS.numbers}</th>
+            <th scope="col">
+              携帯/PHS<wbr />
+              通話
+            </th>
+            <th scope="col">
+              電話番号別<wbr />
+              ご利用料金
+            </th>
             <th scope="col">{FILE_LABELS.calls}</th>
+            <th scope="col">電報明細</th>
+            <th scope="col">ご利用期間</th>
           </tr>
         </thead>
         <tbody>
@@ -398,7 +528,6 @@ export const ChargesPage: FC<{ menu: Menu; months: readonly MonthRow[]; blackout
               <th scope="row">
                 {monthJa(m.month)}分{m.provisional ? <span class="provisional">（速報・集計中）</span> : null}
               </th>
-              <td data-label="ご利用期間">{periodJa(m.month)}</td>
               <td class="num" data-label="ご利用料金合計">
                 {wholeYenJa(m.figures.total)}
               </td>
@@ -412,10 +541,21 @@ export const ChargesPage: FC<{ menu: Menu; months: readonly MonthRow[]; blackout
                 {wholeYenJa(m.figures.mobile)}
               </td>
               <td data-label={FILE_LABELS.numbers}>
-                <FileButtons month={m.month} kind="numbers" showHref={paths.numbers(m.month)} blackout={blackout} />
+                <FileButtons month={m.month} kind="numbers" showHref={paths.numbers(m.month)} file={fileStateOf(m.files.numbers, now)} blackout={blackout} />
               </td>
               <td data-label={FILE_LABELS.calls}>
-                <FileButtons month={m.month} kind="calls" showHref={m.callsHref} blackout={blackout} />
+                <FileButtons month={m.month} kind="calls" showHref={paths.chooseCalls(m.month)} file={fileStateOf(m.files.calls, now)} blackout={blackout} />
+              </td>
+              <td data-label="電報明細">
+                <div class="buttons">
+                  <span class="amount">{wholeYenJa(m.telegrams)}</span>
+                  <a class="button small" href={paths.telegrams(m.month)} aria-label={`${monthJa(m.month)}分 電報明細を画面に表示`}>
+                    画面に表示
+                  </a>
+                </div>
+              </td>
+              <td class="period" data-label="ご利用期間">
+                <PeriodText month={m.month} />
               </td>
             </tr>
           ))}
@@ -425,10 +565,10 @@ export const ChargesPage: FC<{ menu: Menu; months: readonly MonthRow[]; blackout
     <ul class="notes">
       <li>※ご利用料金には消費税は含まれていません。</li>
       <li>※1円未満は切り捨てて表示しています。</li>
-      <li>※電報料金は含まれていません（電報明細は「画面に表示」からご確認ください）。</li>
+      <li>※電報料金はご利用料金合計に含まれていません（「電報明細」欄に別に表示しています）。</li>
       <li>※月をまたがって通話された場合は、翌月のご請求となります。</li>
       <li>※表示は通常料金です。無料となる通話（無料呼）は、実際のご請求では0円となります。</li>
-      <li>※CSVファイルの「作成」には数分かかります。{RETENTION_JA}</li>
+      <li>※CSVファイルの「作成」には数分かかります。作成が終わると「ダウンロード」に変わります。{RETENTION_JA}</li>
       <li>※{BLACKOUT_JA}</li>
     </ul>
   </Layout>
@@ -442,7 +582,15 @@ const ShowLink: FC<{ href: string; what: string }> = ({ href, what }) => (
   </a>
 );
 
-export const NumbersPage: FC<{ menu: Menu; month: Month; numbers: readonly NumberCharges[]; telegrams: readonly Telegram[] }> = ({ menu, month, numbers, telegrams }) => (
+const BackToCharges: FC = () => (
+  <div class="actions">
+    <a class="button secondary" href="/charges">
+      ご利用料金の確認へ戻る
+    </a>
+  </div>
+);
+
+export const NumbersPage: FC<{ menu: Menu; month: Month; numbers: readonly NumberCharges[] }> = ({ menu, month, numbers }) => (
   <Layout title="電話番号別ご利用料金" menu={{ ...menu, current: 'charges' }}>
     <p>
       {monthJa(month)}分 {periodJa(month)}
@@ -456,11 +604,17 @@ export const NumbersPage: FC<{ menu: Menu; month: Month; numbers: readonly Numbe
           <thead>
             <tr>
               <th scope="col">ご利用電話番号</th>
-              <th scope="col">ご利用料金合計</th>
+              <th scope="col">
+                ご利用<wbr />
+                料金合計
+              </th>
               {CATEGORIES.map((cat) => (
                 <th scope="col">{CATEGORY_LABELS[cat]}</th>
               ))}
-              <th scope="col">携帯/PHS通話</th>
+              <th scope="col">
+                携帯/PHS<wbr />
+                通話
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -484,12 +638,41 @@ export const NumbersPage: FC<{ menu: Menu; month: Month; numbers: readonly Numbe
         </table>
       </Region>
     )}
-    <h2>電報明細</h2>
+    <ul class="notes">
+      <li>※金額は消費税を含まない通常料金です。</li>
+      <li>
+        ※電報料金は含まれていません。<a href={paths.telegrams(month)}>{monthJa(month)}分の電報明細</a>をご確認ください。
+      </li>
+    </ul>
+    <BackToCharges />
+  </Layout>
+);
+
+// ---- 電報明細 ---------------------------------------------------------------------------------
+
+export const TelegramsPage: FC<{ menu: Menu; month: Month; telegrams: readonly Telegram[] }> = ({ menu, month, telegrams }) => (
+  <Layout title="電報明細" menu={{ ...menu, current: 'charges' }}>
+    <p>
+      {monthJa(month)}分 {periodJa(month)}
+    </p>
+    <table class="kv sum">
+      <tbody>
+        <tr>
+          <th scope="row">電報料金合計</th>
+          <td class="num">{yenJa(Money.sum(telegrams.map((t) => t.charge)))}</td>
+        </tr>
+        <tr>
+          <th scope="row">件数</th>
+          <td class="num">{telegrams.length}件</td>
+        </tr>
+      </tbody>
+    </table>
     {telegrams.length === 0 ? (
       <p>この月の電報のご利用はありません。</p>
     ) : (
       <Region label="電報明細">
         <table class="stacked">
+          <caption>電報明細（{monthJa(month)}分）</caption>
           <thead>
             <tr>
               <th scope="col">ご利用日</th>
@@ -514,17 +697,80 @@ export const NumbersPage: FC<{ menu: Menu; month: Month; numbers: readonly Numbe
       </Region>
     )}
     <ul class="notes">
-      <li>※金額は消費税を含まない通常料金です。電報料金は通話料金の合計に含まれていません。</li>
+      <li>※金額は消費税を含みません。電報料金は、ご利用料金合計（通話料金）に含まれていません。</li>
     </ul>
-    <div class="actions">
-      <a class="button secondary" href="/charges">
-        ご利用料金の確認へ戻る
-      </a>
-    </div>
+    <BackToCharges />
+  </Layout>
+);
+
+// ---- 通話明細: choosing the number ------------------------------------------------------------
+
+export const CallsChooserPage: FC<{ menu: Menu; month: Month; numbers: readonly NumberCharges[] }> = ({ menu, month, numbers }) => (
+  <Layout title="通話明細" menu={{ ...menu, current: 'charges' }}>
+    <p>
+      {monthJa(month)}分 {periodJa(month)}
+    </p>
+    {numbers.length === 0 ? (
+      <p>この月のご利用はありません。</p>
+    ) : (
+      <>
+        <p>明細を表示する電話番号と、通話の種類を選んでください。</p>
+        <form class="stack" method="get" action={paths.chooseCalls(month)}>
+          <div class="field">
+            <label for="number">ご利用電話番号</label>
+            <select id="number" name="number">
+              {numbers.map((n, i) => (
+                <option value={n.number} selected={i === 0}>
+                  {n.number}（{n.calls}件）
+                </option>
+              ))}
+            </select>
+          </div>
+          <div class="field">
+            <label for="category">通話の種類</label>
+            <select id="category" name="category">
+              <option value="" selected>
+                すべての通話
+              </option>
+              {CATEGORIES.map((cat) => (
+                <option value={cat}>{CATEGORY_LABELS[cat]}</option>
+              ))}
+            </select>
+          </div>
+          <div class="actions">
+            <button class="button" type="submit">
+              画面に表示
+            </button>
+          </div>
+        </form>
+      </>
+    )}
+    <BackToCharges />
   </Layout>
 );
 
 // ---- ご利用明細 (10 per page) ------------------------------------------------------------------
+
+/** The listing's head as the manual has it: ご利用金額合計 of all its calls (not the page's) and how many show per page. */
+const CallsSummary: FC<{ details: CallDetailPage }> = ({ details }) => (
+  <>
+    <table class="kv sum">
+      <tbody>
+        <tr>
+          <th scope="row">ご利用金額合計</th>
+          <td class="num" data-sum>
+            {yenJa(details.sum)}
+          </td>
+        </tr>
+        <tr>
+          <th scope="row">通話件数</th>
+          <td class="num">全{details.total}件</td>
+        </tr>
+      </tbody>
+    </table>
+    <p class="hint">{details.pageSize}件/ページまで表示します</p>
+  </>
+);
 
 export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category: Category | undefined; details: CallDetailPage }> = ({ menu, month, number, category, details }) => {
   const pages = Math.max(1, Math.ceil(details.total / details.pageSize));
@@ -532,8 +778,9 @@ export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category:
   return (
     <Layout title="ご利用明細" menu={{ ...menu, current: 'charges' }}>
       <p>
-        {monthJa(month)}分 {periodJa(month)}　ご利用電話番号 {number}（{what}）　全{details.total}件
+        {monthJa(month)}分 {periodJa(month)}　ご利用電話番号 {number}（{what}）
       </p>
+      <CallsSummary details={details} />
       {details.items.length === 0 ? (
         <p>表示する明細はありません。</p>
       ) : (
@@ -600,6 +847,9 @@ export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category:
         <a class="button secondary" href={paths.numbers(month)}>
           電話番号別利用料金照会画面へ戻る
         </a>
+        <a class="button secondary" href={paths.chooseCalls(month)}>
+          電話番号を選び直す
+        </a>
       </div>
     </Layout>
   );
@@ -618,7 +868,7 @@ export const ExportConfirmPage: FC<{ menu: Menu; month: Month; kind: ExportKind 
           <tr>
             <th scope="row">ご利用月</th>
             <td>
-              {monthJa(month)}分 {periodJa(month)}
+              {monthJa(month)}分 <span class="nowrap">{periodJa(month)}</span>
             </td>
           </tr>
           <tr>

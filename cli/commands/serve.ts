@@ -17,6 +17,7 @@ import type { EventStore } from '../../eventstore/port.ts';
 import type { Database } from '../../eventstore/database.ts';
 import { describe } from '../../eventstore/connection.ts';
 import { createQueries } from '../../projections/queries.ts';
+import { supportDeskFrom, type SupportDesk } from '../../api/portal/support.tsx';
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 
 export interface ServerOptions {
@@ -28,6 +29,9 @@ export interface ServerOptions {
   readonly exportPollMs?: number;
   /** The projection follower's catch-up rule (tests make a set-based catch-up happen on small data). */
   readonly catchUpByRebuild?: RunnerOptions['catchUpByRebuild'];
+  readonly support?: SupportDesk;
+  /** The demo's initial password (tests and screenshots fix it); random when unset. */
+  readonly demoPassword?: string;
 }
 
 /** Everything `serve` runs, without the listening socket: the tests drive `app.request()` on it. */
@@ -50,7 +54,7 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
 
   let demo: DemoLoaded | undefined;
   if (options.demo !== false && (await isEmptyStore(store))) {
-    demo = await loadDemo({ store, db: database.db }, { now: clock() });
+    demo = await loadDemo({ store, db: database.db }, { now: clock(), ...(options.demoPassword ? { password: options.demoPassword } : {}) });
   }
 
   database.connectionEvents.on('lost', (err: unknown, pool: string) => logger.warn({ pool, reason: describe(err) }, 'database connection lost (idle); the pool opens another when needed'));
@@ -81,6 +85,7 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
     engineer: createEngineerOperations({ database, store, queries, runner }),
     buildCsv,
     ...(options.portalOrigin ? { portalOrigin: options.portalOrigin } : {}),
+    ...(options.support ? { support: options.support } : {}),
   });
   const worker = new ExportWorker({ db: database.db, queries, build: buildCsv, clock, logger, pollMs: options.exportPollMs ?? 1000 });
 
@@ -122,6 +127,8 @@ export const serve: Command = {
     const unknown = Object.keys(options).filter((o) => o !== 'no-demo');
     if (unknown.length > 0) throw new UsageError(`unknown option --${unknown[0]}; usage: ledger ${serve.usage}`);
 
+    // Checked before anything opens: a desk the pages cannot show stops the server with its variable's name.
+    const support = supportDeskFrom(ctx.config.support ?? {});
     const ledger = await openLedger(ctx.config);
     const logger = createLogger();
     let prepared: PreparedServer;
@@ -131,6 +138,7 @@ export const serve: Command = {
         logger,
         ...(ctx.config.adminToken ? { adminToken: ctx.config.adminToken } : {}),
         ...(ctx.config.portalOrigin ? { portalOrigin: ctx.config.portalOrigin } : {}),
+        support,
       });
       await prepared.start();
     } catch (e) {
@@ -154,7 +162,7 @@ export const serve: Command = {
     out(`ledger listening on ${url} (${ledger.store.name}${ctx.config.databaseUrl ? '' : ` under ${ctx.config.dataDir}`})`);
     out(`  self-page (portal): ${url}/   API document: ${url}/api/v1/openapi.json   health: ${url}/health`);
     if (prepared.demo) {
-      out(`  demo contract loaded (${prepared.demo.calls} calls, ${prepared.demo.months[0]} to ${prepared.demo.months[prepared.demo.months.length - 1]})`);
+      out(`  demo contract loaded (${prepared.demo.calls} calls, ${prepared.demo.telegrams} telegrams, ${prepared.demo.months[0]} to ${prepared.demo.months[prepared.demo.months.length - 1]})`);
       out(`  demo login: self ID ${prepared.demo.selfId}  password ${prepared.demo.password}   (shown once; an engineer can reset it)`);
     }
     if (prepared.generatedToken) out(`  admin token (generated; set LEDGER_ADMIN_TOKEN to choose one): ${prepared.adminToken}`);
