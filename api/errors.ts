@@ -65,8 +65,11 @@ export function errorBody(code: string, message: string, details?: readonly Erro
 /** Errors that name themselves with a domain code: DomainError and friends, from any module. */
 function domainCodeOf(err: unknown): { code: string; message: string; details?: ErrorDetail[] } | undefined {
   if (err === null || typeof err !== 'object') return undefined;
-  const e = err as { code?: unknown; message?: unknown; details?: unknown; field?: unknown; problems?: unknown };
+  const e = err as { code?: unknown; message?: unknown; details?: unknown; field?: unknown; problems?: unknown; severity?: unknown; routine?: unknown };
   if (typeof e.code !== 'string' || !/^[A-Z][A-Z0-9_]+$/.test(e.code)) return undefined;
+  // A database's own error (pg and PGlite alike carry severity and routine) whose SQLSTATE happens to
+  // look like a code — P0001 from a trigger, XX000 — is not a broken rule, and its text is not for users.
+  if (typeof e.severity === 'string' && typeof e.routine === 'string') return undefined;
   const message = typeof e.message === 'string' ? e.message : e.code;
   const list = Array.isArray(e.details) ? e.details : Array.isArray(e.problems) ? e.problems : undefined;
   const details = list?.map(toDetail);

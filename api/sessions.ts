@@ -4,6 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { MigrationSet } from '../eventstore/database.ts';
+import { successfulAttempt, type ReservedAttempt } from '../projections/credentials.ts';
 
 export const sessionMigrations: MigrationSet = {
   '0201-api-sessions': {
@@ -46,18 +47,50 @@ function expiryOf(lastSeen: Date, absolute: Date, policy: SessionPolicy): Date {
   return idle.getTime() < absolute.getTime() ? idle : absolute;
 }
 
+/** A new session for a contract, unconditionally (the benchmark's shortcut; logins use sessionForRightPassword). */
 export async function createSession(db: Kysely<any>, contractCode: string, now: Date, policy: SessionPolicy): Promise<{ token: string; session: Session }> {
   const token = randomBytes(32).toString('base64url');
   const absolute = new Date(now.getTime() + policy.absoluteHours * 3_600_000);
   await sql`
     insert into sessions (token_hash, contract_code, created_at, last_seen_at, absolute_expires_at)
     values (${hashToken(token)}, ${contractCode}, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${absolute.toISOString()}::timestamptz)`.execute(db);
-  // Logging in is a good moment to sweep this contract's dead sessions.
+  await sweepDeadSessions(db, contractCode, now, policy);
+  return { token, session: { contractCode, expiresAt: expiryOf(now, absolute, policy) } };
+}
+
+/**
+ * The session of a login whose password was right, created in the same statement that records the
+ * right password (credentials.ts successfulAttempt) and only while the credential is still the one
+ * that was verified: a password change or reset that committed while scrypt ran leaves no session
+ * behind for the old password. Taking the credential row's lock also orders this insert before or
+ * after such a change as a whole, so the change's "end every other session" never misses it.
+ * Undefined when the credential changed meanwhile.
+ */
+export async function sessionForRightPassword(
+  db: Kysely<any>,
+  attempt: Pick<ReservedAttempt, 'contractCode' | 'epoch' | 'ticket'>,
+  now: Date,
+  policy: SessionPolicy,
+): Promise<{ token: string; session: Session } | undefined> {
+  const token = randomBytes(32).toString('base64url');
+  const absolute = new Date(now.getTime() + policy.absoluteHours * 3_600_000);
+  const { rows } = await sql<{ contract_code: string }>`
+    with verified as (${successfulAttempt(attempt)})
+    insert into sessions (token_hash, contract_code, created_at, last_seen_at, absolute_expires_at)
+    select ${hashToken(token)}, contract_code, ${now.toISOString()}::timestamptz, ${now.toISOString()}::timestamptz, ${absolute.toISOString()}::timestamptz
+    from verified
+    returning contract_code`.execute(db);
+  if (rows.length === 0) return undefined;
+  await sweepDeadSessions(db, attempt.contractCode, now, policy);
+  return { token, session: { contractCode: attempt.contractCode, expiresAt: expiryOf(now, absolute, policy) } };
+}
+
+// Logging in is a good moment to sweep this contract's dead sessions.
+async function sweepDeadSessions(db: Kysely<any>, contractCode: string, now: Date, policy: SessionPolicy): Promise<void> {
   await sql`
     delete from sessions where contract_code = ${contractCode}
       and (absolute_expires_at <= ${now.toISOString()}::timestamptz
            or last_seen_at <= ${new Date(now.getTime() - policy.idleMinutes * 60_000).toISOString()}::timestamptz)`.execute(db);
-  return { token, session: { contractCode, expiresAt: expiryOf(now, absolute, policy) } };
 }
 
 /**
@@ -126,11 +159,20 @@ export async function deleteSession(db: Kysely<any>, token: string): Promise<voi
   await sql`delete from sessions where token_hash = ${hashToken(token)}`.execute(db);
 }
 
-/** Ends every session of a contract but the one given (after a password change or reset). */
-export async function deleteSessionsOfContract(db: Kysely<any>, contractCode: string, except?: string): Promise<void> {
+/**
+ * Ends every session of a contract but the one given (after a password change or reset). Pass the
+ * transaction that replaces the credential as `within`, and call forgetSessionsOfContract once it
+ * has committed: a request resolved in between would otherwise cache a session that is being ended.
+ */
+export async function deleteSessionsOfContract(db: Kysely<any>, contractCode: string, except?: string, within: Kysely<any> = db): Promise<void> {
+  forgetSessionsOfContract(db, contractCode, except);
+  if (except === undefined) await sql`delete from sessions where contract_code = ${contractCode}`.execute(within);
+  else await sql`delete from sessions where contract_code = ${contractCode} and token_hash <> ${hashToken(except)}`.execute(within);
+}
+
+/** Drops this process's cached sessions of a contract (but the one given). */
+export function forgetSessionsOfContract(db: Kysely<any>, contractCode: string, except?: string): void {
   const cache = cacheOf(db);
   const kept = except === undefined ? undefined : hashToken(except);
   for (const [hash, cached] of cache) if (cached.contractCode === contractCode && hash !== kept) cache.delete(hash);
-  if (except === undefined) await sql`delete from sessions where contract_code = ${contractCode}`.execute(db);
-  else await sql`delete from sessions where contract_code = ${contractCode} and token_hash <> ${hashToken(except)}`.execute(db);
 }

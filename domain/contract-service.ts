@@ -234,6 +234,24 @@ export async function handleContractCommand(
 }
 
 async function attemptOnce(store: EventStore, command: ContractCommand, metadata: EventMetadata | undefined): Promise<ContractCommandResult> {
+  const planned = await planContractAppend(store, command, metadata);
+  if (planned.alreadyPresent) return { alreadyPresent: true, events: [] };
+  await store.appendMany(planned.batches);
+  return { alreadyPresent: false, events: planned.events };
+}
+
+export interface PlannedContractAppend extends ContractCommandResult {
+  /** What to append, each stream under the exact version it was decided on. Empty when alreadyPresent. */
+  readonly batches: readonly StreamAppend[];
+}
+
+/**
+ * Reads and decides a command without appending: what handleContractCommand would append now. For
+ * a caller that appends the batches in a transaction of its own together with its own rows
+ * (StoreTransaction.append), reading before that transaction opens; an ExpectedVersionConflict
+ * from the append means another writer got there first: plan again.
+ */
+export async function planContractAppend(store: EventStore, command: ContractCommand, metadata: EventMetadata | undefined): Promise<PlannedContractAppend> {
   // The code is checked before it names a stream to read.
   if (!isContractCode(command.contractCode)) {
     throw new DomainError('INVALID_CONTRACT_CODE', `contract code must be "d" and 9 digits, got ${JSON.stringify(command.contractCode)}`, 'contractCode');
@@ -241,7 +259,7 @@ async function attemptOnce(store: EventStore, command: ContractCommand, metadata
   const contractStream = streams.contract(command.contractCode);
   const contractRecorded = await store.readStream(contractStream);
   const contractEventId = commandEventId(command, 0);
-  if (contractRecorded.some((e) => e.id === contractEventId)) return { alreadyPresent: true, events: [] };
+  if (contractRecorded.some((e) => e.id === contractEventId)) return { alreadyPresent: true, events: [], batches: [] };
 
   const contractState = contractRecorded.reduce((s, e) => evolve(s, asContractEvent(e)), initialState());
   const numberEventId = commandEventId(command, 1);
@@ -275,15 +293,12 @@ async function attemptOnce(store: EventStore, command: ContractCommand, metadata
       expectedVersion: expected(numberVersions.get(number) ?? -1),
     }));
 
-  // Number streams first: on an adapter without atomic multi-stream appends, the reservation is
-  // made before the contract records the number, and a retry finds it by id (numbersDone).
-  await store.appendMany([
-    ...numberBatches,
-    { streamId: contractStream, events: contractItems, expectedVersion: expected(versionOf(contractRecorded)) },
-  ]);
   const stored = (streamId: string, item: EventToAppend): StoredCommandEvent => ({ streamId, id: item.id, type: item.type, data: item.data });
   return {
     alreadyPresent: false,
+    // Number streams first: on an adapter without atomic multi-stream appends, the reservation is
+    // made before the contract records the number, and a retry finds it by id (numbersDone).
+    batches: [...numberBatches, { streamId: contractStream, events: contractItems, expectedVersion: expected(versionOf(contractRecorded)) }],
     events: [
       ...contractItems.map((item) => stored(contractStream, item)),
       ...numberBatches.flatMap((b) => b.events.map((item) => stored(b.streamId, item))),
@@ -299,7 +314,7 @@ function expected(version: number): number | 'no_stream' {
   return version < 0 ? 'no_stream' : version;
 }
 
-function isExpectedVersionConflict(error: unknown): boolean {
+export function isExpectedVersionConflict(error: unknown): boolean {
   return (
     error instanceof ExpectedVersionConflict ||
     (error !== null && typeof error === 'object' && (error as { code?: unknown }).code === 'EXPECTED_VERSION_CONFLICT')

@@ -4,6 +4,7 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Money } from '../domain/money.ts';
 import { handleContractCommand } from '../domain/contract-service.ts';
+import { setInitialCredentials } from '../projections/credentials.ts';
 import { ExportWorker } from '../api/exports.ts';
 import { buildCsv } from '../api/wiring.ts';
 import { callStartJa, dateJa, dateTimeJa, durationJa, monthJa, periodJa, shortDateTimeJa, wholeYenJa, yenJa } from '../api/format.ts';
@@ -750,11 +751,43 @@ describe.each(testTargets)('the self-page on $name', (target) => {
   describe('lockout', () => {
     it('after 5 wrong passwords in a row says the self ID is locked for 15 minutes (429), even to the right password', async () => {
       const c = new Client(f);
-      for (let i = 0; i < 5; i++) expect((await c.logIn(B.selfId, 'nope99')).status).toBe(401);
+      const texts: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await c.logIn(B.selfId, 'nope99');
+        expect(res.status).toBe(401);
+        texts.push(mainText(await res.text()));
+      }
+      // The 4th says the next one locks; the 5th that it did, and until when.
+      expect(texts[2]).not.toContain('あと1回');
+      expect(texts[3]).toContain('セルフIDまたはセルフパスワードが正しくありません。あと1回間違えると、15分間ログインできなくなります。');
+      expect(texts[4]).toContain('このセルフIDは15分間ログインできません。2017年12月15日 12時15分以降に');
       const locked = await c.logIn(B.selfId, B.password);
       expect(locked.status).toBe(429);
       expect(mainText(await locked.text())).toContain('ログインに5回続けて失敗したため、このセルフIDは15分間ログインできません。2017年12月15日 12時15分以降に');
       expect(c.cookies.has('ledger_session')).toBe(false);
+    });
+
+    it('counts wrong current passwords of a change toward the same lock: the 4th warns, the 5th says until when, then the change is refused', async () => {
+      const code = 'd400000001';
+      await handleContractCommand(f.db.store, { type: 'OpenContract', contractCode: code, selfId: code, startDate: '2010-11-15', channels: 1, connectionType: 'ダイヤルイン接続', primaryDns: '192.0.2.1', secondaryDns: '192.0.2.2', basicNumber: '0354000001' });
+      await setInitialCredentials(f.db.database.db, { contractCode: code, selfId: code, password: 'own123' });
+      await f.catchUp();
+      const c = new Client(f);
+      expect((await c.logIn(code, 'own123')).status).toBe(303);
+      const confirm = async (currentPassword: string) =>
+        c.post('/password/confirm', { _csrf: csrfOf(await c.page('/password')), currentPassword, newPassword: 'new123', newPasswordConfirmation: 'new123' });
+      const texts: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await confirm(`bad${i}00`);
+        expect(res.status).toBe(422);
+        texts.push(mainText(await res.text()));
+      }
+      expect(texts[3]).toContain('現在のセルフパスワードが正しくありません。あと1回間違えると、15分間ログインとセルフパスワードの変更ができなくなります。');
+      expect(texts[4]).toContain('セルフパスワードを5回続けて間違えたため、15分間ログインとセルフパスワードの変更ができません。2017年12月15日 12時15分以降に');
+      const refused = await confirm('own123');
+      expect(refused.status).toBe(429);
+      expect(mainText(await refused.text())).toContain('2017年12月15日 12時15分以降に、もう一度お試しください。');
+      expect((await new Client(f).logIn(code, 'own123')).status).toBe(429);
     });
   });
 

@@ -17,14 +17,14 @@ import { latestExports, latestExportsOf, findExport, type ExportJob } from '../e
 import { dateTimeJa } from '../format.ts';
 import { deleteSession, resolveSession } from '../sessions.ts';
 import { portalMonths, requirePortalMonth } from '../window.ts';
-import { logIn } from '../routes/session.ts';
-import { applyPasswordChange, passwordChangeProblems } from '../routes/password.ts';
+import { logIn, SelfIdLocked } from '../routes/session.ts';
+import { applyPasswordChange, checkPasswordChange, type PasswordChangeCheck } from '../routes/password.ts';
 import { isNumberOfContract } from '../routes/charges.ts';
 import { createExportJob, readyExportFile } from '../routes/exports.ts';
 import { pageRenderer } from './layout.tsx';
 import { DEFAULT_SUPPORT_DESK } from './support.tsx';
 import { databaseTrouble, describe } from '../../eventstore/connection.ts';
-import { errorPageOf, LOGIN_WRONG, loginLocked, PASSWORD_PROBLEMS } from './messages.ts';
+import { CURRENT_PASSWORD_LAST_TRY, errorPageOf, LOGIN_LAST_TRY, LOGIN_WRONG, loginLocked, PASSWORD_PROBLEMS, passwordLocked } from './messages.ts';
 import {
   CallsChooserPage,
   CallsPage,
@@ -140,7 +140,8 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
       deps.logger.info({ requestId: c.get('requestId'), contractCode: result.session.contractCode }, 'logged in (portal)');
       return c.redirect('/menu', 303);
     }
-    const error = result.outcome === 'locked' ? loginLocked(dateTimeJa(result.until)) : LOGIN_WRONG;
+    const lockEnd = result.outcome === 'locked' ? result.until : result.lockedUntil;
+    const error = lockEnd ? loginLocked(dateTimeJa(lockEnd)) : result.outcome === 'wrong' && result.attemptsLeft === 1 ? LOGIN_LAST_TRY : LOGIN_WRONG;
     return render(c, <LoginPage csrf={loginCsrfToken(c)} selfId={selfId} error={error} />, result.outcome === 'locked' ? 429 : 401);
   });
 
@@ -192,8 +193,9 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
       newPassword: (form.newPassword ?? '').slice(0, 128),
       newPasswordConfirmation: (form.newPasswordConfirmation ?? '').slice(0, 128),
     };
-    const problems = await passwordChangeProblems(deps, c.get('session').contractCode, change);
-    if (problems.length > 0) return render(c, <PasswordStartPage menu={menuOf(c)} problems={byField(problems)} />, 422);
+    const check = await checkPasswordChange(deps, c.get('session').contractCode, change, now()).catch(lockedPage(c));
+    if (check instanceof Response) return check;
+    if (check.problems.length > 0) return passwordProblemsPage(c, check);
     const sealed = sealPasswordChange(c.get('sessionToken'), change, now());
     return render(c, <PasswordConfirmPage menu={menuOf(c)} sealed={sealed} newLength={[...change.newPassword].length} />);
   });
@@ -205,11 +207,24 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
       return render(c, <PasswordStartPage menu={menuOf(c)} problems={{}} notice="確認画面の有効期限が切れました。もう一度入力してください。" />, 422);
     }
     const { contractCode } = c.get('session');
-    const problems = await passwordChangeProblems(deps, contractCode, change);
-    if (problems.length > 0) return render(c, <PasswordStartPage menu={menuOf(c)} problems={byField(problems)} />, 422);
-    await applyPasswordChange(deps, { contractCode, keepSession: c.get('sessionToken'), source: `portal:${c.get('requestId')}` }, change.newPassword);
+    const check = await checkPasswordChange(deps, contractCode, change, now()).catch(lockedPage(c));
+    if (check instanceof Response) return check;
+    if (check.problems.length > 0 || check.verifiedEpoch === undefined) return passwordProblemsPage(c, check);
+    await applyPasswordChange(deps, { contractCode, keepSession: c.get('sessionToken'), source: `portal:${c.get('requestId')}`, verifiedEpoch: check.verifiedEpoch }, change.newPassword);
     return render(c, <PasswordDonePage menu={menuOf(c)} />);
   });
+
+  /** A wrong current password says so next to the field, and whether the next one locks (or this one did). */
+  const passwordProblemsPage = (c: Ctx, check: PasswordChangeCheck) => {
+    const problems = byField(check.problems);
+    if (check.attemptsLeft === 1 && !check.lockedUntil && problems.currentPassword) problems.currentPassword = problems.currentPassword.map((t) => `${t}${CURRENT_PASSWORD_LAST_TRY}`);
+    const notice = check.lockedUntil ? passwordLocked(dateTimeJa(check.lockedUntil)) : undefined;
+    return render(c, <PasswordStartPage menu={menuOf(c)} problems={problems} {...(notice ? { notice } : {})} />, 422);
+  };
+  const lockedPage = (c: Ctx) => (e: unknown) => {
+    if (!(e instanceof SelfIdLocked)) throw e;
+    return render(c, <PasswordStartPage menu={menuOf(c)} problems={{}} notice={passwordLocked(dateTimeJa(e.until))} />, 429);
+  };
 
   // ---- ご利用料金の確認 and its drill-downs -----------------------------------------------------
 

@@ -24,8 +24,15 @@ export const PASSWORD_RULES: readonly string[] = [
 
 export const LOGIN_WRONG = 'セルフIDまたはセルフパスワードが正しくありません。';
 export const LOGIN_LOCK_NOTE = `セルフパスワードを${MAX_FAILED_ATTEMPTS}回続けて間違えると、${LOCKOUT_MINUTES}分間ログインできなくなります。`;
+/** The wrong guess after which one more locks the self ID. */
+export const LOGIN_LAST_TRY = `${LOGIN_WRONG}あと1回間違えると、${LOCKOUT_MINUTES}分間ログインできなくなります。`;
 export const loginLocked = (until: string) =>
   `ログインに${MAX_FAILED_ATTEMPTS}回続けて失敗したため、このセルフIDは${LOCKOUT_MINUTES}分間ログインできません。${until}以降に、もう一度お試しください。`;
+
+/** The current password of a change counts toward the same lockout as logins. */
+export const CURRENT_PASSWORD_LAST_TRY = `あと1回間違えると、${LOCKOUT_MINUTES}分間ログインとセルフパスワードの変更ができなくなります。`;
+export const passwordLocked = (until: string) =>
+  `セルフパスワードを${MAX_FAILED_ATTEMPTS}回続けて間違えたため、${LOCKOUT_MINUTES}分間ログインとセルフパスワードの変更ができません。${until}以降に、もう一度お試しください。`;
 
 export const BLACKOUT_JA = '毎月1日および末日は、CSVファイルの作成・ダウンロードはできません。翌日以降にご利用ください。';
 export const RETENTION_JA = '作成したファイルは48時間保存されます。48時間を過ぎるとファイルは削除されますので、もう一度作成してください。';

@@ -2,9 +2,8 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Category } from '../../domain/events.ts';
-import { generateInitialPassword, credentialsOfContract, setPassword } from '../../projections/credentials.ts';
-import { deleteSessionsOfContract } from '../sessions.ts';
-import { handleContractCommand } from '../../domain/contract-service.ts';
+import { generateInitialPassword, credentialsOfContract, hashPassword } from '../../projections/credentials.ts';
+import { commitCredentialChange } from '../credential-change.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireAdmin } from '../auth.ts';
@@ -210,10 +209,13 @@ export function adminRoutes(deps: RouteDeps) {
     const { code } = c.req.valid('param');
     if (!(await credentialsOfContract(deps.db, code))) throw new ApiError(404, 'CONTRACT_NOT_FOUND', `no contract ${code}`);
     const initialPassword = generateInitialPassword();
-    // The event first: if the contract stream refuses it, the old password still works.
-    await handleContractCommand(deps.store, { type: 'ResetSelfPassword', contractCode: code, now: deps.clock().toISOString() }, { metadata: { source: source(c) } });
-    await setPassword(deps.db, code, initialPassword);
-    await deleteSessionsOfContract(deps.db, code);
+    // The new hash, the end of every session and the event commit together: an answer with an
+    // error leaves the old password in force, and the initial password shown is the one in force.
+    await commitCredentialChange(deps, {
+      command: { type: 'ResetSelfPassword', contractCode: code, now: deps.clock().toISOString() },
+      hash: await hashPassword(initialPassword),
+      source: source(c),
+    });
     deps.logger.info({ requestId: c.get('requestId'), contractCode: code }, 'self password reset');
     c.header('Cache-Control', 'no-store');
     return c.json({ initialPassword }, 200);

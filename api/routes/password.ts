@@ -4,10 +4,11 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
 import { errors, validationHook } from '../schemas.ts';
-import { credentialsOfContract, setPassword, verifyPassword } from '../../projections/credentials.ts';
-import { deleteSessionsOfContract } from '../sessions.ts';
+import { hashPassword, recordSuccessfulAttempt, reserveAttempt, verifyPassword, LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
 import { checkNewPassword } from '../../domain/password.ts';
-import { handleContractCommand } from '../../domain/contract-service.ts';
+import { commitCredentialChange } from '../credential-change.ts';
+import { isoJapan } from '../format.ts';
+import { SelfIdLocked } from './session.ts';
 
 const PasswordBody = z.object({
   currentPassword: z.string().max(128),
@@ -39,33 +40,60 @@ export interface PasswordChangeProblem {
   readonly message: string;
 }
 
-/** Every reason the change cannot be made (SPEC §2 rules, then a wrong current password); empty when it can. */
-export async function passwordChangeProblems(deps: Pick<RouteDeps, 'db'>, contractCode: string, body: PasswordChangeInput): Promise<PasswordChangeProblem[]> {
-  const creds = await credentialsOfContract(deps.db, contractCode);
-  if (!creds) throw new ApiError(404, 'CONTRACT_NOT_FOUND', 'no credentials for this contract');
-  const problems: PasswordChangeProblem[] = checkNewPassword({ selfId: creds.self_id, newPassword: body.newPassword, newPasswordConfirmation: body.newPasswordConfirmation }).map(
-    (b) => ({ field: 'newPassword', code: b.code, message: b.message }),
-  );
-  if (!(await verifyPassword(body.currentPassword, creds.password_hash))) {
-    problems.push({ field: 'currentPassword', code: 'CURRENT_PASSWORD_WRONG', message: 'the current password is wrong' });
-  }
-  return problems;
+export interface PasswordChangeCheck {
+  /** Every reason the change cannot be made (SPEC §2 rules, then a wrong current password); empty when it can. */
+  readonly problems: PasswordChangeProblem[];
+  /** The credential's epoch at which the current password was found right. */
+  readonly verifiedEpoch?: number;
+  /** When the current password was wrong: guesses left before the lock. */
+  readonly attemptsLeft?: number;
+  /** When this wrong current password locked the self ID. */
+  readonly lockedUntil?: Date;
 }
 
-/** Sets the new password (checked by passwordChangeProblems), ends the contract's other sessions, records the change. */
+/**
+ * Checks a change: the new password's rules and the current password. The current password is a
+ * password check like a login and counts toward the same lockout (a stolen session must not be a
+ * way to guess it): ApiError 429 while locked.
+ */
+export async function checkPasswordChange(deps: Pick<RouteDeps, 'db'>, contractCode: string, body: PasswordChangeInput, now: Date): Promise<PasswordChangeCheck> {
+  const reservation = await reserveAttempt(deps.db, { contractCode }, now);
+  if (reservation.outcome === 'unknown') throw new ApiError(404, 'CONTRACT_NOT_FOUND', 'no credentials for this contract');
+  if (reservation.outcome === 'locked') throw new SelfIdLocked(reservation.until, now);
+  const { attempt } = reservation;
+  const problems: PasswordChangeProblem[] = checkNewPassword({ selfId: attempt.selfId, newPassword: body.newPassword, newPasswordConfirmation: body.newPasswordConfirmation }).map(
+    (b) => ({ field: 'newPassword', code: b.code, message: b.message }),
+  );
+  // A password replaced while this one was checked is no longer the current one.
+  if ((await verifyPassword(body.currentPassword, attempt.passwordHash)) && (await recordSuccessfulAttempt(deps.db, attempt))) {
+    return { problems, verifiedEpoch: attempt.epoch };
+  }
+  const wrong = { attemptsLeft: MAX_FAILED_ATTEMPTS - attempt.inRun, ...(attempt.lockedUntil ? { lockedUntil: attempt.lockedUntil } : {}) };
+  const lockNote = wrong.lockedUntil
+    ? `; after ${MAX_FAILED_ATTEMPTS} wrong passwords in a row this self ID is locked until ${isoJapan(wrong.lockedUntil)}`
+    : wrong.attemptsLeft === 1
+      ? `; one more wrong password locks this self ID for ${LOCKOUT_MINUTES} minutes`
+      : '';
+  problems.push({ field: 'currentPassword', code: 'CURRENT_PASSWORD_WRONG', message: `the current password is wrong${lockNote}` });
+  return { problems, ...wrong };
+}
+
+/**
+ * Puts the checked new password in force (checkPasswordChange found no problem), ends the
+ * contract's other sessions, and records the change: all in one commit (api/credential-change.ts).
+ */
 export async function applyPasswordChange(
   deps: Pick<RouteDeps, 'db' | 'store' | 'clock'>,
-  input: { contractCode: string; keepSession: string; source: string },
+  input: { contractCode: string; keepSession: string; source: string; verifiedEpoch: number },
   newPassword: string,
 ): Promise<void> {
-  await setPassword(deps.db, input.contractCode, newPassword);
-  await deleteSessionsOfContract(deps.db, input.contractCode, input.keepSession);
-  // The event records only that the password changed (never the password nor its hash).
-  await handleContractCommand(
-    deps.store,
-    { type: 'ChangeSelfPassword', contractCode: input.contractCode, now: deps.clock().toISOString() },
-    { metadata: { source: input.source } },
-  );
+  await commitCredentialChange(deps, {
+    command: { type: 'ChangeSelfPassword', contractCode: input.contractCode, now: deps.clock().toISOString() },
+    hash: await hashPassword(newPassword),
+    expectedEpoch: input.verifiedEpoch,
+    keepSession: input.keepSession,
+    source: input.source,
+  });
 }
 
 export function passwordRoutes(deps: RouteDeps) {
@@ -74,12 +102,15 @@ export function passwordRoutes(deps: RouteDeps) {
   app.openapi({ ...changePassword, middleware: [requireSession(deps)] as const }, async (c) => {
     const body = c.req.valid('json');
     const { contractCode } = c.get('session');
-    const problems = await passwordChangeProblems(deps, contractCode, body);
+    const check = await checkPasswordChange(deps, contractCode, body, deps.clock());
+    const { problems } = check;
     // The rules are answered first; the current password only once the new one is acceptable.
     const rules = problems.filter((p) => p.field === 'newPassword');
     const shown = rules.length > 0 ? rules : problems;
-    if (shown.length > 0) throw new ApiError(422, shown[0]!.code, shown[0]!.message, shown.map((p) => ({ field: p.field, code: p.code, message: p.message })));
-    await applyPasswordChange(deps, { contractCode, keepSession: c.get('sessionToken'), source: `api:${c.get('requestId')}` }, body.newPassword);
+    if (shown.length > 0 || check.verifiedEpoch === undefined) {
+      throw new ApiError(422, shown[0]!.code, shown[0]!.message, shown.map((p) => ({ field: p.field, code: p.code, message: p.message })));
+    }
+    await applyPasswordChange(deps, { contractCode, keepSession: c.get('sessionToken'), source: `api:${c.get('requestId')}`, verifiedEpoch: check.verifiedEpoch }, body.newPassword);
     return c.body(null, 204);
   });
 

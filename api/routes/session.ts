@@ -4,17 +4,8 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
 import { errors, IsoTime, validationHook } from '../schemas.ts';
-import {
-  dummyPasswordHash,
-  findCredentials,
-  lockedUntil,
-  recordFailedLogin,
-  recordSuccessfulLogin,
-  verifyPassword,
-  LOCKOUT_MINUTES,
-  MAX_FAILED_ATTEMPTS,
-} from '../../projections/credentials.ts';
-import { createSession, deleteSession, type Session } from '../sessions.ts';
+import { dummyPasswordHash, reserveAttempt, verifyPassword, LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
+import { deleteSession, sessionForRightPassword, type Session } from '../sessions.ts';
 import { isoJapan } from '../format.ts';
 
 const LoginBody = z.object({
@@ -44,51 +35,74 @@ const logout = createRoute({
   responses: { 204: { description: 'logged out' }, ...errors(401) },
 });
 
-function lockedError(until: Date, now: Date): ApiError {
-  const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
-  return new ApiError(
-    429,
-    'TOO_MANY_ATTEMPTS',
-    `${MAX_FAILED_ATTEMPTS} failed logins in a row: this self ID is locked for ${LOCKOUT_MINUTES} minutes, until ${isoJapan(until)}`,
-    undefined,
-    { 'Retry-After': String(seconds) },
-  );
+/** 429 while a self ID is locked; `until` for the portal's wording. */
+export class SelfIdLocked extends ApiError {
+  constructor(readonly until: Date, now: Date) {
+    super(
+      429,
+      'TOO_MANY_ATTEMPTS',
+      `${MAX_FAILED_ATTEMPTS} wrong passwords in a row: this self ID is locked for ${LOCKOUT_MINUTES} minutes, until ${isoJapan(until)}`,
+      undefined,
+      { 'Retry-After': String(Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000))) },
+    );
+  }
 }
 
 export type LoginResult =
   | { readonly outcome: 'ok'; readonly token: string; readonly session: Session }
-  | { readonly outcome: 'wrong' }
+  | {
+      readonly outcome: 'wrong';
+      /** Wrong guesses left before the lock, when the self ID exists. */
+      readonly attemptsLeft?: number;
+      /** Set when this wrong guess locked the self ID. */
+      readonly lockedUntil?: Date;
+    }
   | { readonly outcome: 'locked'; readonly until: Date };
 
-/** Self ID and password → a new session, with the lockout of INTERFACE.md; the JSON route and the portal's ログイン both use it. */
+/**
+ * Self ID and password → a new session, with the lockout of INTERFACE.md; the JSON route and the
+ * portal's ログイン both use it. The attempt is reserved before scrypt runs (credentials.ts
+ * reserveAttempt), so guesses sent at once are counted as they arrive, not as they finish.
+ */
 export async function logIn(deps: Pick<RouteDeps, 'db' | 'sessionPolicy'>, selfId: string, password: string, now: Date): Promise<LoginResult> {
-  const row = await findCredentials(deps.db, selfId);
-  if (!row) {
+  const reservation = await reserveAttempt(deps.db, { selfId }, now);
+  if (reservation.outcome === 'locked') return { outcome: 'locked', until: reservation.until };
+  if (reservation.outcome === 'unknown') {
     // As slow as a real check, so the answer does not tell which self IDs exist.
     await verifyPassword(password, await dummyPasswordHash());
     return { outcome: 'wrong' };
   }
-  const locked = lockedUntil(row, now);
-  if (locked) return { outcome: 'locked', until: locked };
-  if (!(await verifyPassword(password, row.password_hash))) {
-    await recordFailedLogin(deps.db, row.contract_code, now);
+  const { attempt } = reservation;
+  if (await verifyPassword(password, attempt.passwordHash)) {
+    const opened = await sessionForRightPassword(deps.db, attempt, now, deps.sessionPolicy);
+    // The password was replaced while it was being checked: it is no longer the right one.
+    if (opened) return { outcome: 'ok', token: opened.token, session: opened.session };
     return { outcome: 'wrong' };
   }
-  await recordSuccessfulLogin(deps.db, row.contract_code);
-  const { token, session } = await createSession(deps.db, row.contract_code, now, deps.sessionPolicy);
-  return { outcome: 'ok', token, session };
+  return {
+    outcome: 'wrong',
+    attemptsLeft: MAX_FAILED_ATTEMPTS - attempt.inRun,
+    ...(attempt.lockedUntil ? { lockedUntil: attempt.lockedUntil } : {}),
+  };
+}
+
+/** What the JSON API says to a wrong guess: the lock it caused, or the last try before one. */
+export function wrongGuessMessage(result: { attemptsLeft?: number; lockedUntil?: Date }): string {
+  const base = 'the self ID or the password is wrong';
+  if (result.lockedUntil) return `${base}; after ${MAX_FAILED_ATTEMPTS} failures in a row this self ID is locked for ${LOCKOUT_MINUTES} minutes, until ${isoJapan(result.lockedUntil)}`;
+  if (result.attemptsLeft === 1) return `${base}; one more failure locks this self ID for ${LOCKOUT_MINUTES} minutes`;
+  return base;
 }
 
 export function sessionRoutes(deps: RouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-  const wrongPair = () => new ApiError(401, 'INVALID_CREDENTIALS', 'the self ID or the password is wrong');
 
   app.openapi(login, async (c) => {
     const { selfId, password } = c.req.valid('json');
     const now = deps.clock();
     const result = await logIn(deps, selfId, password, now);
-    if (result.outcome === 'wrong') throw wrongPair();
-    if (result.outcome === 'locked') throw lockedError(result.until, now);
+    if (result.outcome === 'wrong') throw new ApiError(401, 'INVALID_CREDENTIALS', wrongGuessMessage(result));
+    if (result.outcome === 'locked') throw new SelfIdLocked(result.until, now);
     deps.logger.info({ requestId: c.get('requestId'), contractCode: result.session.contractCode }, 'logged in');
     return c.json({ token: result.token, expiresAt: isoJapan(result.session.expiresAt) }, 200);
   });

@@ -8,6 +8,7 @@ import { openLedger, type Ledger } from '../context.ts';
 import { UsageError } from '../errors.ts';
 import { createApp } from '../../api/app.ts';
 import { createLogger } from '../../api/logger.ts';
+import { listenHttp } from '../../api/http-server.ts';
 import { ExportWorker } from '../../api/exports.ts';
 import { buildCsv, createEngineerOperations } from '../../api/wiring.ts';
 import { createProjectionRunner, ProjectionEventFailed } from '../../projections/index.ts';
@@ -146,12 +147,7 @@ export const serve: Command = {
       throw e;
     }
 
-    const { serve: listen } = await import('@hono/node-server');
-    const server = listen({ fetch: prepared.app.fetch, port: ctx.config.port });
-    await new Promise<void>((resolve, reject) => {
-      server.once('listening', () => resolve());
-      server.once('error', reject);
-    }).catch(async (e) => {
+    const server = await listenHttp(prepared.app.fetch, { port: ctx.config.port, logger }).catch(async (e) => {
       await prepared.stop();
       await ledger.close();
       throw e;
@@ -173,10 +169,7 @@ export const serve: Command = {
       process.once('SIGTERM', stop);
     });
     out('shutting down…');
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Idle keep-alive connections would hold close() open.
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
-    await closed;
+    await server.close();
     await prepared.stop();
     await ledger.close();
     return 0;
