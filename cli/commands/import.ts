@@ -6,10 +6,7 @@ import type { Command } from '../command.ts';
 import { parseArgs } from '../command.ts';
 import { openLedger } from '../context.ts';
 import { InputError, UsageError } from '../errors.ts';
-import { importCalls, type CallImportProgress } from '../../importers/calls.ts';
-import { importContracts } from '../../importers/contracts.ts';
-import { importCorrections } from '../../importers/corrections.ts';
-import { importTelegrams } from '../../importers/telegrams.ts';
+import type { CallImportProgress } from '../../importers/calls.ts';
 import type { ImportResult } from '../../importers/jsonl.ts';
 import { isImportRejected } from '../../importers/problems.ts';
 
@@ -44,15 +41,24 @@ export function summary(r: ImportResult): string {
   return `read ${r.read}, imported ${r.imported}, already present ${r.alreadyPresent}, duplicates ${r.duplicates}`;
 }
 
+// Each importer is loaded when its kind is asked for: a call import, the big and frequent one,
+// does not load the contract commands' validation (zod) at start-up.
 async function importOne(kind: Kind, file: string, ledger: Awaited<ReturnType<typeof openLedger>>): Promise<ImportResult> {
   switch (kind) {
-    case 'contracts':
+    case 'contracts': {
+      const { importContracts } = await import('../../importers/contracts.ts');
       return importContracts(ledger.store, file, { credentialsDb: ledger.database.db });
-    case 'telegrams':
+    }
+    case 'telegrams': {
+      const { importTelegrams } = await import('../../importers/telegrams.ts');
       return importTelegrams(ledger.store, file);
-    case 'corrections':
+    }
+    case 'corrections': {
+      const { importCorrections } = await import('../../importers/corrections.ts');
       return importCorrections(ledger.store, file);
+    }
     case 'calls': {
+      const { importCalls } = await import('../../importers/calls.ts');
       const bar = progressBar(file);
       try {
         return await importCalls(ledger.store, file, { onProgress: bar?.update });
