@@ -75,6 +75,8 @@ describe.skipIf(!enabled)(title, () => {
 
   beforeAll(async () => {
     await dropLeftovers();
+    // Removed even if this process is killed: a watcher outside it waits for it to end.
+    spawn('bash', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; exec bash ${SCRIPT} down ${name}`], { detached: true, stdio: 'ignore' }).unref();
     primaryPort = await freePort();
     standbyPort = await freePort();
     httpPort = await freePort();
