@@ -25,7 +25,14 @@ export const CHARGE_TABLES = {
   calls: 'proj_call_details',
   adjustments: 'proj_call_adjustments',
   monthly: 'proj_monthly_charges',
+  pages: 'proj_call_pages',
 } as const;
+
+/** Calls a page of the call-details listing shows (SPEC §4: 10 per page). */
+export const CALL_PAGE_SIZE = 10;
+
+/** The listing key of a number's calls of every category, in proj_call_pages. */
+export const ALL_CATEGORIES = 'all';
 
 const T = CHARGE_TABLES;
 const t = (name: string, suffix: string) => sql.table(name + suffix);
@@ -95,6 +102,27 @@ async function createTables(db: Executor, s: string): Promise<void> {
       calls integer not null,
       primary key (contract_code, billing_month, number, category)
     )`.execute(db);
+  await createPagesTable(db, s);
+}
+
+/**
+ * Where each page of a call-details listing starts: the key (start, call id) of its first call.
+ * A listing is a number's calls of a month that are not voided, of every category (listing 'all')
+ * or of one; a page is found by one lookup here and one index seek from its first call, so page
+ * 20,000 costs what page 2 does (an OFFSET would read the 199,990 calls before it).
+ */
+export async function createPagesTable(db: Executor, s: string): Promise<void> {
+  await sql`
+    create table ${t(T.pages, s)} (
+      contract_code text not null,
+      billing_month text not null,
+      number text not null,
+      listing text not null,
+      page integer not null,
+      started_at bigint not null,
+      call_id uuid not null,
+      primary key (contract_code, billing_month, number, listing, page)
+    )`.execute(db);
 }
 
 /** The call details' secondary indexes, one statement each (a bulk rebuild makes them after it has loaded the rows). */
@@ -103,7 +131,13 @@ function callIndexes(s: string): ((db: Executor) => Promise<unknown>)[] {
     (db) => sql`create index on ${t(T.calls, s)} (contract_code, billing_month, attributed_number, started_at, call_id)`.execute(db),
     // The month in start order, for the CSV export's keyset paging (SPEC §7.2).
     (db) => sql`create index on ${t(T.calls, s)} (contract_code, billing_month, started_at, call_id)`.execute(db),
+    categoryListingIndex(s),
   ];
+}
+
+/** A number's calls of one category in start order: a category's page is a seek, never a filtered scan. */
+export function categoryListingIndex(s: string): (db: Executor) => Promise<unknown> {
+  return (db) => sql`create index on ${t(T.calls, s)} (contract_code, billing_month, attributed_number, category, started_at, call_id)`.execute(db);
 }
 
 // instantOf (luxon) per call costs more than the rest of a call's projection; the dates repeat.
@@ -142,6 +176,8 @@ class PairSet {
 async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: ApplyContext): Promise<void> {
   const s = ctx.suffix;
   const touched = new PairSet();
+  // Calls that joined or left a listing (see proj_call_pages): its pages from there on are redrawn.
+  const listingChanges: ListingChange[] = [];
 
   // 1. Contract events: keep them, refold each touched contract, store changed intervals.
   const contractEvents = events.filter((e) => (CONTRACT_EVENT_TYPES as readonly string[]).includes(e.type));
@@ -210,7 +246,8 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
         using_number text, started_at text, start_date text, start_time text, destination text, area text, duration text, count integer,
         extension_type text, call_type text, category text, free boolean, charge text)
       on conflict (call_id) do nothing
-      returning call_id::text as call_id, contract_code, billing_month, attributed_number, category, charge::text as charge, billed::text as billed,
+      returning call_id::text as call_id, contract_code, billing_month, attributed_number, category, started_at::text as started_at,
+        charge::text as charge, billed::text as billed,
         exists (select 1 from ${t(T.adjustments, s)} a where a.call_id = ${t(T.calls, s)}.call_id) as adjusted`.execute(trx);
     newCalls = inserted;
   }
@@ -241,41 +278,61 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
   // calls take up any adjustment already stored, so the order of arrival does not matter.
   const toAdjust = [...new Set([...adjustedIds, ...newCalls.filter((c) => c.adjusted).map((c) => c.call_id)])];
   if (toAdjust.length > 0) {
-    const { rows } = await sql<{ contract_code: string; billing_month: string }>`
+    const { rows } = await sql<ListingChange & { relisted: boolean }>`
       update ${t(T.calls, s)} c set
         charge = coalesce(x.corrected_charge, c.recorded_charge),
         billed = case when c.free then 0 else coalesce(x.corrected_charge, c.recorded_charge) end,
         corrected = x.corrected_charge is not null,
         voided = x.voided
       from (
-        select c2.call_id,
+        select c2.call_id, c2.voided as was_voided,
           (select a.charge from ${t(T.adjustments, s)} a where a.call_id = c2.call_id and a.kind = 'corrected' order by a.position desc limit 1) as corrected_charge,
           exists (select 1 from ${t(T.adjustments, s)} a where a.call_id = c2.call_id and a.kind = 'voided') as voided
         from ${t(T.calls, s)} c2
         where c2.call_id = any(${toAdjust}::uuid[])
       ) x
       where c.call_id = x.call_id
-      returning c.contract_code, c.billing_month`.execute(trx);
-    for (const r of rows) touched.add(r.contract_code, r.billing_month);
+      returning c.contract_code, c.billing_month, c.attributed_number as number, c.category, c.started_at::text as started_at, c.call_id::text as call_id,
+        x.was_voided <> x.voided as relisted`.execute(trx);
+    for (const r of rows) {
+      touched.add(r.contract_code, r.billing_month);
+      // A void takes the call out of its listings (a correction only changes its amount).
+      if (r.relisted) listingChanges.push(r);
+    }
   }
 
   // 4. Re-attribution: every call of a contract whose intervals changed (a late change may reach
   // back over calls already projected).
   if (reattribute.length > 0) {
-    const { rows } = await sql<{ contract_code: string; billing_month: string }>`
-      update ${t(T.calls, s)} c set attributed_number = n.number
+    // A moved call leaves its old number's listings and joins the new one's: the earliest such
+    // call per listing is all the pages need (a late change can move a month of calls).
+    const { rows } = await sql<ListingChange>`
+      with moved as (
+        update ${t(T.calls, s)} c set attributed_number = n.number
+        from (
+          select c2.call_id, c2.attributed_number as old_number, coalesce(
+            (select i.number from ${t(T.intervals, s)} i
+             where i.contract_code = c2.contract_code and i.from_t <= c2.started_at and (i.to_t is null or c2.started_at < i.to_t)
+             limit 1),
+            c2.using_number) as number
+          from ${t(T.calls, s)} c2
+          where c2.contract_code = any(${reattribute}::text[])
+        ) n
+        where c.call_id = n.call_id and c.attributed_number <> n.number
+        returning c.contract_code, c.billing_month, n.old_number, c.attributed_number, c.category, c.started_at, c.call_id
+      )
+      select distinct on (m.contract_code, m.billing_month, m.number, m.category)
+        m.contract_code, m.billing_month, m.number, m.category, m.started_at::text as started_at, m.call_id::text as call_id
       from (
-        select c2.call_id, coalesce(
-          (select i.number from ${t(T.intervals, s)} i
-           where i.contract_code = c2.contract_code and i.from_t <= c2.started_at and (i.to_t is null or c2.started_at < i.to_t)
-           limit 1),
-          c2.using_number) as number
-        from ${t(T.calls, s)} c2
-        where c2.contract_code = any(${reattribute}::text[])
-      ) n
-      where c.call_id = n.call_id and c.attributed_number <> n.number
-      returning c.contract_code, c.billing_month`.execute(trx);
-    for (const r of rows) touched.add(r.contract_code, r.billing_month);
+        select contract_code, billing_month, old_number as number, category, started_at, call_id from moved
+        union all
+        select contract_code, billing_month, attributed_number, category, started_at, call_id from moved
+      ) m
+      order by m.contract_code, m.billing_month, m.number, m.category, m.started_at, m.call_id`.execute(trx);
+    for (const r of rows) {
+      touched.add(r.contract_code, r.billing_month);
+      listingChanges.push(r);
+    }
   }
 
   // 5. Totals. Months where existing calls changed (attribution, corrections) are re-aggregated
@@ -284,6 +341,117 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
   if (ctx.rebuilding) return;
   if (touched.size > 0) await reaggregate(trx, s, touched);
   if (newCalls.length > 0) await addNewCalls(trx, s, newCalls, touched);
+
+  // 6. Pages of the listings that calls joined or left.
+  for (const c of newCalls) {
+    listingChanges.push({ contract_code: c.contract_code, billing_month: c.billing_month, number: c.attributed_number, category: c.category, started_at: c.started_at, call_id: c.call_id });
+  }
+  if (listingChanges.length > 0) await redrawPages(trx, s, listingChanges);
+}
+
+/** A call that joined or left the listings of a number (all categories, and its own category). */
+interface ListingChange {
+  readonly contract_code: string;
+  readonly billing_month: string;
+  readonly number: string;
+  readonly category: string;
+  readonly started_at: string;
+  readonly call_id: string;
+}
+
+/**
+ * Keeps proj_call_pages as `allPagesSelect` would make it, for the listings that calls joined or
+ * left. Pages that start before the earliest change of a listing are still right; the others are
+ * deleted and drawn again from the last page kept. So calls that arrive in start order (an import
+ * of a month) cost the new calls and one page, and a call inserted early in a listing costs its
+ * tail (an index-only walk of the calls after it, one row written per ten calls).
+ */
+async function redrawPages(trx: Transaction<any>, s: string, changes: readonly ListingChange[]): Promise<void> {
+  const columns = (['contract_code', 'billing_month', 'number', 'category', 'started_at', 'call_id'] as const).map((k) => changes.map((c) => c[k]));
+  // Per listing: its earliest change, and the last page that starts before it (found walking back
+  // from the listing's last page: calls arriving in start order find it at once). Materialized, so
+  // that each is looked up once per listing, not once per page row deleted.
+  const kept = sql`
+    with requested as materialized (
+      select distinct on (x.contract_code, x.billing_month, x.number, l.listing)
+        x.contract_code, x.billing_month, x.number, l.listing, x.started_at, x.call_id
+      from unnest(${columns[0]}::text[], ${columns[1]}::text[], ${columns[2]}::text[], ${columns[3]}::text[], ${columns[4]}::bigint[], ${columns[5]}::uuid[])
+        as x(contract_code, billing_month, number, category, started_at, call_id)
+      cross join lateral (values (${ALL_CATEGORIES}), (x.category)) as l(listing)
+      order by x.contract_code, x.billing_month, x.number, l.listing, x.started_at, x.call_id
+    ), kept as materialized (
+      select r.contract_code, r.billing_month, r.number, r.listing, k.page, k.started_at, k.call_id
+      from requested r
+      left join lateral (
+        select p.page, p.started_at, p.call_id from ${t(T.pages, s)} p
+        where p.contract_code = r.contract_code and p.billing_month = r.billing_month and p.number = r.number and p.listing = r.listing
+          and (p.started_at, p.call_id) < (r.started_at, r.call_id)
+        order by p.page desc limit 1
+      ) k on true
+    )`;
+  const { rows } = await sql<{ contract_code: string; billing_month: string; number: string; listing: string; page: number | null; started_at: string | null; call_id: string | null }>`
+    ${kept}
+    select contract_code, billing_month, number, listing, page, started_at::text as started_at, call_id::text as call_id from kept`.execute(trx);
+  const keep = (['contract_code', 'billing_month', 'number', 'listing'] as const).map((k) => rows.map((r) => r[k]));
+  const page = rows.map((r) => r.page ?? 0);
+  // Before every key: a listing with no page kept is drawn from its start.
+  const fromT = rows.map((r) => r.started_at ?? '-9223372036854775808');
+  const fromId = rows.map((r) => r.call_id ?? '00000000-0000-0000-0000-000000000000');
+  const listings = sql`unnest(${keep[0]}::text[], ${keep[1]}::text[], ${keep[2]}::text[], ${keep[3]}::text[], ${page}::integer[], ${fromT}::bigint[], ${fromId}::uuid[])
+    as r(contract_code, billing_month, number, listing, page, started_at, call_id)`;
+  await sql`
+    delete from ${t(T.pages, s)} p using ${listings}
+    where p.contract_code = r.contract_code and p.billing_month = r.billing_month and p.number = r.number and p.listing = r.listing
+      and p.page > r.page`.execute(trx);
+  // From the first call of the last page kept (before every change, so still in the listing), or
+  // from the listing's start: a new page at every tenth call.
+  await sql`
+    insert into ${t(T.pages, s)} (contract_code, billing_month, number, listing, page, started_at, call_id)
+    select r.contract_code, r.billing_month, r.number, r.listing, greatest(r.page, 1) + (d.n - 1) / ${CALL_PAGE_SIZE}, d.started_at, d.call_id
+    from ${listings}
+    cross join lateral (
+      select c.started_at, c.call_id, row_number() over (order by c.started_at, c.call_id) as n
+      from ${t(T.calls, s)} c
+      where r.listing = ${ALL_CATEGORIES} and c.contract_code = r.contract_code and c.billing_month = r.billing_month and c.attributed_number = r.number
+        and not c.voided and (c.started_at, c.call_id) >= (r.started_at, r.call_id)
+      union all
+      select c.started_at, c.call_id, row_number() over (order by c.started_at, c.call_id) as n
+      from ${t(T.calls, s)} c
+      where r.listing <> ${ALL_CATEGORIES} and c.contract_code = r.contract_code and c.billing_month = r.billing_month and c.attributed_number = r.number
+        and c.category = r.listing and not c.voided and (c.started_at, c.call_id) >= (r.started_at, r.call_id)
+    ) d
+    where (d.n - 1) % ${CALL_PAGE_SIZE} = 0 and (r.page = 0 or d.n > 1)`.execute(trx);
+}
+
+/**
+ * Every listing's pages from the call rows, as redrawPages leaves them: the first call of each
+ * page, a page every CALL_PAGE_SIZE calls in start order, voided calls left out.
+ */
+function allPagesSelect(s: string): RawBuilder<unknown> {
+  return sql`
+    select contract_code, billing_month, attributed_number as number, ${ALL_CATEGORIES}::text as listing,
+      ((n - 1) / ${CALL_PAGE_SIZE} + 1)::integer as page, started_at, call_id
+    from (
+      select contract_code, billing_month, attributed_number, started_at, call_id,
+        row_number() over (partition by contract_code, billing_month, attributed_number order by started_at, call_id) as n
+      from ${t(T.calls, s)} where not voided
+    ) a
+    where (n - 1) % ${CALL_PAGE_SIZE} = 0
+    union all
+    select contract_code, billing_month, attributed_number, category,
+      ((n - 1) / ${CALL_PAGE_SIZE} + 1)::integer, started_at, call_id
+    from (
+      select contract_code, billing_month, attributed_number, category, started_at, call_id,
+        row_number() over (partition by contract_code, billing_month, attributed_number, category order by started_at, call_id) as n
+      from ${t(T.calls, s)} where not voided
+    ) c
+    where (n - 1) % ${CALL_PAGE_SIZE} = 0`;
+}
+
+/** Replace every listing's pages (a rebuild's end, the migration that introduced them). */
+export async function drawAllPages(db: Executor, s: string): Promise<void> {
+  await sql`delete from ${t(T.pages, s)}`.execute(db);
+  await sql`insert into ${t(T.pages, s)} (contract_code, billing_month, number, listing, page, started_at, call_id) ${allPagesSelect(s)}`.execute(db);
 }
 
 /** A call row just inserted, as `insert … returning` gives it back. */
@@ -293,6 +461,7 @@ interface NewCall {
   readonly billing_month: string;
   readonly attributed_number: string;
   readonly category: string;
+  readonly started_at: string;
   readonly charge: string;
   readonly billed: string;
   /** An adjustment of this call was stored before the call itself. */
@@ -386,6 +555,7 @@ async function aggregateAll(trx: Transaction<any>, s: string): Promise<void> {
     from ${t(T.calls, s)} d
     where not d.voided
     group by d.contract_code, d.billing_month, d.attributed_number, d.category`.execute(trx);
+  await drawAllPages(trx, s);
 }
 
 /**
@@ -449,6 +619,7 @@ async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint, options: Bu
         },
         sql`from ${t(T.calls, s)} d where not d.voided group by d.contract_code, d.billing_month, d.attributed_number, d.category`,
       ),
+    (trx: Transaction<any>) => drawAllPages(trx, s),
   ].map((work) => () =>
     db.transaction().execute(async (trx) => {
       await bulkSettings(trx);
@@ -686,7 +857,7 @@ export const chargesProjection: Projection = {
   version: 2,
   handles: [...CONTRACT_EVENT_TYPES, 'CallRecorded', 'CallCorrected', 'CallVoided'],
   // No stream filter: corrections are found by type wherever the importer appends them.
-  tables: [T.contractEvents, T.intervals, T.calls, T.adjustments, T.monthly],
+  tables: [T.contractEvents, T.intervals, T.calls, T.adjustments, T.monthly, T.pages],
   createTables,
   apply,
   finishRebuild: aggregateAll,

@@ -2,7 +2,7 @@
 import { sql } from 'kysely';
 import type { Database, MigrationSet } from '../eventstore/database.ts';
 import type { EventStore } from '../eventstore/port.ts';
-import { chargesProjection } from './charges.ts';
+import { categoryListingIndex, chargesProjection, createPagesTable, drawAllPages } from './charges.ts';
 import { contractsProjection } from './contracts.ts';
 import { createCheckpointTable, createStallTable, ProjectionRunner, type Projection, type RunnerOptions } from './framework.ts';
 import { telegramsProjection } from './telegrams.ts';
@@ -33,6 +33,18 @@ export const projectionMigrations: MigrationSet = {
   '0103-projections-stalls': {
     async up(db) {
       await createStallTable(db);
+    },
+  },
+  // The call-details listings' page starts (proj_call_pages) and the index a category's page seeks
+  // through, drawn from the calls already projected: what a rebuild would make, without one. A
+  // store made after them got both from 0101.
+  '0104-projections-call-pages': {
+    async up(db) {
+      const { rows } = await sql<{ t: string | null }>`select to_regclass('proj_call_pages')::text as t`.execute(db);
+      if (rows[0]?.t) return;
+      await createPagesTable(db, '');
+      await categoryListingIndex('')(db);
+      await drawAllPages(db, '');
     },
   },
 };

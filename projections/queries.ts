@@ -10,7 +10,7 @@ import { isoOfJapanDateTime, type JapanDate, type Month } from '../domain/time.t
 import type { Database } from '../eventstore/database.ts';
 import type { EventStore } from '../eventstore/port.ts';
 import { foldContract } from './attribution.ts';
-import { CHARGE_TABLES } from './charges.ts';
+import { ALL_CATEGORIES, CALL_PAGE_SIZE, CHARGE_TABLES } from './charges.ts';
 import { CONTRACT_TABLES } from './contracts.ts';
 import { readStalls } from './framework.ts';
 import { projections } from './index.ts';
@@ -32,7 +32,7 @@ import {
 } from './read-model.ts';
 import { TELEGRAM_TABLES } from './telegrams.ts';
 
-export const CALL_PAGE_SIZE = 10;
+export { CALL_PAGE_SIZE };
 
 /** The telegrams' row among a month's category rows (not a category: never in the call totals). */
 const TELEGRAMS_ROW = 'telegrams';
@@ -82,7 +82,7 @@ const CALL_FIELDS_TEXT = `call_id::text as call_id, using_number, start_date, st
 const CALL_COLUMNS = sql.raw(`${CALL_FIELDS_TEXT}, attributed_number, started_at::text as started_at`);
 
 /** A statement of fixed text, prepared under its name on PostgreSQL. */
-interface Statement {
+export interface Statement {
   readonly name: string;
   readonly text: string;
 }
@@ -159,6 +159,39 @@ function monthChargesOf(
   return { contractCode, month, normal: figuresOf(normal), billed: figuresOf(billed), numbers };
 }
 
+// A page is found through proj_call_pages: the key of its first call, then an index seek from
+// there for the page's calls, whatever the page's number (an OFFSET read every call before it).
+// Parameters: contract, month, number, listing (ALL_CATEGORIES or the category), page.
+// One round trip: the page, and the listing's count and amount (ご利用金額合計, SPEC §4), read
+// from the monthly totals — one row per number × category, voided calls already out — so a large
+// month is never counted or summed per request, and every page shows the whole listing's figures.
+export function callPageStatement(byCategory: boolean): Statement {
+  const categoryFilter = byCategory ? 'and category = $4' : '';
+  return {
+    name: `ledger_call_page_by_start${byCategory ? '_category' : ''}`,
+    // Only the columns a page shows come back (fewer to decode per row).
+    text: `with counted as (
+      select coalesce(sum(calls), 0)::text as total_calls, coalesce(sum(normal), 0)::text as total_normal from ${CHARGE_TABLES.monthly}
+      where contract_code = $1 and billing_month = $2 and number = $3 ${categoryFilter}
+    ), first as (
+      select started_at, call_id from ${CHARGE_TABLES.pages}
+      where contract_code = $1 and billing_month = $2 and number = $3 and listing = $4 and page = $5
+    ), page as (
+      -- Lateral, so that the first call's key bounds the index scan (a join filter would read the
+      -- listing from its start).
+      select c.* from first cross join lateral (
+        select * from ${CHARGE_TABLES.calls} c
+        where c.contract_code = $1 and c.billing_month = $2 and c.attributed_number = $3 and not c.voided ${categoryFilter}
+          and (c.started_at, c.call_id) >= (first.started_at, first.call_id)
+        order by c.started_at, c.call_id
+        limit ${CALL_PAGE_SIZE}
+      ) c
+    )
+    select counted.total_calls, counted.total_normal, ${CALL_FIELDS_TEXT} from counted left join page on true
+    order by page.started_at, page.call_id`,
+  };
+}
+
 export function createQueries(database: Database, store?: EventStore): LedgerQueries {
   const db = database.db;
   const T = CHARGE_TABLES;
@@ -220,40 +253,13 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     });
   }
 
-  // PostgreSQL never keeps a generic plan for an OFFSET it cannot see (it guesses a tenth of the
-  // rows skipped, far dearer than any custom plan), so it would plan every request again
-  // (measured: twice the execution). Page 1, the page the portal opens, has its offset written in.
-  // One round trip: the page, and the listing's count and amount (ご利用金額合計, SPEC §4), read
-  // from the monthly totals — one row per number × category, voided calls already out — so a large
-  // month is never counted or summed per request, and every page shows the whole listing's figures.
-  function callPageStatement(byCategory: boolean, firstPage: boolean): Statement {
-    const categoryFilter = byCategory ? 'and category = $4' : '';
-    return {
-      name: `ledger_call_page${byCategory ? '_category' : ''}${firstPage ? '_first' : ''}`,
-      // Only the columns a page shows come back (fewer to decode per row).
-      text: `with counted as (
-        select coalesce(sum(calls), 0)::text as total_calls, coalesce(sum(normal), 0)::text as total_normal from ${T.monthly}
-        where contract_code = $1 and billing_month = $2 and number = $3 ${categoryFilter}
-      ), page as (
-        select * from ${T.calls}
-        where contract_code = $1 and billing_month = $2 and attributed_number = $3 and not voided ${categoryFilter}
-        order by started_at, call_id
-        limit ${CALL_PAGE_SIZE} offset ${firstPage ? '0' : byCategory ? '$5' : '$4'}
-      )
-      select counted.total_calls, counted.total_normal, ${CALL_FIELDS_TEXT} from counted left join page on true
-      order by page.started_at, page.call_id`,
-    };
-  }
-  const callPageStatements = [callPageStatement(false, false), callPageStatement(false, true), callPageStatement(true, false), callPageStatement(true, true)] as const;
+  const callPageStatements = [callPageStatement(false), callPageStatement(true)] as const;
 
   async function callDetails(contractCode: string, month: Month, number: string, category: Category | undefined, page: number): Promise<CallDetailPage> {
     const p = Math.max(1, Math.floor(page));
     const offset = (p - 1) * CALL_PAGE_SIZE;
-    const statement = callPageStatements[(category ? 2 : 0) + (offset === 0 ? 1 : 0)]!;
-    const values: unknown[] = [contractCode, month, number];
-    if (category) values.push(category);
-    if (offset !== 0) values.push(offset);
-    const rows = await prepared<CallFields & { total_calls: string; total_normal: string }>(statement, values);
+    const statement = callPageStatements[category ? 1 : 0];
+    const rows = await prepared<CallFields & { total_calls: string; total_normal: string }>(statement, [contractCode, month, number, category ?? ALL_CATEGORIES, p]);
     const found = rows.filter((r) => r.call_id !== null);
     const items = found.map((r, i) => toCallDetail(r, number, offset + i + 1));
     const counted = rows[0];

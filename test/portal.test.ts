@@ -9,6 +9,7 @@ import { ExportWorker } from '../api/exports.ts';
 import { buildCsv } from '../api/wiring.ts';
 import { callStartJa, dateJa, dateTimeJa, durationJa, monthJa, periodJa, shortDateTimeJa, wholeYenJa, yenJa } from '../api/format.ts';
 import { DEFAULT_SUPPORT_DESK } from '../api/portal/support.tsx';
+import { pageWindow } from '../api/portal/pages.tsx';
 import { testTargets } from './support/stores.ts';
 import { A, B, MID_DECEMBER_2017, openFixture, recordCalls, row, seedTwoContracts, type Fixture } from './api.support.ts';
 
@@ -37,6 +38,31 @@ describe('the portal’s Japanese formats (api/format.ts)', () => {
     expect(durationJa({ duration: '000106.0', count: null })).toBe('0時間 01分 06.0秒');
     expect(durationJa({ duration: '123456.7', count: null })).toBe('12時間 34分 56.7秒');
     expect(durationJa({ duration: null, count: 1 })).toBe('1件');
+  });
+});
+
+describe('the call details’ page links (pageWindow)', () => {
+  it('links every page of a short listing, and a window with the first and the last page of a long one', () => {
+    expect(pageWindow(1, 1)).toEqual([1]);
+    expect(pageWindow(2, 5)).toEqual([1, 2, 3, 4, 5]);
+    expect(pageWindow(2, 7)).toEqual([1, 2, 3, 4, 'gap', 7]);
+    expect(pageWindow(1, 8)).toEqual([1, 2, 3, 'gap', 8]);
+    expect(pageWindow(50, 100)).toEqual([1, 'gap', 48, 49, 50, 51, 52, 'gap', 100]);
+    expect(pageWindow(4, 100)).toEqual([1, 2, 3, 4, 5, 6, 'gap', 100]);
+    expect(pageWindow(20_000, 20_000)).toEqual([1, 'gap', 19_998, 19_999, 20_000]);
+  });
+  it('never draws more than nine entries, whatever the size or the page asked for', () => {
+    for (const pages of [1, 2, 9, 10, 11, 1000, 20_000]) {
+      for (const current of [1, 2, 3, 5, Math.floor(pages / 2), pages - 1, pages, pages + 5]) {
+        const w = pageWindow(current, pages);
+        expect(w.length).toBeLessThanOrEqual(9);
+        const numbers = w.filter((p): p is number => p !== 'gap');
+        expect(numbers[0]).toBe(1);
+        expect(numbers[numbers.length - 1]).toBe(pages);
+        expect([...numbers].sort((a, b) => a - b)).toEqual(numbers);
+        expect(new Set(numbers).size).toBe(numbers.length);
+      }
+    }
   });
 });
 

@@ -772,6 +772,30 @@ const CallsSummary: FC<{ details: CallDetailPage }> = ({ details }) => (
   </>
 );
 
+/** Pages either side of the current one that get a link of their own. */
+const PAGE_LINKS_AROUND = 2;
+
+/**
+ * The page links of a listing: the first, the last and a few around the current one, with a gap
+ * where pages are left out. At most 2 × PAGE_LINKS_AROUND + 5 entries, whatever the listing's
+ * size: a number with 200,000 calls would otherwise draw 20,000 links on every view.
+ */
+export function pageWindow(current: number, pages: number, around = PAGE_LINKS_AROUND): (number | 'gap')[] {
+  const last = Math.max(1, pages);
+  const from = Math.max(1, Math.min(current, last) - around);
+  const to = Math.min(last, Math.max(current, 1) + around);
+  const out: (number | 'gap')[] = [];
+  if (from > 1) out.push(1);
+  // A gap of one page is shown as that page: a link is no wider than the gap mark.
+  if (from === 3) out.push(2);
+  else if (from > 3) out.push('gap');
+  for (let p = from; p <= to; p++) out.push(p);
+  if (to === last - 2) out.push(last - 1);
+  else if (to < last - 2) out.push('gap');
+  if (to < last) out.push(last);
+  return out;
+}
+
 export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category: Category | undefined; details: CallDetailPage }> = ({ menu, month, number, category, details }) => {
   const pages = Math.max(1, Math.ceil(details.total / details.pageSize));
   const what = category ? CATEGORY_LABELS[category] : '全通話';
@@ -825,8 +849,12 @@ export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category:
               前の10件
             </a>
           ) : null}
-          {Array.from({ length: pages }, (_, i) => i + 1).map((p) =>
-            p === details.page ? (
+          {pageWindow(details.page, pages).map((p) =>
+            p === 'gap' ? (
+              <span class="gap" aria-hidden="true">
+                …
+              </span>
+            ) : p === details.page ? (
               <span class="current" aria-current="page">
                 {p}
               </span>
