@@ -6,11 +6,13 @@
 // it into dist/ as it is, so it finds PGlite by module resolution, not by its own place.
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 /** …/node_modules/@electric-sql/pglite, wherever this file is (eventstore/ or dist/eventstore/). */
 function pgliteDir() {
-  let dir = dirname(fileURLToPath(import.meta.resolve('@electric-sql/pglite')));
+  // createRequire rather than import.meta.resolve, which vitest's module runner does not offer.
+  let dir = dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
   while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
   return dir;
 }
