@@ -6,11 +6,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Kysely, PostgresDialect, PGliteDialect, sql } from 'kysely';
-import type { Migration } from 'kysely/migration';
+import { Kysely, PostgresDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import type { PGlite } from '@electric-sql/pglite';
 import { parsePostgresUrl, postgresClientClass } from './connection.ts';
+import { PGliteDialect } from './pglite-dialect.ts';
 
 // `pg` already returns numeric (1700) and int8 (20) as strings; we state it so that no later change
 // of a default can turn an amount into a float (SPEC §3.5). PGlite returns numeric as a string too
