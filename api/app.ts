@@ -16,6 +16,10 @@ import { chargesRoutes } from './routes/charges.ts';
 import { exportRoutes } from './routes/exports.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
+import { operationsRoutes } from './routes/operations.ts';
+import { createMetrics, type LedgerMetrics } from './metrics.ts';
+import { createReadiness, eventStoreAnswers, projectionsCurrent } from './readiness.ts';
+import type { EngineerOperations } from './ports.ts';
 import { portalRoutes } from './portal/index.tsx';
 
 export type { AppDeps } from './env.ts';
@@ -27,9 +31,23 @@ export const DEFAULT_ADMIN_BODY_LIMIT = 64 * 1024 * 1024;
 
 export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
   const logger = input.logger ?? createLogger();
-  const deps: RouteDeps = { ...input, db: input.database.db, logger, sessionPolicy: input.sessionPolicy ?? DEFAULT_SESSION_POLICY };
+  const metrics = input.metrics ?? createMetrics({ projections: () => input.queries.status() });
+  const deps: RouteDeps = {
+    ...input,
+    db: input.database.db,
+    logger,
+    sessionPolicy: input.sessionPolicy ?? DEFAULT_SESSION_POLICY,
+    metrics,
+    engineer: countingImports(input.engineer, metrics),
+  };
+  const readiness = createReadiness([
+    eventStoreAnswers(deps.store),
+    projectionsCurrent(() => deps.queries.status(), deps.readyMaxLag),
+    ...(deps.readinessChecks ?? []),
+  ]);
   const app = new OpenAPIHono<AppEnv>();
 
+  app.use('*', metrics.http);
   app.use('*', requestIdAndSecurityHeaders());
   app.use('*', accessLog(deps));
   if (deps.portalOrigin) {
@@ -64,6 +82,7 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
   app.route('/api/v1', exportRoutes(deps));
   app.route('/api/v1/admin', adminRoutes(deps));
   app.route('/', healthRoutes(deps));
+  app.route('/', operationsRoutes({ readiness, metrics }));
   app.route('/', portalRoutes(deps));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'http', scheme: 'bearer', description: 'token from POST /api/v1/session' });
@@ -80,6 +99,34 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => handleError(err, c, logger));
   return app;
+}
+
+/** The engineers' imports, counted by outcome for /metrics. */
+function countingImports(engineer: EngineerOperations, metrics: LedgerMetrics): EngineerOperations {
+  const outcomeOf = (e: unknown) => ((e as { details?: unknown; problems?: unknown })?.details ?? (e as { problems?: unknown })?.problems ? 'rejected' : 'failed');
+  return {
+    ...engineer,
+    async importCalls(body, source) {
+      try {
+        const summary = await engineer.importCalls(body, source);
+        metrics.countImport('calls', 'imported', summary);
+        return summary;
+      } catch (e) {
+        metrics.countImport('calls', outcomeOf(e));
+        throw e;
+      }
+    },
+    async importContracts(body, source) {
+      try {
+        const summary = await engineer.importContracts(body, source);
+        metrics.countImport('contracts', 'imported', summary as { imported: number; alreadyPresent: number; duplicates?: number });
+        return summary;
+      } catch (e) {
+        metrics.countImport('contracts', outcomeOf(e));
+        throw e;
+      }
+    },
+  };
 }
 
 /**

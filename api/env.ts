@@ -5,6 +5,8 @@ import type { EventStore } from '../eventstore/port.ts';
 import type { DatabaseLost } from '../projections/framework.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
 import type { EngineerOperations, CsvFileBuilder } from './ports.ts';
+import type { LedgerMetrics } from './metrics.ts';
+import type { ReadinessCheck } from './readiness.ts';
 import type { Session, SessionPolicy } from './sessions.ts';
 import type { SupportDesk } from './portal/support.tsx';
 
@@ -30,11 +32,18 @@ export interface AppDeps {
   readonly databaseLost?: () => DatabaseLost | undefined;
   /** セルフページについてのお問い合わせ先 shown on every portal page; DEFAULT_SUPPORT_DESK when unset. */
   readonly support?: SupportDesk;
+  /** Made by createApp when not given (one registry per app). */
+  readonly metrics?: LedgerMetrics;
+  /** Checks GET /ready runs besides its own (the event store answers, projections current). */
+  readonly readinessChecks?: readonly ReadinessCheck[];
+  /** Projections further behind than this many events make /ready answer 503 (LEDGER_READY_MAX_LAG). */
+  readonly readyMaxLag?: number;
 }
 
 /** What every route module gets. */
 export interface RouteDeps extends AppDeps {
   readonly db: Kysely<any>;
+  readonly metrics: LedgerMetrics;
   readonly logger: Logger;
   readonly sessionPolicy: SessionPolicy;
 }

@@ -10,6 +10,16 @@ export interface LedgerConfig {
   readonly schema?: string;
   /** セルフページについてのお問い合わせ先 as configured (LEDGER_SUPPORT_NAME / _PHONE / _HOURS); checked and defaulted by `serve`. */
   readonly support?: { readonly name?: string | undefined; readonly phone?: string | undefined; readonly hours?: string | undefined };
+  /** GET /ready answers 503 while a projection is further behind than this many events (LEDGER_READY_MAX_LAG). */
+  readonly readyMaxLag?: number;
+  /** How long a stopping server waits for requests in flight (LEDGER_SHUTDOWN_TIMEOUT_MS). */
+  readonly shutdownTimeoutMs?: number;
+}
+
+function whole(name: string, value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  if (!/^\d+$/.test(value)) throw new Error(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number.parseInt(value, 10);
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
@@ -22,5 +32,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfi
     portalOrigin: env.LEDGER_PORTAL_ORIGIN || undefined,
     schema: env.LEDGER_DB_SCHEMA || undefined,
     support: { name: env.LEDGER_SUPPORT_NAME, phone: env.LEDGER_SUPPORT_PHONE, hours: env.LEDGER_SUPPORT_HOURS },
+    readyMaxLag: whole('LEDGER_READY_MAX_LAG', env.LEDGER_READY_MAX_LAG),
+    shutdownTimeoutMs: whole('LEDGER_SHUTDOWN_TIMEOUT_MS', env.LEDGER_SHUTDOWN_TIMEOUT_MS),
   };
 }

@@ -319,16 +319,18 @@ export class ProjectionRunner {
   /**
    * Apply everything up to the store's current head; returns the number of events applied (all of a
    * projection's events when catching it up meant rebuilding it: see RunnerOptions.catchUpByRebuild).
+   * An aborted `signal` stops it after the batch in hand (a stopping server does not wait for a backlog).
    */
-  catchUp(): Promise<number> {
+  catchUp(signal?: AbortSignal): Promise<number> {
     return this.serialised(async () => {
       let total = 0;
       const stalls = await readStalls(this.db);
       for (const p of this.projections) {
+        if (signal?.aborted) break;
         const retryAt = this.retryAt.get(p.name);
         if (retryAt !== undefined && Date.now() < retryAt) continue;
         try {
-          total += await this.catchUpOne(p);
+          total += await this.catchUpOne(p, signal);
         } catch (e) {
           if (!(e instanceof ProjectionEventFailed)) throw e;
           total += e.applied;
@@ -364,7 +366,7 @@ export class ProjectionRunner {
     let backoffMs = RECONNECT_FIRST_MS;
     while (!signal.aborted) {
       try {
-        const applied = await this.catchUp();
+        const applied = await this.catchUp(signal);
         if (this.lost) {
           this.lost = undefined;
           this.options.onDatabaseChange?.(undefined);
@@ -409,7 +411,7 @@ export class ProjectionRunner {
     return out;
   }
 
-  private async catchUpOne(p: Projection): Promise<number> {
+  private async catchUpOne(p: Projection, signal?: AbortSignal): Promise<number> {
     let cp = await readCheckpoint(this.db, p);
     if (!cp) {
       await ensureCheckpointRow(this.db, p);
@@ -430,7 +432,7 @@ export class ProjectionRunner {
       for (;;) {
         const step = await this.step(p, this.batchSize);
         applied += step.applied;
-        if (step.done) return applied;
+        if (step.done || signal?.aborted) return applied;
       }
     } catch (e) {
       if (e instanceof ProjectionEventFailed) e.applied += applied;

@@ -50,6 +50,8 @@ export interface FixtureOptions {
   readonly adminBodyLimit?: number;
   readonly portalOrigin?: string;
   readonly support?: SupportDesk;
+  /** Anything else of the app's dependencies (readiness checks, the lag bound, …). */
+  readonly app?: Partial<AppDeps>;
 }
 
 export async function openFixture(target: TestTarget, options: FixtureOptions = {}): Promise<Fixture> {
@@ -110,6 +112,7 @@ export async function openFixture(target: TestTarget, options: FixtureOptions = 
     ...(options.adminBodyLimit ? { adminBodyLimit: options.adminBodyLimit } : {}),
     ...(options.portalOrigin ? { portalOrigin: options.portalOrigin } : {}),
     ...(options.support ? { support: options.support } : {}),
+    ...options.app,
   };
   (fixture as { app: ReturnType<typeof createApp> }).app = createApp(deps);
   return fixture;

@@ -20,6 +20,8 @@ import { describe } from '../../eventstore/connection.ts';
 import { createQueries } from '../../projections/queries.ts';
 import { supportDeskFrom, type SupportDesk } from '../../api/portal/support.tsx';
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
+import { adminToken as keptAdminToken } from '../admin-token.ts';
+import { notStopping, type ReadinessCheck } from '../../api/readiness.ts';
 
 export interface ServerOptions {
   readonly clock?: () => Date;
@@ -33,7 +35,13 @@ export interface ServerOptions {
   readonly support?: SupportDesk;
   /** The demo's initial password (tests and screenshots fix it); random when unset. */
   readonly demoPassword?: string;
+  /** Added to GET /ready's own checks. */
+  readonly readinessChecks?: readonly ReadinessCheck[];
+  readonly readyMaxLag?: number;
 }
+
+/** How long a stop waits for requests in flight before it cuts their connections (LEDGER_SHUTDOWN_TIMEOUT_MS). */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Everything `serve` runs, without the listening socket: the tests drive `app.request()` on it. */
 export interface PreparedServer {
@@ -87,6 +95,8 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
     buildCsv,
     ...(options.portalOrigin ? { portalOrigin: options.portalOrigin } : {}),
     ...(options.support ? { support: options.support } : {}),
+    ...(options.readinessChecks ? { readinessChecks: options.readinessChecks } : {}),
+    ...(options.readyMaxLag !== undefined ? { readyMaxLag: options.readyMaxLag } : {}),
   });
   const worker = new ExportWorker({ db: database.db, queries, build: buildCsv, clock, logger, pollMs: options.exportPollMs ?? 1000 });
 
@@ -130,14 +140,18 @@ export const serve: Command = {
 
     // Checked before anything opens: a desk the pages cannot show stops the server with its variable's name.
     const support = supportDeskFrom(ctx.config.support ?? {});
+    const token = keptAdminToken(ctx.config.dataDir, ctx.config.adminToken);
     const ledger = await openLedger(ctx.config);
     const logger = createLogger();
+    let stopping = false;
     let prepared: PreparedServer;
     try {
       prepared = await prepareServer(ledger, {
         demo: options['no-demo'] !== true,
         logger,
-        ...(ctx.config.adminToken ? { adminToken: ctx.config.adminToken } : {}),
+        adminToken: token.token,
+        readinessChecks: [notStopping(() => stopping)],
+        ...(ctx.config.readyMaxLag !== undefined ? { readyMaxLag: ctx.config.readyMaxLag } : {}),
         ...(ctx.config.portalOrigin ? { portalOrigin: ctx.config.portalOrigin } : {}),
         support,
       });
@@ -156,22 +170,41 @@ export const serve: Command = {
     const url = `http://localhost:${ctx.config.port}`;
     const out = (line: string) => process.stdout.write(`${line}\n`);
     out(`ledger listening on ${url} (${ledger.store.name}${ctx.config.databaseUrl ? '' : ` under ${ctx.config.dataDir}`})`);
-    out(`  self-page (portal): ${url}/   API document: ${url}/api/v1/openapi.json   health: ${url}/health`);
+    out(`  self-page (portal): ${url}/   API document: ${url}/api/v1/openapi.json   health: ${url}/health   ready: ${url}/ready   metrics: ${url}/metrics`);
     if (prepared.demo) {
       out(`  demo contract loaded (${prepared.demo.calls} calls, ${prepared.demo.telegrams} telegrams, ${prepared.demo.months[0]} to ${prepared.demo.months[prepared.demo.months.length - 1]})`);
       out(`  demo login: self ID ${prepared.demo.selfId}  password ${prepared.demo.password}   (shown once; an engineer can reset it)`);
     }
-    if (prepared.generatedToken) out(`  admin token (generated; set LEDGER_ADMIN_TOKEN to choose one): ${prepared.adminToken}`);
+    if (token.source === 'generated') out(`  admin token (generated, kept in ${token.file}; set LEDGER_ADMIN_TOKEN to choose one): ${token.token}`);
+    if (token.source === 'kept') out(`  admin token: the one kept in ${token.file} (set LEDGER_ADMIN_TOKEN to choose one)`);
 
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+    // A process manager signals the process (npm start execs node, so it is this one); a terminal's
+    // Ctrl-C reaches npm and node both, and npm passes it on: the second signal is the same request.
+    const signal = await new Promise<NodeJS.Signals>((resolve) => {
+      const stop = (s: NodeJS.Signals) => {
+        if (stopping) return;
+        stopping = true;
+        resolve(s);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
     });
-    out('shutting down…');
+    out(`${signal}: shutting down (new connections refused, requests in flight finish, the projector stops after its batch)…`);
+    const bound = ctx.config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    let cut = false;
+    const timer = setTimeout(() => {
+      cut = true;
+      logger.warn({ boundMs: bound }, 'requests still in flight at the shutdown bound: closing their connections');
+      server.server.closeAllConnections();
+    }, bound);
+    // Refuses new connections at once; busy keep-alive connections are closed once they answer.
     await server.close();
+    clearTimeout(timer);
     await prepared.stop();
     await ledger.close();
-    return 0;
+    out(cut ? 'stopped (requests in flight were cut at the bound)' : 'stopped');
+    // Anything left holding the event loop (a stuck socket, a timer) must not keep a stopped server alive.
+    setTimeout(() => process.exit(process.exitCode ?? (cut ? 1 : 0)), 1000).unref();
+    return cut ? 1 : 0;
   },
 };
