@@ -2,6 +2,7 @@
 // Readiness is a list of named checks, each saying why not (or nothing when fine); the composition
 // root and other parts add their own (a draining server, an unreachable database) to the defaults.
 import type { EventStore } from '../eventstore/port.ts';
+import { databaseTrouble, describe } from '../eventstore/connection.ts';
 import type { ProjectionStatus } from '../projections/read-model.ts';
 
 /** Why a check says "not now": a code in the domain's words and one sentence. */
@@ -64,6 +65,8 @@ export function eventStoreAnswers(store: Pick<EventStore, 'name' | 'headPosition
         await store.headPosition();
         return undefined;
       } catch (e) {
+        // A lost or refused connection is the database being away, not the store being wrong.
+        if (databaseTrouble(e) === 'unavailable') return { code: 'DATABASE_UNAVAILABLE', message: `the database cannot be reached: ${describe(e)}` };
         return { code: 'EVENT_STORE_UNAVAILABLE', message: `the event store (${store.name}) does not answer: ${e instanceof Error ? e.message : String(e)}` };
       }
     },
@@ -87,6 +90,17 @@ export function projectionsCurrent(status: () => Promise<Record<string, Projecti
       const behind = all.find(([, s]) => s.lag > maxLag);
       if (behind) return { code: 'PROJECTION_BEHIND', message: `projection ${behind[0]} is ${behind[1].lag} events behind the event store (ready within ${maxLag})` };
       return undefined;
+    },
+  };
+}
+
+/** Not ready while the projection follower waits for the database (it retries with backoff). */
+export function followerConnected(lost: () => { readonly since: Date; readonly reason: string } | undefined): ReadinessCheck {
+  return {
+    name: 'follower',
+    async check() {
+      const l = lost();
+      return l ? { code: 'DATABASE_UNAVAILABLE', message: `the projections have been waiting for the database since ${l.since.toISOString()}: ${l.reason}` } : undefined;
     },
   };
 }

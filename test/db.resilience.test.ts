@@ -78,6 +78,7 @@ describeOnPostgres(onPostgres('lost connections on PostgreSQL'), () => {
     // backoff brings it back, within seconds, with no stall recorded.
     const followerMs = await timeUntil(async () => ((await (await s.request('GET', '/health')).json()) as { status: string }).status === 'ok', 15_000);
     measured.push(`idle connections terminated → /health ok again after ${ms + followerMs} ms`);
+    expect((await s.request('GET', '/ready')).status).toBe(200);
     // The LISTEN connection is made again by itself.
     await until('the LISTEN connection again', async () => (await pgAdmin.query(`select 1 from pg_stat_activity where application_name = $1`, [`${s.appName}/listen`])).rowCount);
     // And the follower still follows: a new import is projected with exact totals.
@@ -258,6 +259,10 @@ describeOnPostgres(onPostgres('the database refusing connections, or silent, on 
       const body = (await health.json()) as { status: string; reason: string };
       expect(body.status).toBe('degraded');
       expect(body.reason).toMatch(/database/);
+      // Readiness: not ready, saying why (a load balancer takes the process out meanwhile).
+      const ready = await s.request('GET', '/ready');
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as any).error.code).toBe('DATABASE_UNAVAILABLE');
       // A customer's write: 503 too, nothing half done.
       const logout = await s.request('DELETE', '/api/v1/session', { token });
       expect(logout.status).toBe(503);
@@ -266,8 +271,9 @@ describeOnPostgres(onPostgres('the database refusing connections, or silent, on 
       measured.push(`database ${mode === 'refuse' ? 'refusing' : 'silent'} then back → 200 after ${ms} ms`);
       expect(await (await s.request('GET', '/api/v1/charges', { token })).json()).toEqual(before);
     }
-    // The follower carries on too.
+    // The follower carries on too, and the process is ready again by itself.
     await until('health ok', async () => ((await (await s.request('GET', '/health')).json()) as { status: string }).status === 'ok', 20_000);
+    await until('ready again', async () => (await s.request('GET', '/ready')).status === 200, 20_000);
   }, 90_000);
 });
 

@@ -21,7 +21,7 @@ import { createQueries } from '../../projections/queries.ts';
 import { supportDeskFrom, type SupportDesk } from '../../api/portal/support.tsx';
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 import { adminToken as keptAdminToken } from '../admin-token.ts';
-import { notStopping, type ReadinessCheck } from '../../api/readiness.ts';
+import { followerConnected, notStopping, type ReadinessCheck } from '../../api/readiness.ts';
 
 export interface ServerOptions {
   readonly clock?: () => Date;
@@ -95,7 +95,7 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
     buildCsv,
     ...(options.portalOrigin ? { portalOrigin: options.portalOrigin } : {}),
     ...(options.support ? { support: options.support } : {}),
-    ...(options.readinessChecks ? { readinessChecks: options.readinessChecks } : {}),
+    readinessChecks: [followerConnected(() => runner.databaseLost), ...(options.readinessChecks ?? [])],
     ...(options.readyMaxLag !== undefined ? { readyMaxLag: options.readyMaxLag } : {}),
   });
   const worker = new ExportWorker({ db: database.db, queries, build: buildCsv, clock, logger, pollMs: options.exportPollMs ?? 1000 });
