@@ -118,6 +118,8 @@ describe('the self-page in Chromium', () => {
 
     // Keyboard only: the self ID is focused on load; Tab to the password; Enter submits.
     await page.goto('/login');
+    // The self ID has the focus on load (autofocus); on a busy machine the browser may apply it a little after.
+    await expect.poll(() => page.evaluate<string | undefined>('document.activeElement?.id'), { timeout: 10_000 }).toBe('selfId');
     await page.keyboard.type('d123456789');
     await page.keyboard.press('Tab');
     await page.keyboard.type(DEMO_PASSWORD);
