@@ -26,6 +26,9 @@ export type { AppDeps } from './env.ts';
 
 export { apiMigrations } from './migrations.ts';
 
+// OpenAPI 3.1 names a license by its SPDX identifier; the generator's types know 3.0's fields only.
+const LICENSE = { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' };
+
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
 export const DEFAULT_ADMIN_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -87,13 +90,21 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'http', scheme: 'bearer', description: 'token from POST /api/v1/session' });
   app.openAPIRegistry.registerComponent('securitySchemes', 'admin', { type: 'http', scheme: 'bearer', description: 'LEDGER_ADMIN_TOKEN' });
-  app.doc31('/api/v1/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'au Office Number billing ledger',
-      version: '1',
-      description: 'The self-page portal’s queries, password and CSV downloads, and the engineers’ routes. Amounts are strings with 2 decimals.',
-    },
+  let document: unknown;
+  app.get('/api/v1/openapi.json', (c) => {
+    document ??= withCommonResponses(
+      app.getOpenAPI31Document({
+        openapi: '3.1.0',
+        info: {
+          title: 'au Office Number billing ledger',
+          version: '1',
+          description: 'The self-page portal’s queries, password and CSV downloads, and the engineers’ routes. Amounts are strings with 2 decimals.',
+          license: LICENSE,
+        },
+        servers: [{ url: '/', description: 'this server (the document is served by the API it describes)' }],
+      }),
+    );
+    return c.json(document as Record<string, unknown>);
   });
 
   app.notFound((c) => c.json(errorBody('NOT_FOUND', `no route ${c.req.method} ${c.req.path}`), 404));
@@ -127,6 +138,34 @@ function countingImports(engineer: EngineerOperations, metrics: LedgerMetrics): 
       }
     },
   };
+}
+
+/**
+ * The answers every operation can give by the way the app is built, whichever route module it
+ * comes from, added where the route does not document them itself: Node's parser refuses a header
+ * block over 16 KiB (431, api/http-server.ts); a route with a token answers 401 without one; a
+ * route with parameters or a body validates them (400); a body is size-limited (413) and typed
+ * (415); every API route reads the database, which can be away or busy (503).
+ */
+export function withCommonResponses<T>(doc: T): T {
+  const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+  const paths = (doc as { paths?: Record<string, Record<string, any>> }).paths ?? {};
+  for (const [path, item] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      if (!['get', 'put', 'post', 'delete', 'patch'].includes(method) || !op || typeof op !== 'object') continue;
+      const responses: Record<string, unknown> = (op.responses ??= {});
+      const add = (status: number, description: string) => void (responses[status] ??= error(description));
+      if (op.security?.some((s: Record<string, unknown>) => Object.keys(s).length > 0)) add(401, 'not logged in / wrong token');
+      if ((op.parameters?.length ?? 0) > 0 || op.requestBody) add(400, 'bad request (a parameter or the body is malformed or out of bounds)');
+      if (op.requestBody) {
+        add(413, 'body too large');
+        add(415, 'wrong content type (JSON only as UTF-8)');
+      }
+      add(431, 'request headers too large (over 16 KiB)');
+      if (path.startsWith('/api/')) add(503, 'the database is unavailable or the ledger busy (DATABASE_UNAVAILABLE, LEDGER_BUSY); nothing was changed, try again');
+    }
+  }
+  return doc;
 }
 
 /**

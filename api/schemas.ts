@@ -17,6 +17,28 @@ export const ErrorSchema = z
   })
   .openapi('Error');
 
+// A lone surrogate (half of a UTF-16 pair) is no Unicode character: UTF-8 cannot carry it, and the
+// database driver would store U+FFFD in its place.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Whether a request's text can be stored and compared as given: no NUL (PostgreSQL refuses it in text), no lone surrogate. */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+/**
+ * Text from a request, checked at the edge: at most `max` UTF-16 units and storable (see
+ * isStorableText), so that the database never sees what it would refuse with an error.
+ */
+export function RequestText(max: number, min = 0) {
+  return z
+    .string()
+    .min(min)
+    .max(max)
+    .refine((t) => !t.includes('\u0000'), 'must not contain a NUL character (U+0000)')
+    .refine((t) => !LONE_SURROGATE.test(t), 'must be valid Unicode (a lone surrogate is not)');
+}
+
 export const Amount = z.string().regex(/^-?\d+\.\d{2}$/).openapi({ example: '1928.50', description: 'yen, exactly 2 decimals' });
 export const WholeYen = z.string().regex(/^-?\d+$/).openapi({ example: '1928', description: 'whole yen, fractions cut off' });
 export const IsoTime = z.string().openapi({ example: '2017-11-01T20:12:21.500+09:00' });
@@ -52,10 +74,13 @@ export function pageNumber(text: string | undefined): number {
   return text === undefined ? 1 : Number.parseInt(text, 10);
 }
 
-/** Responses every route can give, for the document. */
-export function errors(...statuses: number[]) {
+/** Error answers of a route, for the document: a status, or a status with what it means on this route. */
+export function errors(...statuses: (number | readonly [number, string])[]) {
   return Object.fromEntries(
-    statuses.map((s) => [s, { description: STATUS_TEXT[s] ?? 'error', content: { 'application/json': { schema: ErrorSchema } } }]),
+    statuses.map((entry) => {
+      const [s, description] = typeof entry === 'number' ? [entry, STATUS_TEXT[entry] ?? 'error'] : entry;
+      return [s, { description, content: { 'application/json': { schema: ErrorSchema } } }];
+    }),
   );
 }
 
@@ -70,6 +95,29 @@ const STATUS_TEXT: Record<number, string> = {
   422: 'a rule is broken',
   429: 'too many failed attempts',
   503: 'not available now',
+};
+
+/**
+ * For routes that take a JSON body: JSON is UTF-8 (RFC 8259 §8.1), and the body parser decodes it
+ * as UTF-8 whatever the Content-Type says. A JSON body declared in another charset is answered 415
+ * rather than read wrongly, and bytes that are not UTF-8 are answered 400 rather than turned into
+ * U+FFFD. Other content types are left to the route's validator (415).
+ */
+export const utf8Json: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const header = c.req.header('content-type') ?? '';
+  const [mediaType = '', ...params] = header.split(';').map((p) => p.trim());
+  if (/^application\/([\w.+-]+\+)?json$/i.test(mediaType)) {
+    const charset = params.map((p) => /^charset\s*=\s*"?([^";]*)"?$/i.exec(p)?.[1]).find((v) => v !== undefined);
+    if (charset !== undefined && !/^utf-?8$/i.test(charset.trim())) {
+      throw new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `JSON is read as UTF-8 only, not ${charset.trim().slice(0, 40)}`);
+    }
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(await c.req.arrayBuffer());
+    } catch {
+      throw new ApiError(400, 'BAD_REQUEST', 'the JSON body is not valid UTF-8');
+    }
+  }
+  await next();
 };
 
 /** Validation failures of any schema: 400 with the first problem named. */

@@ -7,7 +7,7 @@ import { commitCredentialChange } from '../credential-change.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireAdmin } from '../auth.ts';
-import { CategorySchema, ContractCodeParam, errors, Figures, MonthParam, PhoneNumberParam, validationHook } from '../schemas.ts';
+import { CategorySchema, ContractCodeParam, RequestText, errors, Figures, MonthParam, PhoneNumberParam, validationHook } from '../schemas.ts';
 import { engineerCharges } from '../../projections/engineering.ts';
 
 const security = [{ admin: [] }];
@@ -22,6 +22,7 @@ const csvBody = { required: true, content: { 'text/csv': { schema: z.string().op
 const importCalls = createRoute({
   method: 'post',
   path: '/imports/calls',
+  operationId: 'importCalls',
   summary: 'Import a carrier call-detail CSV (SPEC §7.2); all or nothing',
   security,
   request: { body: csvBody },
@@ -37,6 +38,7 @@ const importCalls = createRoute({
 const importContracts = createRoute({
   method: 'post',
   path: '/imports/contracts',
+  operationId: 'importContracts',
   summary: 'Import contract changes (JSON Lines of commands); all or nothing',
   security,
   request: { body: { required: true, content: { 'application/x-ndjson': { schema: z.string() } } } },
@@ -46,15 +48,17 @@ const importContracts = createRoute({
 const rebuild = createRoute({
   method: 'post',
   path: '/projections/rebuild',
+  operationId: 'rebuildProjections',
   summary: 'Rebuild projections from the event store (queries keep answering from the old tables meanwhile)',
   security,
-  request: { query: z.object({ projection: z.string().max(100).optional().openapi({ param: { name: 'projection', in: 'query' } }) }) },
+  request: { query: z.object({ projection: RequestText(100).optional().openapi({ param: { name: 'projection', in: 'query' } }) }) },
   responses: { 200: { description: 'rebuilt', content: { 'application/json': { schema: AnyJson } } }, ...errors(401, 404) },
 });
 
 const charges = createRoute({
   method: 'get',
   path: '/contracts/{code}/charges/{month}',
+  operationId: 'getContractCharges',
   summary: 'Monthly charges of any month, per number and category',
   security,
   request: { params: CodeMonth },
@@ -80,6 +84,7 @@ const charges = createRoute({
 const audit = createRoute({
   method: 'get',
   path: '/contracts/{code}/audit/{month}',
+  operationId: 'auditFigure',
   summary: 'The events behind a figure, with a running total',
   security,
   request: {
@@ -97,6 +102,7 @@ const Differences = z.object({ ok: z.boolean(), differences: z.array(z.any()) })
 const verify = createRoute({
   method: 'get',
   path: '/contracts/{code}/verify/{month}',
+  operationId: 'verifyMonth',
   summary: 'Recompute the month from the events and compare with the projection',
   security,
   request: { params: CodeMonth },
@@ -106,6 +112,7 @@ const verify = createRoute({
 const reconcile = createRoute({
   method: 'post',
   path: '/contracts/{code}/reconcile/{month}',
+  operationId: 'reconcileMonth',
   summary: 'Compare a carrier per-number CSV (SPEC §7.1) with the projection',
   security,
   request: { params: CodeMonth, body: csvBody },
@@ -115,18 +122,20 @@ const reconcile = createRoute({
 const passwordReset = createRoute({
   method: 'post',
   path: '/contracts/{code}/password-reset',
+  operationId: 'resetPassword',
   summary: 'Reset the self password to a new initial password (shown once)',
   security,
   request: { params: z.object({ code: ContractCodeParam }) },
-  responses: { 200: { description: 'the new initial password', content: { 'application/json': { schema: z.object({ initialPassword: z.string() }) } } }, ...errors(400, 401, 404) },
+  responses: { 200: { description: 'the new initial password', content: { 'application/json': { schema: z.object({ initialPassword: z.string() }) } } }, ...errors(400, 401, 404, [409, 'the reset could not be recorded (another writer of the contract); nothing was changed']) },
 });
 
 const stream = createRoute({
   method: 'get',
   path: '/streams/{streamId}',
+  operationId: 'readStream',
   summary: 'The raw events of a stream, in order',
   security,
-  request: { params: z.object({ streamId: z.string().min(1).max(200).openapi({ param: { name: 'streamId', in: 'path' }, example: 'contract-d123456789' }) }) },
+  request: { params: z.object({ streamId: RequestText(200, 1).openapi({ param: { name: 'streamId', in: 'path' }, example: 'contract-d123456789' }) }) },
   responses: {
     200: {
       description: 'events',

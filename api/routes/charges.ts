@@ -57,6 +57,7 @@ const security = [{ session: [] }];
 const summaryRoute = createRoute({
   method: 'get',
   path: '/charges',
+  operationId: 'listMonthlyCharges',
   summary: 'Monthly charges: the current month (provisional) and the last four months, newest first',
   security,
   responses: { 200: { description: 'months', content: { 'application/json': { schema: z.object({ months: z.array(MonthSummary) }) } } }, ...errors(401) },
@@ -65,6 +66,7 @@ const summaryRoute = createRoute({
 const numbersRoute = createRoute({
   method: 'get',
   path: '/charges/{month}/numbers',
+  operationId: 'listChargesPerNumber',
   summary: 'Charges per number (電話番号別ご利用料金)',
   security,
   request: { params: z.object({ month: MonthParam }) },
@@ -77,6 +79,7 @@ const numbersRoute = createRoute({
 const callsRoute = createRoute({
   method: 'get',
   path: '/charges/{month}/numbers/{number}/calls',
+  operationId: 'listCallDetails',
   summary: 'Call details (ご利用明細) of a number, 10 per page in start order; total and sum are the whole listing’s (ご利用金額合計), not the page’s',
   security,
   request: {
@@ -99,6 +102,7 @@ const callsRoute = createRoute({
 const telegramsRoute = createRoute({
   method: 'get',
   path: '/charges/{month}/telegrams',
+  operationId: 'listTelegrams',
   summary: 'Telegram details (電報明細) of the month; not included in call totals',
   security,
   request: { params: z.object({ month: MonthParam }) },

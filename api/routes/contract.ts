@@ -40,6 +40,7 @@ const NumbersSchema = z.object({
 const contractRoute = createRoute({
   method: 'get',
   path: '/contract',
+  operationId: 'getContract',
   summary: 'The contract summary (ご契約内容) as of today',
   security: [{ session: [] }],
   responses: { 200: { description: 'the summary', content: { 'application/json': { schema: ContractSchema } } }, ...errors(401, 404) },
@@ -48,6 +49,7 @@ const contractRoute = createRoute({
 const numbersRoute = createRoute({
   method: 'get',
   path: '/contract/numbers',
+  operationId: 'listContractNumbers',
   summary: 'Contract phone number details, paged (size 1 by default: NEXT / BACK)',
   security: [{ session: [] }],
   request: {

@@ -4,7 +4,7 @@ import { isExportBlackoutDay } from '../../domain/time.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
-import { errors, IsoTime, validationHook } from '../schemas.ts';
+import { errors, IsoTime, RequestText, utf8Json, validationHook } from '../schemas.ts';
 import { isoJapan } from '../format.ts';
 import { requirePortalMonth } from '../window.ts';
 import { exportContent, findExport, isExpired, purgeExpiredExports, requestExport, type ExportJob } from '../exports.ts';
@@ -29,12 +29,13 @@ const ExportStatusSchema = z
   })
   .openapi('Export');
 
-const IdParam = z.object({ id: z.string().max(64).openapi({ param: { name: 'id', in: 'path' } }) });
+const IdParam = z.object({ id: RequestText(64).openapi({ param: { name: 'id', in: 'path' } }) });
 const security = [{ session: [] }];
 
 const createExport = createRoute({
   method: 'post',
   path: '/exports',
+  operationId: 'createExport',
   summary: 'Ask for a CSV file to be created (作成); built in the background',
   security,
   request: { body: { required: true, content: { 'application/json': { schema: ExportRequest } } } },
@@ -47,6 +48,7 @@ const createExport = createRoute({
 const exportStatus = createRoute({
   method: 'get',
   path: '/exports/{id}',
+  operationId: 'getExport',
   summary: 'The status of a CSV file',
   security,
   request: { params: IdParam },
@@ -56,6 +58,7 @@ const exportStatus = createRoute({
 const exportFile = createRoute({
   method: 'get',
   path: '/exports/{id}/file',
+  operationId: 'downloadExport',
   summary: 'Download the CSV file (ダウンロード)',
   security,
   request: { params: IdParam },
@@ -133,7 +136,7 @@ export function exportRoutes(deps: RouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   const session = requireSession(deps);
 
-  app.openapi({ ...createExport, middleware: [session] as const }, async (c) => {
+  app.openapi({ ...createExport, middleware: [session, utf8Json] as const }, async (c) => {
     const { contractCode } = c.get('session');
     const body = c.req.valid('json');
     const job = await createExportJob(deps, contractCode, body);

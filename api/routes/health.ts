@@ -35,6 +35,8 @@ const HealthSchema = z.object({
 const health = createRoute({
   method: 'get',
   path: '/health',
+  operationId: 'getHealth',
+  security: [],
   summary: 'Liveness and projection lag',
   responses: {
     200: { description: 'ok, or degraded (the database cannot be reached: see reason)', content: { 'application/json': { schema: HealthSchema } } },

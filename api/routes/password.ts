@@ -3,7 +3,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
-import { errors, validationHook } from '../schemas.ts';
+import { errors, RequestText, utf8Json, validationHook } from '../schemas.ts';
 import { hashPassword, recordSuccessfulAttempt, reserveAttempt, verifyPassword, LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
 import { checkNewPassword } from '../../domain/password.ts';
 import { commitCredentialChange } from '../credential-change.ts';
@@ -11,20 +11,30 @@ import { isoJapan } from '../format.ts';
 import { SelfIdLocked } from './session.ts';
 
 const PasswordBody = z.object({
-  currentPassword: z.string().max(128),
-  newPassword: z.string().max(128).openapi({ description: '4–8 half-width letters and digits, at least one of each, not the self ID' }),
-  newPasswordConfirmation: z.string().max(128),
+  currentPassword: RequestText(128),
+  newPassword: RequestText(128).openapi({ description: '4–8 half-width letters and digits, at least one of each, not the self ID' }),
+  newPasswordConfirmation: RequestText(128),
 });
 
 const changePassword = createRoute({
   method: 'put',
   path: '/password',
+  operationId: 'changePassword',
   summary: 'Change the self password',
   security: [{ session: [] }],
   request: { body: { required: true, content: { 'application/json': { schema: PasswordBody } } } },
   responses: {
     204: { description: 'changed; other sessions of the contract are ended' },
-    ...errors(400, 401, 413, 415, 422),
+    ...errors(
+      400,
+      401,
+      [404, 'the contract has no credentials (CONTRACT_NOT_FOUND)'],
+      [409, 'the password was changed by another request meanwhile (PASSWORD_CHANGED_MEANWHILE), or the change could not be recorded; nothing was changed'],
+      413,
+      415,
+      [422, 'a rule of the new password is broken, or the current password is wrong (CURRENT_PASSWORD_WRONG)'],
+      [429, '5 wrong passwords in a row (logins and current passwords alike): locked for 15 minutes (Retry-After)'],
+    ),
   },
 });
 
@@ -99,7 +109,7 @@ export async function applyPasswordChange(
 export function passwordRoutes(deps: RouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-  app.openapi({ ...changePassword, middleware: [requireSession(deps)] as const }, async (c) => {
+  app.openapi({ ...changePassword, middleware: [requireSession(deps), utf8Json] as const }, async (c) => {
     const body = c.req.valid('json');
     const { contractCode } = c.get('session');
     const check = await checkPasswordChange(deps, contractCode, body, deps.clock());
