@@ -56,10 +56,10 @@ describe('the OpenAPI document', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('says of every operation which token it needs, and that logging in and the health check need none', () => {
+  it('says of every operation which token it needs, and that logging in, health, readiness and metrics need none', () => {
     for (const { path, method, op } of operations()) expect(Array.isArray(op.security), `${method} ${path}`).toBe(true);
     expect(doc.paths['/api/v1/session'].post.security).toEqual([]);
-    expect(doc.paths['/health'].get.security).toEqual([]);
+    for (const path of ['/health', '/ready', '/metrics']) expect(doc.paths[path].get.security, path).toEqual([]);
     expect(doc.paths['/api/v1/session'].delete.security).toEqual([{ session: [] }]);
     expect(doc.paths['/api/v1/admin/streams/{streamId}'].get.security).toEqual([{ admin: [] }]);
   });

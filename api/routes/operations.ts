@@ -18,6 +18,8 @@ const NotReadySchema = z.object({
 const ready = createRoute({
   method: 'get',
   path: '/ready',
+  operationId: 'getReadiness',
+  security: [],
   summary: 'Readiness: the event store answers, no projection is stalled or too far behind, the server is not stopping',
   responses: {
     200: { description: 'ready for traffic', content: { 'application/json': { schema: ReadySchema } } },
@@ -28,6 +30,8 @@ const ready = createRoute({
 const metrics = createRoute({
   method: 'get',
   path: '/metrics',
+  operationId: 'getMetrics',
+  security: [],
   summary: 'Prometheus metrics: projection position, lag and stall; imports by outcome; HTTP durations by route pattern; process',
   responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: z.string() } } } },
 });
