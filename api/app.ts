@@ -9,6 +9,7 @@ import { errorBody, handleError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import type { AppDeps, AppEnv, RouteDeps } from './env.ts';
 import { DEFAULT_SESSION_POLICY } from './sessions.ts';
+import { DownloadGate } from './exports.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { passwordRoutes } from './routes/password.ts';
 import { contractRoutes } from './routes/contract.ts';
@@ -40,6 +41,7 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
     db: input.database.db,
     logger,
     sessionPolicy: input.sessionPolicy ?? DEFAULT_SESSION_POLICY,
+    downloads: input.downloads ?? new DownloadGate(),
     metrics,
     engineer: countingImports(input.engineer, metrics),
   };

@@ -9,6 +9,7 @@ import type { LedgerMetrics } from './metrics.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import type { Session, SessionPolicy } from './sessions.ts';
 import type { SupportDesk } from './portal/support.tsx';
+import type { DownloadGate, ExportLimits } from './exports.ts';
 
 export interface AppDeps {
   readonly database: Database;
@@ -30,6 +31,10 @@ export interface AppDeps {
   readonly sessionPolicy?: SessionPolicy;
   /** Since when and why the projection follower has been waiting for the database (`/health`). */
   readonly databaseLost?: () => DatabaseLost | undefined;
+  /** Downloads at once (DOWNLOAD_LIMITS when unset). */
+  readonly downloads?: DownloadGate;
+  /** Export jobs and files per contract at once (EXPORT_LIMITS when unset). */
+  readonly exportLimits?: ExportLimits;
   /** セルフページについてのお問い合わせ先 shown on every portal page; DEFAULT_SUPPORT_DESK when unset. */
   readonly support?: SupportDesk;
   /** Made by createApp when not given (one registry per app). */
@@ -46,6 +51,7 @@ export interface RouteDeps extends AppDeps {
   readonly metrics: LedgerMetrics;
   readonly logger: Logger;
   readonly sessionPolicy: SessionPolicy;
+  readonly downloads: DownloadGate;
 }
 
 export interface AppEnv {

@@ -1,17 +1,22 @@
 // SPEC §5 CSV downloads: jobs persisted in the `exports` table, built in the background by a worker
 // that polls the table, kept 48 hours.
 //
-// The finished file is stored in the row (bytea), not in a file under the data directory: the job
-// turns ready and gets its content in one UPDATE, so there is never a ready job without a file or a
-// file without a job; several servers on one PostgreSQL serve each other's files; expiry is one
-// UPDATE that drops the bytes. A file is one contract's month (kilobytes to a few megabytes), small
-// enough to hold in memory while it is built and sent.
+// A finished file is stored in the database as chunks of CHUNK_BYTES (export_chunks), not in a file
+// under the data directory: several servers on one PostgreSQL serve each other's files with no
+// shared disk, a job turns ready in the transaction that writes its last chunk (never a ready job
+// without its bytes), and expiry deletes rows. A download reads one chunk at a time as the client
+// takes it, so a file is never whole in the server's memory, and holds no connection between chunks.
+//
+// One customer cannot fill the disk or the queue: a ready file of the same contract × month × kind ×
+// encoding is handed out again while its month's figures are unchanged, and a contract has at most
+// EXPORT_LIMITS.pendingJobs jobs and EXPORT_LIMITS.files unexpired files at once (ExportLimitReached).
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MigrationSet } from '../eventstore/database.ts';
 import type { Month } from '../domain/time.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
+import { CHARGE_TABLES } from '../projections/charges.ts';
 import type { CsvFileBuilder, ExportEncoding, ExportKind } from './ports.ts';
 
 export const exportMigrations: MigrationSet = {
@@ -42,7 +47,98 @@ export const exportMigrations: MigrationSet = {
       await sql`drop table exports`.execute(db);
     },
   },
+  // Files in chunks instead of one bytea per row; files of the version before are moved into chunks
+  // (those past their 48 hours are dropped instead). Expiry and the bounds per contract are found
+  // through indexes, not by reading the table.
+  '0203-api-export-chunks': {
+    async up(db) {
+      await sql`
+        create table export_chunks (
+          export_id uuid not null references exports (id) on delete cascade,
+          seq integer not null,
+          bytes bytea not null,
+          primary key (export_id, seq)
+        )`.execute(db);
+      await sql`alter table exports add column bytes bigint, add column figures text`.execute(db);
+      await sql`
+        insert into export_chunks (export_id, seq, bytes)
+        select e.id, g.seq, substring(e.content from g.seq * ${sql.lit(CHUNK_BYTES)} + 1 for ${sql.lit(CHUNK_BYTES)})
+        from exports e cross join lateral generate_series(0, greatest(length(e.content) - 1, 0) / ${sql.lit(CHUNK_BYTES)}) as g(seq)
+        where e.content is not null and e.deleted_at is null and e.expires_at > now()`.execute(db);
+      await sql`
+        update exports set bytes = case when deleted_at is null and expires_at > now() then length(content) end,
+          deleted_at = case when deleted_at is null and expires_at <= now() then now() else deleted_at end,
+          content = null
+        where content is not null`.execute(db);
+      await sql`create index exports_expiry on exports (expires_at)`.execute(db);
+      await sql`create index exports_of_contract on exports (contract_code, status, expires_at)`.execute(db);
+    },
+  },
 };
+
+/** Bytes of one stored chunk of a file: what a download holds in memory at a time. */
+export const CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Per contract, at once. Two jobs: a customer asks for a file and maybe its other kind; the worker
+ * builds one at a time anyway. Eight files: the four closed months of the window in both kinds, or
+ * a month in every kind and encoding twice over — while each is reused, more is a loop, not a need.
+ */
+export const EXPORT_LIMITS = { pendingJobs: 2, files: 8 } as const;
+export type ExportLimits = { readonly pendingJobs: number; readonly files: number };
+
+/**
+ * Downloads streaming at once: per process (each holds a chunk and a socket's buffers) and per
+ * contract (so one customer's loop leaves room for the others). Beyond them a download is refused
+ * at once rather than queued: a queue would hold the sockets it was meant to spare.
+ */
+export const DOWNLOAD_LIMITS = { total: 16, perContract: 2 } as const;
+
+export class DownloadGate {
+  private active = 0;
+  private readonly byContract = new Map<string, number>();
+  constructor(readonly limits: { readonly total: number; readonly perContract: number } = DOWNLOAD_LIMITS) {}
+
+  /** A release function for a download that may start, or which bound it would pass. */
+  enter(contractCode: string): (() => void) | 'contract' | 'total' {
+    const mine = this.byContract.get(contractCode) ?? 0;
+    if (mine >= this.limits.perContract) return 'contract';
+    if (this.active >= this.limits.total) return 'total';
+    this.active++;
+    this.byContract.set(contractCode, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      const left = (this.byContract.get(contractCode) ?? 1) - 1;
+      if (left === 0) this.byContract.delete(contractCode);
+      else this.byContract.set(contractCode, left);
+    };
+  }
+
+  get downloads(): number {
+    return this.active;
+  }
+}
+
+/** How long an expired job is still known (410 rather than 404) after its bytes are deleted. */
+export const EXPIRED_KEPT_MS = 7 * 24 * 3_600_000;
+
+/** A contract has as many jobs or files as it may have at once. */
+export class ExportLimitReached extends Error {
+  readonly code = 'TOO_MANY_EXPORTS';
+  constructor(
+    readonly what: 'pendingJobs' | 'files',
+    readonly limit: number,
+  ) {
+    super(
+      what === 'pendingJobs'
+        ? `${limit} files are being created for this contract already; ask again when one is ready`
+        : `this contract keeps ${limit} files already (each for 48 hours); ask again when one has expired`,
+    );
+  }
+}
 
 /** SPEC §5: a created file is kept 48 hours. */
 export const EXPORT_RETENTION_MS = 48 * 3_600_000;
@@ -61,6 +157,8 @@ export interface ExportJob {
   readonly readyAt: Date | null;
   readonly expiresAt: Date;
   readonly deleted: boolean;
+  /** Size of the file once ready. */
+  readonly bytes: number | null;
 }
 
 interface ExportRow {
@@ -75,9 +173,10 @@ interface ExportRow {
   ready_at: Date | string | null;
   expires_at: Date | string;
   deleted_at: Date | string | null;
+  bytes: string | number | null;
 }
 
-const COLUMNS = sql`id::text as id, contract_code, month, kind, encoding, status, error, created_at, ready_at, expires_at, deleted_at`;
+const COLUMNS = sql`id::text as id, contract_code, month, kind, encoding, status, error, created_at, ready_at, expires_at, deleted_at, bytes`;
 
 function toJob(r: ExportRow): ExportJob {
   return {
@@ -92,34 +191,64 @@ function toJob(r: ExportRow): ExportJob {
     readyAt: r.ready_at === null ? null : new Date(r.ready_at),
     expiresAt: new Date(r.expires_at),
     deleted: r.deleted_at !== null,
+    bytes: r.bytes === null ? null : Number(r.bytes),
   };
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** A new pending job, or the pending job already asked for with the same contract, month, kind and encoding. */
+/**
+ * The month's figures as the monthly totals hold them, as one digest: a file made when they were
+ * the same has the same content (SPEC §7's rows come from the same calls), so it is handed out
+ * again; a provisional month that has moved gets a new file.
+ */
+async function monthFigures(db: Kysely<any>, contractCode: string, month: Month): Promise<string> {
+  const { rows } = await sql<{ figures: string | null }>`
+    select md5(string_agg(number || ' ' || category || ' ' || normal::text || ' ' || billed::text || ' ' || calls::text, ',' order by number, category)) as figures
+    from ${sql.table(CHARGE_TABLES.monthly)} where contract_code = ${contractCode} and billing_month = ${month}`.execute(db);
+  return rows[0]?.figures ?? 'none';
+}
+
+/**
+ * The file to hand out for this contract × month × kind × encoding: a ready one made from the same
+ * figures and not expired (`reused`), the pending one, or a new pending job — unless the contract
+ * is at its bounds (ExportLimitReached). Serialised per contract (an advisory lock for the
+ * transaction), so two requests at once cannot both pass the bounds.
+ */
 export async function requestExport(
   db: Kysely<any>,
   input: { contractCode: string; month: Month; kind: ExportKind; encoding: ExportEncoding },
   now: Date,
-): Promise<{ job: ExportJob; created: boolean }> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const { rows } = await sql<ExportRow>`
-      insert into exports (id, contract_code, month, kind, encoding, status, created_at, expires_at)
-      values (${randomUUID()}::uuid, ${input.contractCode}, ${input.month}, ${input.kind}, ${input.encoding}, 'pending',
-              ${now.toISOString()}::timestamptz, ${new Date(now.getTime() + EXPORT_RETENTION_MS).toISOString()}::timestamptz)
-      on conflict (contract_code, month, kind, encoding) where status = 'pending' do nothing
-      returning ${COLUMNS}`.execute(db);
-    if (rows[0]) return { job: toJob(rows[0]), created: true };
-    const { rows: pending } = await sql<ExportRow>`
+  limits: ExportLimits = EXPORT_LIMITS,
+): Promise<{ job: ExportJob; created: boolean; reused: boolean }> {
+  const at = now.toISOString();
+  return db.transaction().execute(async (trx) => {
+    await sql`select pg_advisory_xact_lock(${EXPORT_LOCK_CLASS}, hashtext(${input.contractCode}))`.execute(trx);
+    const figures = await monthFigures(trx, input.contractCode, input.month);
+    const { rows: same } = await sql<ExportRow>`
       select ${COLUMNS} from exports
-      where contract_code = ${input.contractCode} and month = ${input.month} and kind = ${input.kind}
-        and encoding = ${input.encoding} and status = 'pending'`.execute(db);
-    // The pending job may have finished between the two statements: then ask again.
-    if (pending[0]) return { job: toJob(pending[0]), created: false };
-  }
-  throw new Error('could not create or find an export job');
+      where contract_code = ${input.contractCode} and month = ${input.month} and kind = ${input.kind} and encoding = ${input.encoding}
+        and (status = 'pending' or (status = 'ready' and figures = ${figures} and deleted_at is null and expires_at > ${at}::timestamptz))
+      order by status = 'pending' desc, created_at desc
+      limit 1`.execute(trx);
+    if (same[0]) return { job: toJob(same[0]), created: false, reused: same[0].status === 'ready' };
+    const { rows: counts } = await sql<{ pending: string; files: string }>`
+      select count(*) filter (where status = 'pending')::text as pending,
+        count(*) filter (where status = 'ready')::text as files
+      from exports
+      where contract_code = ${input.contractCode} and status in ('pending', 'ready') and expires_at > ${at}::timestamptz and deleted_at is null`.execute(trx);
+    if (Number(counts[0]!.pending) >= limits.pendingJobs) throw new ExportLimitReached('pendingJobs', limits.pendingJobs);
+    if (Number(counts[0]!.files) >= limits.files) throw new ExportLimitReached('files', limits.files);
+    const { rows } = await sql<ExportRow>`
+      insert into exports (id, contract_code, month, kind, encoding, status, created_at, expires_at, figures)
+      values (${randomUUID()}::uuid, ${input.contractCode}, ${input.month}, ${input.kind}, ${input.encoding}, 'pending',
+              ${at}::timestamptz, ${new Date(now.getTime() + EXPORT_RETENTION_MS).toISOString()}::timestamptz, ${figures})
+      returning ${COLUMNS}`.execute(trx);
+    return { job: toJob(rows[0]!), created: true, reused: false };
+  });
 }
+
+const EXPORT_LOCK_CLASS = 0x45585054; // 'EXPT'
 
 /** The job, only when it belongs to the contract (another contract's id is not found). */
 export async function findExport(db: Kysely<any>, contractCode: string, id: string): Promise<ExportJob | undefined> {
@@ -152,18 +281,71 @@ export function isExpired(job: ExportJob, now: Date): boolean {
   return job.deleted || job.expiresAt.getTime() <= now.getTime();
 }
 
-export async function exportContent(db: Kysely<any>, id: string): Promise<Uint8Array | undefined> {
-  const { rows } = await sql<{ content: Uint8Array | null }>`select content from exports where id = ${id}::uuid`.execute(db);
-  const content = rows[0]?.content;
-  return content == null ? undefined : content;
+/** Chunk `seq` of a file, or undefined past its end (or once it has been deleted). */
+export async function exportChunk(db: Kysely<any>, id: string, seq: number): Promise<Uint8Array | undefined> {
+  const { rows } = await sql<{ bytes: Uint8Array }>`select bytes from export_chunks where export_id = ${id}::uuid and seq = ${seq}`.execute(db);
+  return rows[0]?.bytes;
 }
 
-/** Deletes the files of every job past its 48 hours; returns how many were deleted. */
-export async function purgeExpiredExports(db: Kysely<any>, now: Date): Promise<number> {
+/**
+ * The file as a stream that reads its next chunk only when the client has taken the one before
+ * (pull): one chunk in memory per download, and no connection held between two chunks.
+ */
+export function exportStream(db: Kysely<any>, id: string, onEnd: () => void = () => {}): ReadableStream<Uint8Array> {
+  let seq = 0;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    onEnd();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const chunk = await exportChunk(db, id, seq++);
+          if (chunk) {
+            controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          } else {
+            end();
+            controller.close();
+          }
+        } catch (e) {
+          end();
+          controller.error(e);
+        }
+      },
+      cancel() {
+        end();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Deletes the bytes of every file past its 48 hours (the job stays, so that its id answers 410),
+ * then the jobs expired for EXPIRED_KEPT_MS; returns how many files were deleted. Both through
+ * the index on expires_at, at most `batch` jobs a call.
+ */
+export async function purgeExpiredExports(db: Kysely<any>, now: Date, batch = 500): Promise<number> {
+  const at = now.toISOString();
   const { rows } = await sql<{ id: string }>`
-    update exports set content = null, deleted_at = ${now.toISOString()}::timestamptz
-    where deleted_at is null and expires_at <= ${now.toISOString()}::timestamptz
+    with due as (
+      select id from exports
+      where expires_at <= ${at}::timestamptz and deleted_at is null
+      order by expires_at limit ${batch}
+      for update skip locked
+    ), chunks as (
+      delete from export_chunks where export_id in (select id from due)
+    )
+    update exports set deleted_at = ${at}::timestamptz, content = null
+    where id in (select id from due)
     returning id::text as id`.execute(db);
+  await sql`
+    delete from exports where id in (
+      select id from exports where expires_at <= ${new Date(now.getTime() - EXPIRED_KEPT_MS).toISOString()}::timestamptz
+      order by expires_at limit ${batch})`.execute(db);
   return rows.length;
 }
 
@@ -204,6 +386,14 @@ export class ExportWorker {
     if (!row) return false;
     const job = toJob(row);
     const log = this.options.logger?.child({ exportId: job.id });
+    const maxAttempts = this.options.maxAttempts ?? 3;
+    if (row.attempts > maxAttempts) {
+      // Claimed that often without ending ready or failed: each build stopped the process (out of
+      // memory, killed) or outlived its claim. Not tried again at every restart.
+      log?.error({ attempts: row.attempts - 1 }, 'export given up: its build never finished');
+      await this.fail(job.id, `the file could not be created: its build stopped ${maxAttempts} times before finishing; please ask for it again later`);
+      return true;
+    }
     try {
       const content = await this.options.build({
         queries: this.options.queries,
@@ -213,22 +403,32 @@ export class ExportWorker {
         encoding: job.encoding,
       });
       const readyAt = clock();
-      await sql`
-        update exports set status = 'ready', content = ${Buffer.from(content.buffer, content.byteOffset, content.byteLength)},
-          ready_at = ${readyAt.toISOString()}::timestamptz,
-          expires_at = ${new Date(readyAt.getTime() + EXPORT_RETENTION_MS).toISOString()}::timestamptz, claimed_at = null
-        where id = ${job.id}::uuid and status = 'pending'`.execute(db);
+      const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+      await db.transaction().execute(async (trx) => {
+        // Chunks of an attempt that stopped half way are replaced.
+        await sql`delete from export_chunks where export_id = ${job.id}::uuid`.execute(trx);
+        for (let seq = 0, at = 0; at < bytes.length || seq === 0; seq++, at += CHUNK_BYTES) {
+          await sql`insert into export_chunks (export_id, seq, bytes) values (${job.id}::uuid, ${seq}, ${bytes.subarray(at, at + CHUNK_BYTES)})`.execute(trx);
+        }
+        const { rows: done } = await sql`
+          update exports set status = 'ready', bytes = ${bytes.length}, ready_at = ${readyAt.toISOString()}::timestamptz,
+            expires_at = ${new Date(readyAt.getTime() + EXPORT_RETENTION_MS).toISOString()}::timestamptz, claimed_at = null
+          where id = ${job.id}::uuid and status = 'pending'
+          returning id`.execute(trx);
+        if (done.length === 0) throw new JobGone();
+      }).catch((e: unknown) => {
+        if (!(e instanceof JobGone)) throw e;
+      });
       log?.info({ kind: job.kind, month: job.month, bytes: content.byteLength }, 'export ready');
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const coded = hasDomainCode(e);
-      const giveUp = coded || row.attempts >= (this.options.maxAttempts ?? 3);
+      const giveUp = coded || row.attempts >= maxAttempts;
       log?.warn({ err: e, attempts: row.attempts, giveUp }, 'export failed');
       if (giveUp) {
         // A coded error (an unmappable character, a rule) says something the customer can act on;
         // anything else is ours and is not described to them.
-        const shown = coded ? message : 'the file could not be created; please ask for it again later';
-        await sql`update exports set status = 'failed', error = ${shown}, claimed_at = null where id = ${job.id}::uuid and status = 'pending'`.execute(db);
+        await this.fail(job.id, coded ? message : `the file could not be created (${row.attempts} attempts); please ask for it again later`);
       } else {
         await sql`update exports set claimed_at = null where id = ${job.id}::uuid`.execute(db);
       }
@@ -236,12 +436,21 @@ export class ExportWorker {
     return true;
   }
 
+  private async fail(id: string, reason: string): Promise<void> {
+    await sql`update exports set status = 'failed', error = ${reason}, claimed_at = null where id = ${id}::uuid and status = 'pending'`.execute(this.options.db);
+  }
+
   /** Polls until the signal aborts: builds every pending job, deletes expired files. */
   async run(signal: AbortSignal): Promise<void> {
     const pollMs = this.options.pollMs ?? 1000;
+    let purgedAt = 0;
     while (!signal.aborted) {
       try {
-        await purgeExpiredExports(this.options.db, this.options.clock());
+        // Expiry is a matter of hours: once a minute is enough (an expired id answers 410 anyway).
+        if (Date.now() - purgedAt >= 60_000) {
+          await purgeExpiredExports(this.options.db, this.options.clock());
+          purgedAt = Date.now();
+        }
         while (!signal.aborted && (await this.runOnce()));
       } catch (e) {
         this.options.logger?.error({ err: e }, 'export worker poll failed');
@@ -250,6 +459,9 @@ export class ExportWorker {
     }
   }
 }
+
+/** The job stopped being pending while it was built (another worker finished it first). */
+class JobGone extends Error {}
 
 /** A domain code (`UNMAPPABLE_CHARACTER`), not a system one (`ECONNRESET`, `ERR_…`). */
 function hasDomainCode(e: unknown): boolean {

@@ -27,7 +27,8 @@ describe.each(testTargets)('CSV downloads on $name', (target) => {
       built.push(`${input.contractCode} ${input.month} ${input.kind} ${input.encoding}`);
       return buildCsv(input);
     };
-    f = await openFixture(target, { buildCsv: recording });
+    // Room for this story's jobs at once (the bounds per contract have tests of their own).
+    f = await openFixture(target, { buildCsv: recording, exportLimits: { pendingJobs: 4, files: 8 } });
     await seedTwoContracts(f);
     worker = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: recording, clock: () => f.now });
     tokenA = await f.login(A.selfId, A.password);

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { createApp, type AppDeps } from '../api/app.ts';
 import { apiMigrations } from '../api/migrations.ts';
+import type { DownloadGate, ExportLimits } from '../api/exports.ts';
 import { configurePasswordHashing, setInitialCredentials } from '../projections/credentials.ts';
 import { createEngineerOperations } from '../api/wiring.ts';
 import type { CsvFileBuilder, EngineerOperations } from '../api/ports.ts';
@@ -52,6 +53,8 @@ export interface FixtureOptions {
   readonly support?: SupportDesk;
   /** Anything else of the app's dependencies (readiness checks, the lag bound, …). */
   readonly app?: Partial<AppDeps>;
+  readonly exportLimits?: ExportLimits;
+  readonly downloads?: DownloadGate;
 }
 
 export async function openFixture(target: TestTarget, options: FixtureOptions = {}): Promise<Fixture> {
@@ -111,6 +114,8 @@ export async function openFixture(target: TestTarget, options: FixtureOptions = 
     ...(options.bodyLimit ? { bodyLimit: options.bodyLimit } : {}),
     ...(options.adminBodyLimit ? { adminBodyLimit: options.adminBodyLimit } : {}),
     ...(options.portalOrigin ? { portalOrigin: options.portalOrigin } : {}),
+    ...(options.exportLimits ? { exportLimits: options.exportLimits } : {}),
+    ...(options.downloads ? { downloads: options.downloads } : {}),
     ...(options.support ? { support: options.support } : {}),
     ...options.app,
   };

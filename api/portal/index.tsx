@@ -20,7 +20,7 @@ import { portalMonths, requirePortalMonth } from '../window.ts';
 import { logIn, SelfIdLocked } from '../routes/session.ts';
 import { applyPasswordChange, checkPasswordChange, type PasswordChangeCheck } from '../routes/password.ts';
 import { isNumberOfContract } from '../routes/charges.ts';
-import { createExportJob, readyExportFile } from '../routes/exports.ts';
+import { createExportJob, openExportFile } from '../routes/exports.ts';
 import { pageRenderer } from './layout.tsx';
 import { DEFAULT_SUPPORT_DESK } from './support.tsx';
 import { databaseTrouble, describe } from '../../eventstore/connection.ts';
@@ -303,7 +303,9 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     const kind = form.kind;
     const encoding = form.encoding ?? 'sjis';
     if ((kind !== 'numbers' && kind !== 'calls') || (encoding !== 'sjis' && encoding !== 'utf-8')) throw new ApiError(400, 'BAD_REQUEST', 'kind or encoding');
-    const job = await createExportJob(deps, c.get('session').contractCode, { month, kind, encoding });
+    const { job, reused } = await createExportJob(deps, c.get('session').contractCode, { month, kind, encoding });
+    // The same file made from the same figures is ready: straight to its download.
+    if (reused) return c.redirect(paths.exportStatus(job.id), 303);
     return render(c, <ExportAcceptedPage menu={menuOf(c)} job={job} />, 202);
   });
 
@@ -323,9 +325,9 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
   app.get('/exports/:id/file', session, async (c) => {
     const id = c.req.param('id');
     try {
-      const file = await readyExportFile(deps, c.get('session').contractCode, id);
+      const file = await openExportFile(deps, c.get('session').contractCode, id);
       for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
-      return c.body(new Uint8Array(file.content), 200);
+      return c.body(file.body, 200);
     } catch (e) {
       // Still being made: back to the page that says so.
       if (e instanceof ApiError && e.code === 'EXPORT_NOT_READY') return c.redirect(paths.exportStatus(id), 303);

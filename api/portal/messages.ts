@@ -47,6 +47,11 @@ export function errorPageOf(status: number, code: string): { title: string; text
       return { title: 'ファイルの保存期間が過ぎました', text: '作成したファイルの保存期間（48時間）が過ぎたため、ファイルは削除されました。もう一度作成してください。' };
     case 'EXPORT_FAILED':
       return { title: 'ファイルを作成できませんでした', text: 'ファイルを作成できませんでした。お手数ですが、もう一度作成してください。' };
+    case 'TOO_MANY_EXPORTS':
+      return { title: 'ただいま作成を受け付けられません', text: 'このご契約では、作成中または保存中のファイルが上限に達しています。しばらくしてから、もう一度お試しください。' };
+    case 'TOO_MANY_DOWNLOADS':
+    case 'DOWNLOADS_BUSY':
+      return { title: 'ただいまダウンロードできません', text: 'ダウンロードが混み合っています。しばらくしてから、もう一度お試しください。' };
     case 'CSRF':
       return { title: '操作を受け付けられませんでした', text: '画面の有効期限が切れたか、不正な送信です。画面を開き直してから、もう一度操作してください。' };
   }

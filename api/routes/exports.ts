@@ -7,7 +7,7 @@ import { requireSession } from '../auth.ts';
 import { errors, IsoTime, RequestText, utf8Json, validationHook } from '../schemas.ts';
 import { isoJapan } from '../format.ts';
 import { requirePortalMonth } from '../window.ts';
-import { exportContent, findExport, isExpired, purgeExpiredExports, requestExport, type ExportJob } from '../exports.ts';
+import { EXPORT_LIMITS, ExportLimitReached, exportStream, findExport, isExpired, purgeExpiredExports, requestExport, type ExportJob } from '../exports.ts';
 import type { ExportEncoding, ExportKind } from '../ports.ts';
 
 const ExportRequest = z.object({
@@ -40,8 +40,9 @@ const createExport = createRoute({
   security,
   request: { body: { required: true, content: { 'application/json': { schema: ExportRequest } } } },
   responses: {
-    202: { description: 'the job (the pending one with the same month, kind and encoding if there is one)', content: { 'application/json': { schema: z.object({ id: z.string(), status: z.literal('pending') }) } } },
-    ...errors(400, 401, 404, 413, 415, 503),
+    200: { description: 'a ready file of the same month, kind and encoding, made from the same figures and not expired: handed out again (same id, same 48 hours)', content: { 'application/json': { schema: ExportStatusSchema } } },
+    202: { description: 'the job (the pending one with the same month, kind and encoding if there is one)', content: { 'application/json': { schema: ExportStatusSchema } } },
+    ...errors(400, 401, 404, 413, 415, 429, 503),
   },
 });
 
@@ -64,7 +65,7 @@ const exportFile = createRoute({
   request: { params: IdParam },
   responses: {
     200: { description: 'the CSV', content: { 'text/csv': { schema: z.string().openapi({ format: 'binary' }) } } },
-    ...errors(401, 404, 409, 410, 503),
+    ...errors(401, 404, 409, 410, 429, 503),
   },
 });
 
@@ -86,9 +87,9 @@ function statusJson(job: ExportJob) {
 
 const FILE_LABELS = { numbers: '電話番号別ご利用料金', calls: '通話明細' } as const;
 
-type ExportDeps = Pick<RouteDeps, 'db' | 'clock'>;
+type ExportDeps = Pick<RouteDeps, 'db' | 'clock' | 'downloads' | 'exportLimits'>;
 
-function notOnBlackoutDay(deps: ExportDeps): void {
+function notOnBlackoutDay(deps: Pick<ExportDeps, 'clock'>): void {
   if (isExportBlackoutDay(deps.clock())) {
     throw new ApiError(503, 'EXPORT_UNAVAILABLE_TODAY', BLACKOUT_MESSAGE, undefined, { 'Retry-After': '86400' });
   }
@@ -97,16 +98,32 @@ function notOnBlackoutDay(deps: ExportDeps): void {
 const gone = (job: ExportJob) =>
   new ApiError(410, 'EXPORT_EXPIRED', `the file for ${job.month} was kept 48 hours and has been deleted (expired ${isoJapan(job.expiresAt)}); ask for it to be created again`);
 
-/** 作成: a pending job for one of the portal's months; refused on the 1st and the last day (SPEC §5). The JSON route and the portal both use it. */
-export async function createExportJob(deps: ExportDeps, contractCode: string, input: { month: string; kind: ExportKind; encoding: ExportEncoding }): Promise<ExportJob> {
+/**
+ * 作成: the file to hand out for one of the portal's months — a ready one made from the same figures
+ * (reused), the pending one, or a new job; refused on the 1st and the last day (SPEC §5), and with
+ * 429 when the contract has as many jobs or files as it may. The JSON route and the portal both use it.
+ */
+export async function createExportJob(deps: ExportDeps, contractCode: string, input: { month: string; kind: ExportKind; encoding: ExportEncoding }): Promise<{ job: ExportJob; reused: boolean }> {
   notOnBlackoutDay(deps);
   requirePortalMonth(input.month, deps.clock());
-  const { job } = await requestExport(deps.db, { contractCode, month: input.month, kind: input.kind, encoding: input.encoding }, deps.clock());
-  return job;
+  try {
+    const { job, reused } = await requestExport(deps.db, { contractCode, month: input.month, kind: input.kind, encoding: input.encoding }, deps.clock(), deps.exportLimits ?? EXPORT_LIMITS);
+    return { job, reused };
+  } catch (e) {
+    if (e instanceof ExportLimitReached) {
+      throw new ApiError(429, e.code, `${e.message} (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': e.what === 'pendingJobs' ? '60' : '3600' });
+    }
+    throw e;
+  }
 }
 
-/** ダウンロード: the file of a ready job of this contract, with its response headers; ApiError 404 / 409 / 410 / 503 otherwise. */
-export async function readyExportFile(deps: ExportDeps, contractCode: string, id: string): Promise<{ job: ExportJob; content: Uint8Array; headers: Record<string, string> }> {
+/**
+ * ダウンロード: the file of a ready job of this contract as a stream read from the database chunk by
+ * chunk, with its response headers; ApiError 404 / 409 / 410 / 503 otherwise, and 429 / 503 while
+ * the contract or the server has as many downloads going as it may. The stream must be consumed or
+ * cancelled: it holds a place among the downloads until then.
+ */
+export async function openExportFile(deps: ExportDeps, contractCode: string, id: string): Promise<{ job: ExportJob; body: ReadableStream<Uint8Array>; headers: Record<string, string> }> {
   notOnBlackoutDay(deps);
   const now = deps.clock();
   const job = await findExport(deps.db, contractCode, id);
@@ -117,17 +134,21 @@ export async function readyExportFile(deps: ExportDeps, contractCode: string, id
   }
   if (job.status === 'pending') throw new ApiError(409, 'EXPORT_NOT_READY', 'the file is still being created (作成中); try again in a moment');
   if (job.status === 'failed') throw new ApiError(409, 'EXPORT_FAILED', job.error ?? 'the file could not be created');
-  const content = await exportContent(deps.db, job.id);
-  if (!content) throw gone(job);
+  const release = deps.downloads.enter(contractCode);
+  if (release === 'contract') {
+    throw new ApiError(429, 'TOO_MANY_DOWNLOADS', `at most ${deps.downloads.limits.perContract} downloads at once per contract (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '5' });
+  }
+  if (release === 'total') throw new ApiError(503, 'DOWNLOADS_BUSY', 'the server is sending as many files as it can; try again in a moment', undefined, { 'Retry-After': '5' });
   const ascii = `${contractCode}_${job.month}_${job.kind}.csv`;
   const label = `${FILE_LABELS[job.kind]}_${job.month.replace('-', '')}.csv`;
   return {
     job,
-    content,
+    body: exportStream(deps.db, job.id, release),
     headers: {
       'Content-Type': job.encoding === 'sjis' ? 'text/csv; charset=Shift_JIS' : 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(label)}`,
       'Cache-Control': 'no-store',
+      ...(job.bytes !== null ? { 'Content-Length': String(job.bytes) } : {}),
     },
   };
 }
@@ -139,8 +160,8 @@ export function exportRoutes(deps: RouteDeps) {
   app.openapi({ ...createExport, middleware: [session, utf8Json] as const }, async (c) => {
     const { contractCode } = c.get('session');
     const body = c.req.valid('json');
-    const job = await createExportJob(deps, contractCode, body);
-    return c.json({ ...statusJson(job), status: 'pending' as const }, 202);
+    const { job, reused } = await createExportJob(deps, contractCode, body);
+    return reused ? c.json(statusJson(job), 200) : c.json(statusJson(job), 202);
   });
 
   app.openapi({ ...exportStatus, middleware: [session] as const }, async (c) => {
@@ -153,9 +174,9 @@ export function exportRoutes(deps: RouteDeps) {
 
   app.openapi({ ...exportFile, middleware: [session] as const }, async (c) => {
     const { contractCode } = c.get('session');
-    const file = await readyExportFile(deps, contractCode, c.req.valid('param').id);
+    const file = await openExportFile(deps, contractCode, c.req.valid('param').id);
     for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
-    return c.body(new Uint8Array(file.content), 200) as never;
+    return c.body(file.body, 200) as never;
   });
 
   return app;
