@@ -88,7 +88,7 @@ describe('the self-page in Chromium', () => {
     });
     context = await browser.newContext({ baseURL: base, locale: 'ja-JP', timezoneId: 'Asia/Tokyo', viewport: DESKTOP, deviceScaleFactor: 1, acceptDownloads: true });
     page = await context.newPage();
-  });
+  }, 180_000); // the demo, its catch-up and a browser start: over a minute on a loaded 2-core machine
 
   afterAll(async () => {
     await context?.close();
