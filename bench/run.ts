@@ -138,7 +138,7 @@ async function decimalReplayBaseline(pool: pg.Pool, schema: string): Promise<num
     const { rows: events } = await pool.query(`select position::text as pos, data from ${schema}.events where position > $1 order by events.position limit 5000`, [after]);
     if (events.length === 0) break;
     for (const e of events) {
-      if (e.data.charge) total = total.plus(Money.parseCharge(e.data.charge));
+      if (e.data.charge) total = total.plus(Money.fromEvent(e.data.charge));
       count++;
     }
     after = events[events.length - 1].pos;

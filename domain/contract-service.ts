@@ -20,17 +20,140 @@ import { ExpectedVersionConflict } from '../eventstore/port.ts';
 export const CONTRACT_COMMAND_NAMESPACE = '6f1c2a7e-3b9d-4c5e-8a1f-2d3e4b5c6a7d';
 
 /**
- * The command's identity: its JSON with sorted keys, without the initial password (a 4–8 character
- * password hashed into a public event id could be recovered by brute force).
+ * The command's content: its JSON with sorted keys, without the initial password (a 4–8 character
+ * password hashed into a public event id could be recovered by brute force) and without its
+ * commandId (the same content is the same content, whatever ticket it came on).
  */
 export function canonicalCommandJson(command: ContractCommand): string {
-  const { initialPassword: _secret, ...rest } = command as ContractCommand & { initialPassword?: string };
+  const { initialPassword: _secret, commandId: _id, ...rest } = command as ContractCommand & { initialPassword?: string };
   return canonicalJson(rest);
 }
 
-/** Index 0 is the contract event; index 1 the number-stream event, when the command has one. */
+/**
+ * Index 0 is the contract event; index 1 the number-stream event, when the command has one.
+ * With a commandId the id is the commandId's (within the contract); without one, the content's —
+ * as every command had before commandIds, so a file imported then is recognised now.
+ */
 export function commandEventId(command: ContractCommand, index: number): string {
+  if (command.commandId !== undefined) {
+    return uuidv5(`${command.contractCode}\u001fcommandId\u001f${command.commandId}#${index}`, CONTRACT_COMMAND_NAMESPACE);
+  }
   return uuidv5(`${canonicalCommandJson(command)}#${index}`, CONTRACT_COMMAND_NAMESPACE);
+}
+
+/** A fingerprint of the command's content: kept with a commandId's events, to tell a repeat from a conflict. */
+export function commandDigest(command: ContractCommand): string {
+  return uuidv5(`${canonicalCommandJson(command)}#digest`, CONTRACT_COMMAND_NAMESPACE);
+}
+
+/** What the events of a command carry besides their data: where from, and (with a commandId) what. */
+export function commandMetadata(command: ContractCommand, metadata: EventMetadata | undefined): EventMetadata {
+  return {
+    ...metadata,
+    commandType: command.type,
+    ...(command.commandId !== undefined ? { commandId: command.commandId, commandDigest: commandDigest(command) } : {}),
+  };
+}
+
+// ---- repeats ----------------------------------------------------------------------------------
+// A command whose id is stored already is a repeat. With a commandId it is the same command (the
+// same content: already present) or a conflict. Without one its identity is its content, and the
+// same content may be a new command: subscribe → cancel → subscribe again. So a repeat without a
+// commandId is "already present" only while nothing has changed the same thing since (a plain
+// re-delivery of a file); once something has, it is refused, asking for a commandId — never
+// reported as present while the ledger says otherwise.
+
+/** What a command changes: a later change of the same subject supersedes it. */
+export function subjectOfCommand(command: ContractCommand): string {
+  switch (command.type) {
+    case 'OpenContract':
+      return 'contract';
+    case 'AddNumber':
+    case 'RemoveNumber':
+      return `number ${command.dialInNumber}`;
+    case 'SubscribeOption':
+    case 'CancelOption':
+      return `option ${command.option}`;
+    case 'ChangeChannels':
+      return 'channels';
+    case 'ChangeSelfPassword':
+    case 'ResetSelfPassword':
+      return 'password';
+    default:
+      return unreachable(command);
+  }
+}
+
+/** The subject of a stored contract event (undefined for a type this code does not know). */
+export function subjectOfEvent(e: { readonly type: string; readonly data: unknown }): string | undefined {
+  const d = e.data as { dialInNumber?: string; option?: string };
+  switch (e.type) {
+    case 'ContractOpened':
+      return 'contract';
+    case 'NumberAdded':
+    case 'NumberRemoved':
+      return `number ${d.dialInNumber}`;
+    case 'OptionSubscribed':
+    case 'OptionCancelled':
+      return `option ${d.option}`;
+    case 'ChannelsChanged':
+      return 'channels';
+    case 'SelfPasswordChanged':
+    case 'SelfPasswordReset':
+      return 'password';
+    default:
+      return undefined;
+  }
+}
+
+export interface StoredEventLike {
+  readonly id: string;
+  readonly type: string;
+  readonly data: unknown;
+  readonly metadata?: Record<string, unknown>;
+}
+
+export type RepeatVerdict =
+  | { readonly kind: 'alreadyPresent' }
+  /** The same commandId was given to a command with other content. */
+  | { readonly kind: 'conflict'; readonly stored: StoredEventLike }
+  /** The same content without a commandId, after a later change of the same subject. */
+  | { readonly kind: 'superseded'; readonly stored: StoredEventLike; readonly by: StoredEventLike };
+
+/**
+ * A command whose contract event is stored in `stream` (the contract's events in order): already
+ * present, a conflict, or superseded. `comingLater`: ids of events the same file delivers again
+ * on later lines (a re-delivered file supersedes nothing of its own).
+ */
+export function judgeRepeat(command: ContractCommand, stream: readonly StoredEventLike[], comingLater: { has(id: string): boolean } = new Set<string>()): RepeatVerdict {
+  const id = commandEventId(command, 0);
+  const at = stream.findIndex((e) => e.id === id);
+  if (at < 0) throw new Error(`judgeRepeat: ${id} is not in the stream`);
+  const stored = stream[at]!;
+  if (command.commandId !== undefined) {
+    return stored.metadata?.commandDigest === commandDigest(command) ? { kind: 'alreadyPresent' } : { kind: 'conflict', stored };
+  }
+  const subject = subjectOfCommand(command);
+  const by = stream.slice(at + 1).find((e) => subjectOfEvent(e) === subject && !comingLater.has(e.id));
+  return by ? { kind: 'superseded', stored, by } : { kind: 'alreadyPresent' };
+}
+
+/** The DomainError for a repeat that is not already present. */
+export function repeatError(command: ContractCommand, verdict: Exclude<RepeatVerdict, { kind: 'alreadyPresent' }>): DomainError {
+  const from = (e: StoredEventLike) => (typeof e.metadata?.source === 'string' ? ` (from ${e.metadata.source})` : '');
+  if (verdict.kind === 'conflict') {
+    return new DomainError(
+      'COMMAND_ID_CONFLICT',
+      `commandId ${JSON.stringify(command.commandId)} is already recorded for ${command.contractCode} with other content${from(verdict.stored)}; a commandId names one command`,
+      'commandId',
+    );
+  }
+  return new DomainError(
+    'COMMAND_SUPERSEDED',
+    `this ${command.type} repeats one already recorded${from(verdict.stored)}, which a later ${verdict.by.type}${from(verdict.by)} has since superseded; ` +
+      'if it is a new command, give it a "commandId" (the order or ticket number it comes from)',
+    'commandId',
+  );
 }
 
 // ---- pure core --------------------------------------------------------------------------------
@@ -117,10 +240,12 @@ function reservationFor(
 
 const text = z.string();
 const contractCode = z.string();
+const commandId = z.string().min(1, 'must not be empty').max(64, 'at most 64 characters').optional();
 
 const commandSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('OpenContract'),
+    commandId,
     contractCode,
     selfId: text,
     initialPassword: text.optional(),
@@ -131,20 +256,21 @@ const commandSchema = z.discriminatedUnion('type', [
     secondaryDns: text,
     basicNumber: text,
   }),
-  z.strictObject({ type: z.literal('AddNumber'), contractCode, dialInNumber: text, auMobileNumber: text, startDate: text }),
-  z.strictObject({ type: z.literal('RemoveNumber'), contractCode, dialInNumber: text, endDate: text }),
+  z.strictObject({ type: z.literal('AddNumber'), commandId, contractCode, dialInNumber: text, auMobileNumber: text, startDate: text }),
+  z.strictObject({ type: z.literal('RemoveNumber'), commandId, contractCode, dialInNumber: text, endDate: text }),
   z.strictObject({
     type: z.literal('SubscribeOption'),
+    commandId,
     contractCode,
     option: text,
     effectiveFrom: text,
     representativeNumber: text.optional(),
     freecallNumbers: z.array(text).optional(),
   }),
-  z.strictObject({ type: z.literal('CancelOption'), contractCode, option: text, effectiveFrom: text }),
-  z.strictObject({ type: z.literal('ChangeChannels'), contractCode, channels: z.number(), effectiveFrom: text }),
-  z.strictObject({ type: z.literal('ChangeSelfPassword'), contractCode, now: text }),
-  z.strictObject({ type: z.literal('ResetSelfPassword'), contractCode, now: text }),
+  z.strictObject({ type: z.literal('CancelOption'), commandId, contractCode, option: text, effectiveFrom: text }),
+  z.strictObject({ type: z.literal('ChangeChannels'), commandId, contractCode, channels: z.number(), effectiveFrom: text }),
+  z.strictObject({ type: z.literal('ChangeSelfPassword'), commandId, contractCode, now: text }),
+  z.strictObject({ type: z.literal('ResetSelfPassword'), commandId, contractCode, now: text }),
 ]);
 
 /**
@@ -259,7 +385,14 @@ export async function planContractAppend(store: EventStore, command: ContractCom
   const contractStream = streams.contract(command.contractCode);
   const contractRecorded = await store.readStream(contractStream);
   const contractEventId = commandEventId(command, 0);
-  if (contractRecorded.some((e) => e.id === contractEventId)) return { alreadyPresent: true, events: [], batches: [] };
+  if (contractRecorded.some((e) => e.id === contractEventId)) {
+    // A commandId given to other content is refused. Whether a repeat without one was superseded
+    // is the importer's to judge: it sees the file, and one command alone cannot tell a file
+    // delivered again, command by command, from a new command.
+    const verdict = judgeRepeat(command, contractRecorded);
+    if (verdict.kind === 'conflict') throw repeatError(command, verdict);
+    return { alreadyPresent: true, events: [], batches: [] };
+  }
 
   const contractState = contractRecorded.reduce((s, e) => evolve(s, asContractEvent(e)), initialState());
   const numberEventId = commandEventId(command, 1);
@@ -280,7 +413,7 @@ export async function planContractAppend(store: EventStore, command: ContractCom
     id,
     type: e.type,
     data: e.data,
-    metadata: { ...metadata, commandType: command.type },
+    metadata: commandMetadata(command, metadata),
   });
   // Ids by position in the command's output: the contract event(s) first, then reservations.
   const contractItems = plan.contract.map((e, i) => toAppend(commandEventId(command, i), e));

@@ -21,7 +21,16 @@ import { fromIsoInstant, isJapanDate, japanDateOf, startOfJapanDate } from './ti
 
 // ---- commands ---------------------------------------------------------------------------------
 
-export interface OpenContract {
+/** What every contract command may carry (INTERFACE "Contract changes"). */
+export interface CommandIdentity {
+  /**
+   * The order or ticket number the command comes from (up to 64 characters): its identity within
+   * the contract. Without it, a command's identity is its content (contract-service.ts).
+   */
+  readonly commandId?: string;
+}
+
+export interface OpenContract extends CommandIdentity {
   readonly type: 'OpenContract';
   readonly contractCode: string;
   readonly selfId: string;
@@ -38,7 +47,7 @@ export interface OpenContract {
   readonly basicNumber: string;
 }
 
-export interface AddNumber {
+export interface AddNumber extends CommandIdentity {
   readonly type: 'AddNumber';
   readonly contractCode: string;
   readonly dialInNumber: string;
@@ -46,7 +55,7 @@ export interface AddNumber {
   readonly startDate: JapanDate;
 }
 
-export interface RemoveNumber {
+export interface RemoveNumber extends CommandIdentity {
   readonly type: 'RemoveNumber';
   readonly contractCode: string;
   readonly dialInNumber: string;
@@ -54,7 +63,7 @@ export interface RemoveNumber {
   readonly endDate: JapanDate;
 }
 
-export interface SubscribeOption {
+export interface SubscribeOption extends CommandIdentity {
   readonly type: 'SubscribeOption';
   readonly contractCode: string;
   readonly option: OptionKey;
@@ -63,14 +72,14 @@ export interface SubscribeOption {
   readonly freecallNumbers?: readonly string[];
 }
 
-export interface CancelOption {
+export interface CancelOption extends CommandIdentity {
   readonly type: 'CancelOption';
   readonly contractCode: string;
   readonly option: OptionKey;
   readonly effectiveFrom: JapanDate;
 }
 
-export interface ChangeChannels {
+export interface ChangeChannels extends CommandIdentity {
   readonly type: 'ChangeChannels';
   readonly contractCode: string;
   readonly channels: number;
@@ -78,14 +87,14 @@ export interface ChangeChannels {
 }
 
 /** The password itself lives in the API's credentials table; the event records only the fact. */
-export interface ChangeSelfPassword {
+export interface ChangeSelfPassword extends CommandIdentity {
   readonly type: 'ChangeSelfPassword';
   readonly contractCode: string;
   /** ISO-8601 instant, passed in by the caller (deciders never read a clock). */
   readonly now: string;
 }
 
-export interface ResetSelfPassword {
+export interface ResetSelfPassword extends CommandIdentity {
   readonly type: 'ResetSelfPassword';
   readonly contractCode: string;
   readonly now: string;

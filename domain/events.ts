@@ -170,10 +170,30 @@ export type TelegramRecorded = Event<'TelegramRecorded', {
   contractCode: string;
   date: JapanDate;
   month: Month;
+  /**
+   * 受付番号: the telegram's identity within its contract (two telegrams alike in all else are two
+   * charges). Null on events stored before it was asked for (upcastTelegramRecorded).
+   */
+  receiptNumber: string | null;
   destination: string;
   kind: string;
   charge: string;
 }>;
+
+/**
+ * A telegram stored before receipt numbers (its id derived from its content) is given the receipt
+ * number a later file names for it: the same telegram, not a second charge. Its id is the one the
+ * telegram would have under that receipt number, so the receipt number is taken from then on.
+ */
+export type TelegramReceiptNumbered = Event<'TelegramReceiptNumbered', {
+  /** The telegram as stored, without a receipt number. */
+  telegramId: string;
+  contractCode: string;
+  receiptNumber: string;
+}>;
+
+export type TelegramEvent = TelegramRecorded | TelegramReceiptNumbered;
+
 
 // ---- billing: `billing-<contractCode>` -----------------------------------------------------------
 
@@ -191,7 +211,7 @@ export type MonthClosed = Event<'MonthClosed', {
 
 export type BillingEvent = MonthClosed;
 
-export type LedgerEvent = ContractEvent | NumberEvent | CallEvent | TelegramRecorded | BillingEvent;
+export type LedgerEvent = ContractEvent | NumberEvent | CallEvent | TelegramEvent | BillingEvent;
 export type LedgerEventType = LedgerEvent['type'];
 
 export const streams = {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Decimal } from 'decimal.js';
-import { Money, MoneyFormatError } from './money.ts';
+import { ChargeTooLargeError, Money, MoneyFormatError } from './money.ts';
 
 describe('Money', () => {
   it('parses a carrier charge and keeps it exact to the sen', () => {
@@ -12,6 +12,29 @@ describe('Money', () => {
 
   it.each(['1e3', '-1.00', '+1.00', '1.005', 'NaN', 'Infinity', '', ' 8.00', '08.00', '1,000', '.5', '0x10'])('refuses %j as a charge', (text) => {
     expect(() => Money.parseCharge(text)).toThrow(MoneyFormatError);
+  });
+
+  it('bounds a charge at 9,999,999.99 yen, and names the bound when refusing', () => {
+    expect(Money.parseCharge('9999999.99').toString()).toBe('9999999.99');
+    for (const text of ['10000000', '10000000.01', '1000000000000.00', '9999999999999999']) {
+      expect(() => Money.parseCharge(text)).toThrow(MoneyFormatError);
+    }
+    const e = (() => {
+      try {
+        Money.parseCharge('10000000.00');
+      } catch (x) {
+        return x as ChargeTooLargeError;
+      }
+    })();
+    expect(e).toBeInstanceOf(ChargeTooLargeError);
+    expect(e?.code).toBe('CHARGE_TOO_LARGE');
+    expect(e?.message).toBe('expected a charge of at most 9999999.99 yen, got "10000000.00"');
+  });
+
+  it('reads a stored charge as written, whatever the bound (events outlive the door)', () => {
+    expect(Money.fromEvent('1000000000000.00').toString()).toBe('1000000000000.00');
+    expect(Money.parseTotal('123456789012.50').toString()).toBe('123456789012.50');
+    expect(() => Money.fromEvent('5 yen')).toThrow(MoneyFormatError);
   });
 
   it('adds without binary floating point error', () => {

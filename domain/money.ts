@@ -4,14 +4,28 @@ import { Decimal } from 'decimal.js';
 const D = Decimal.clone({ precision: 40, rounding: Decimal.ROUND_DOWN });
 
 const PLAIN_AMOUNT = /^(0|[1-9]\d{0,15})(\.\d{1,2})?$/;
+/**
+ * The most one charge may be (INTERFACE "Other engineer files"): 9,999,999.99 yen. Every amount
+ * coming in through a file is held to it, so no sum the projections keep can be poisoned by one
+ * mistyped line.
+ */
+const MAX_CHARGE_TEXT = '9999999.99';
 const SIGNED_AMOUNT = /^-?(0|[1-9]\d{0,15})(\.\d{1,2})?$/;
 /** A non-negative amount already in the form of toString() (as `numeric(14,2)` comes back). */
 const PLAIN_TWO_PLACES = /^(0|[1-9]\d{0,15})\.\d\d$/;
 
 export class MoneyFormatError extends Error {
-  readonly code = 'INVALID_AMOUNT';
+  readonly code: 'INVALID_AMOUNT' | 'CHARGE_TOO_LARGE' = 'INVALID_AMOUNT';
   constructor(readonly input: string, readonly expected: string) {
     super(`expected ${expected}, got ${JSON.stringify(input)}`);
+  }
+}
+
+/** A charge above Money.maxCharge: refused at the door, whatever its form. */
+export class ChargeTooLargeError extends MoneyFormatError {
+  override readonly code = 'CHARGE_TOO_LARGE';
+  constructor(input: string) {
+    super(input, `a charge of at most ${MAX_CHARGE_TEXT} yen`);
   }
 }
 
@@ -29,12 +43,33 @@ export class Money {
 
   static readonly zero = new Money(new D(0));
 
-  /** A charge as the carrier writes it: non-negative, at most 2 decimals, no exponent, no sign. */
+  /** 9,999,999.99: the largest charge a file may bring in. */
+  static readonly maxCharge = new Money(new D(MAX_CHARGE_TEXT), MAX_CHARGE_TEXT);
+
+  /**
+   * A charge coming in (a call, a correction, a telegram): non-negative, at most 2 decimals, no
+   * exponent, no sign, and at most Money.maxCharge.
+   */
   static parseCharge(text: string): Money {
+    const charge = Money.parseTotal(text);
+    if (charge.compare(Money.maxCharge) > 0) throw new ChargeTooLargeError(text);
+    return charge;
+  }
+
+  /** A non-negative figure that may be a sum of charges (a carrier's per-number total): no bound. */
+  static parseTotal(text: string): Money {
     if (!PLAIN_AMOUNT.test(text)) {
       throw new MoneyFormatError(text, 'a non-negative amount with at most 2 decimals, like 8.00');
     }
     return new Money(new D(text));
+  }
+
+  /**
+   * A charge as an event stores it, read as written: events outlive the rules of the door, so one
+   * stored before the bound existed is read (and projected) as it is, never refused.
+   */
+  static fromEvent(text: string): Money {
+    return Money.parseTotal(text);
   }
 
   /** An amount that may be negative (differences, corrections of a total). */

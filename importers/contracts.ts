@@ -5,15 +5,31 @@
 // deterministic ones, so a re-run of the same file finds its commands already present.
 //
 // OpenContract's initialPassword goes into the credentials table as a slow salted hash
-// (projections/credentials.ts), in the same transaction as the events; never into an event or a log.
+// (projections/credentials.ts), in the same transaction as the events (hashed before it); never
+// into an event or a log.
+//
+// A command repeated in a file, or already stored, is judged by judgeRepeat (contract-service.ts):
+// with a commandId, the same content is already present and other content a conflict; without one,
+// a repeat of a command something has superseded since (subscribe → cancel → subscribe) is refused.
 import type { Kysely } from 'kysely';
-import { commandEventId, numbersAffectedBy, parseContractCommand, planContractCommand, canonicalCommandJson } from '../domain/contract-service.ts';
+import {
+  commandDigest,
+  commandEventId,
+  commandMetadata,
+  judgeRepeat,
+  numbersAffectedBy,
+  parseContractCommand,
+  planContractCommand,
+  repeatError,
+  subjectOfCommand,
+  type StoredEventLike,
+} from '../domain/contract-service.ts';
 import { evolve, initialState, isContractCode, isPhoneNumber, type ContractCommand, type ContractState } from '../domain/contract.ts';
 import { DomainError } from '../domain/errors.ts';
 import { streams, type ContractEvent, type NumberEvent } from '../domain/events.ts';
 import { evolveNumber, initialNumberState, type NumberState } from '../domain/numbers.ts';
 import { ExpectedVersionConflict, type EventStore, type EventToAppend, type RecordedEvent } from '../eventstore/port.ts';
-import { setInitialCredentials } from '../projections/credentials.ts';
+import { hashPassword, insertInitialCredentials } from '../projections/credentials.ts';
 import { appendAll, plural, readJsonLines, StreamBatches, type ImportResult, type JsonLinesOptions } from './jsonl.ts';
 import { ProblemList } from './problems.ts';
 import { readAllBytes, type ImportInput } from './source.ts';
@@ -27,6 +43,8 @@ export interface ContractImportOptions extends JsonLinesOptions {
   readonly credentialsDb?: Kysely<any>;
   /** Attempts when another writer changes a stream between validation and append (default 3). */
   readonly maxAttempts?: number;
+  /** How initial passwords are hashed (default: projections/credentials.ts's scrypt). */
+  readonly hashPassword?: (password: string) => Promise<string>;
 }
 
 interface Tracked<S> {
@@ -34,6 +52,11 @@ interface Tracked<S> {
   /** Version read from the store (-1: no stream). */
   readonly version: number;
   readonly ids: Set<string>;
+}
+
+interface TrackedContract extends Tracked<ContractState> {
+  /** The stream as stored, then the events this file adds, in order (for judgeRepeat). */
+  readonly events: StoredEventLike[];
 }
 
 interface Credential {
@@ -60,9 +83,8 @@ async function importOnce(store: EventStore, bytes: Buffer, name: string, option
   const problems = new ProblemList(options.maxProblems ?? 100);
   const { file, lines } = await readJsonLines(bytes, { ...options, name }, problems);
   const sourceName = basename(file);
-  const contracts = new Map<string, Tracked<ContractState>>();
+  const contracts = new Map<string, TrackedContract>();
   const numbers = new Map<string, Tracked<NumberState>>();
-  const seen = new Map<string, number>();
   const batches = new StreamBatches();
   const credentials: Credential[] = [];
   let imported = 0;
@@ -73,7 +95,12 @@ async function importOnce(store: EventStore, bytes: Buffer, name: string, option
     let t = contracts.get(code);
     if (!t) {
       const recorded = await store.readStream(streams.contract(code));
-      t = { state: recorded.reduce((s, e) => evolve(s, e as unknown as ContractEvent), initialState()), version: versionOf(recorded), ids: idsOf(recorded) };
+      t = {
+        state: recorded.reduce((s, e) => evolve(s, e as unknown as ContractEvent), initialState()),
+        version: versionOf(recorded),
+        ids: idsOf(recorded),
+        events: [...recorded],
+      };
       contracts.set(code, t);
     }
     return t;
@@ -88,29 +115,58 @@ async function importOnce(store: EventStore, bytes: Buffer, name: string, option
     return t;
   };
 
+  // Every line parsed first: whether a repeated command was superseded depends on what the later
+  // lines of the same file deliver (a re-delivered file supersedes nothing of its own).
+  const commands: { line: number; command: ContractCommand; id: string }[] = [];
   for (const { line, value } of lines) {
-    let command: ContractCommand;
     try {
-      command = parseContractCommand(value);
+      const command = parseContractCommand(value);
       if (!isContractCode(command.contractCode)) {
         throw new DomainError('INVALID_CONTRACT_CODE', `contract code must be "d" and 9 digits, got ${JSON.stringify(command.contractCode)}`, 'contractCode');
       }
+      commands.push({ line, command, id: commandEventId(command, 0) });
     } catch (e) {
       if (!(e instanceof DomainError)) throw e;
       problems.add({ file, line, field: e.code, message: e.message });
+    }
+  }
+  const lastIndexOf = new Map(commands.map((c, i) => [c.id, i]));
+  const firstIndexOf = new Map<string, number>();
+
+  for (const [k, { line, command, id: firstId }] of commands.entries()) {
+    const problem = (e: DomainError) => problems.add({ file, line, field: e.code, message: e.message });
+    const earlier = firstIndexOf.get(firstId);
+    if (earlier !== undefined) {
+      // The same id on an earlier line of this file.
+      const first = commands[earlier]!;
+      if (command.commandId !== undefined) {
+        if (commandDigest(first.command) === commandDigest(command)) duplicates++;
+        else problem(new DomainError('COMMAND_ID_CONFLICT', `commandId ${JSON.stringify(command.commandId)} is on line ${first.line} too, with other content; a commandId names one command`, 'commandId'));
+        continue;
+      }
+      const subject = subjectOfCommand(command);
+      const between = commands.slice(earlier + 1, k).find((c) => c.command.contractCode === command.contractCode && subjectOfCommand(c.command) === subject);
+      if (between) {
+        problem(
+          new DomainError(
+            'COMMAND_SUPERSEDED',
+            `this line repeats line ${first.line}, which line ${between.line} has since superseded; if it is a new command, give it a "commandId" (the order or ticket number it comes from)`,
+            'commandId',
+          ),
+        );
+      } else duplicates++;
       continue;
     }
-    const identity = canonicalCommandJson(command);
-    if (seen.has(identity)) {
-      duplicates++;
-      continue;
-    }
-    seen.set(identity, line);
+    firstIndexOf.set(firstId, k);
 
     const contract = await contractOf(command.contractCode);
-    const firstId = commandEventId(command, 0);
     const password = command.type === 'OpenContract' ? command.initialPassword : undefined;
     if (contract.ids.has(firstId)) {
+      const verdict = judgeRepeat(command, contract.events, { has: (id) => (lastIndexOf.get(id) ?? -1) > k });
+      if (verdict.kind !== 'alreadyPresent') {
+        problem(repeatError(command, verdict));
+        continue;
+      }
       alreadyPresent++;
       // Idempotent (insert … on conflict do nothing): heals a crash between events and credentials
       // on a store where the two are not one transaction.
@@ -131,18 +187,21 @@ async function importOnce(store: EventStore, bytes: Buffer, name: string, option
       plan = planContractCommand(command, contract.state, numberStates, numbersDone);
     } catch (e) {
       if (!(e instanceof DomainError)) throw e;
-      problems.add({ file, line, field: e.code, message: e.message });
+      problem(e);
       continue;
     }
     // The ids the contract service gives (contract events first, then reservations), so that the
     // CLI, the API and this importer recognise each other's commands.
-    const metadata = { source: `${sourceName}:${line}`, commandType: command.type };
+    const metadata = commandMetadata(command, { source: `${sourceName}:${line}` });
     const toAppend = (index: number, e: ContractEvent | NumberEvent): EventToAppend => ({ id: commandEventId(command, index), type: e.type, data: e.data, metadata });
     let index = 0;
     for (const e of plan.contract) {
-      batches.add(streams.contract(command.contractCode), toAppend(index++, e), expected(contract.version));
+      const item = toAppend(index++, e);
+      batches.add(streams.contract(command.contractCode), item, expected(contract.version));
       contract.state = evolve(contract.state, e);
-      contract.ids.add(commandEventId(command, index - 1));
+      contract.ids.add(item.id);
+      // A later line repeating an earlier command is judged against this one too.
+      contract.events.push(item);
     }
     for (const { number, events } of plan.numbers) {
       const t = await numberOf(number);
@@ -158,11 +217,15 @@ async function importOnce(store: EventStore, bytes: Buffer, name: string, option
 
   if (!problems.isEmpty) throw problems.reject(`${file}: ${plural(problems.count, 'problem')}; nothing applied`);
 
+  // Hashed before the transaction: scrypt takes about 100 ms a password, and the transaction holds
+  // the writers' lock (20 new contracts kept another append waiting 4.2 s).
+  const hash = options.hashPassword ?? hashPassword;
+  const hashed = await Promise.all(credentials.map(async (c) => ({ contractCode: c.contractCode, selfId: c.selfId, passwordHash: await hash(c.password) })));
   await appendAll(store, batches.batches, async (trx) => {
     const db = trx ?? options.credentialsDb;
-    if (credentials.length === 0) return;
+    if (hashed.length === 0) return;
     if (!db) throw new Error('initial passwords need a credentials database (credentialsDb) with this event store');
-    for (const c of credentials) await setInitialCredentials(db, c);
+    for (const c of hashed) await insertInitialCredentials(db, c);
   });
   return { file, read: lines.length, imported, alreadyPresent, duplicates };
 }

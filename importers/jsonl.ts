@@ -2,6 +2,7 @@
 // small, so they are read whole; each is validated line by line, then applied whole or not at all.
 import type { Kysely, Transaction } from 'kysely';
 import { sharedTransactionOf, type AppendResult, type EventStore, type StreamAppend } from '../eventstore/port.ts';
+import { codePointName, firstUnfitCharacter } from '../domain/text.ts';
 import { ProblemList } from './problems.ts';
 import { displayName, readAllBytes, type ImportInput } from './source.ts';
 
@@ -43,14 +44,45 @@ export async function readJsonLines(input: ImportInput, options: JsonLinesOption
       problems.add({ file, line, field: 'INVALID_ENCODING', message: 'not UTF-8 text (an undecodable or NUL byte); JSON Lines files are UTF-8' });
       return;
     }
+    let value: unknown;
     try {
-      lines.push({ line, value: JSON.parse(lineText) });
+      value = JSON.parse(lineText);
     } catch (e) {
       problems.add({ file, line, field: 'INVALID_JSON', message: (e as Error).message });
+      return;
     }
+    // A JSON escape (\u0080, \ue000, \ud800) reaches what the raw text check above cannot.
+    const unfit = unfitStringIn(value);
+    if (unfit) {
+      problems.add({ file, line, field: unfit.field, message: unfit.message });
+      return;
+    }
+    lines.push({ line, value });
   });
   if (lines.length === 0 && problems.isEmpty) problems.add({ file, line: 0, field: 'EMPTY_FILE', message: 'the file holds no JSON line' });
   return { file, lines };
+}
+
+/** The first string value (at any depth) holding a character that is not text (domain/text.ts). */
+function unfitStringIn(value: unknown, path = ''): { field: string; message: string } | undefined {
+  if (typeof value === 'string') {
+    const unfit = firstUnfitCharacter(value);
+    return unfit ? { field: path || 'line', message: `character ${codePointName(unfit.codePoint)} at position ${unfit.index + 1} is a ${unfit.kind}, not text` } : undefined;
+  }
+  if (Array.isArray(value)) {
+    for (const [i, item] of value.entries()) {
+      const found = unfitStringIn(item, `${path}[${i}]`);
+      if (found) return found;
+    }
+    return undefined;
+  }
+  if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      const found = unfitStringIn(item, path ? `${path}.${key}` : key);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -65,7 +65,7 @@ export async function readCarrierNumbersCsv(input: ImportInput, options: { name?
       const parsed: Money[] = [];
       amounts.forEach((text, i) => {
         try {
-          parsed.push(Money.parseCharge(text));
+          parsed.push(Money.parseTotal(text));
         } catch (e) {
           if (!(e instanceof MoneyFormatError)) throw e;
           problems.add({ file, line: row.line, field: NUMBERS_HEADER[i + 1], message: e.message });

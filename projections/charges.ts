@@ -37,6 +37,10 @@ export const ALL_CATEGORIES = 'all';
 const T = CHARGE_TABLES;
 const t = (name: string, suffix: string) => sql.table(name + suffix);
 
+// Amounts are `numeric` without a precision: a column of fixed precision is a sum some contract
+// will one day overflow, and one overflowing row stops the whole projection. Every amount written
+// has two decimals (Money.toString(); round(…, 2) in set-based SQL; a free call's billed 0.00), so
+// the text read back is always like 8.00. Stores made before are moved over by projection migration 0105.
 async function createTables(db: Executor, s: string): Promise<void> {
   await sql`
     create table ${t(T.contractEvents, s)} (
@@ -74,9 +78,9 @@ async function createTables(db: Executor, s: string): Promise<void> {
       call_type text not null,
       category text not null,
       free boolean not null,
-      recorded_charge numeric(14,2) not null,
-      charge numeric(14,2) not null,
-      billed numeric(14,2) not null,
+      recorded_charge numeric not null,
+      charge numeric not null,
+      billed numeric not null,
       corrected boolean not null default false,
       voided boolean not null default false
     )`.execute(db);
@@ -87,7 +91,7 @@ async function createTables(db: Executor, s: string): Promise<void> {
       event_id text not null,
       call_id uuid not null,
       kind text not null,
-      charge numeric(14,2),
+      charge numeric,
       reason text not null
     )`.execute(db);
   await sql`create index on ${t(T.adjustments, s)} (call_id)`.execute(db);
@@ -97,8 +101,8 @@ async function createTables(db: Executor, s: string): Promise<void> {
       billing_month text not null,
       number text not null,
       category text not null,
-      normal numeric(14,2) not null,
-      billed numeric(14,2) not null,
+      normal numeric not null,
+      billed numeric not null,
       calls integer not null,
       primary key (contract_code, billing_month, number, category)
     )`.execute(db);
@@ -206,7 +210,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
   if (recorded.length > 0) {
     const rows = recorded.map((e) => {
       const d = e.data;
-      const charge = Money.parseCharge(d.charge).toString();
+      const charge = Money.fromEvent(d.charge).toString();
       return {
         call_id: d.callId,
         position: e.position.toString(),
@@ -241,7 +245,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
           x.using_number),
         x.started_at::bigint,
         x.start_date, x.start_time, x.destination, x.area, x.duration, x.count, x.extension_type, x.call_type, x.category, x.free,
-        x.charge::numeric, x.charge::numeric, case when x.free then 0 else x.charge::numeric end
+        x.charge::numeric, x.charge::numeric, case when x.free then 0.00 else x.charge::numeric end
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(call_id text, position text, contract_code text, billing_month text,
         using_number text, started_at text, start_date text, start_time text, destination text, area text, duration text, count integer,
         extension_type text, call_type text, category text, free boolean, charge text)
@@ -264,7 +268,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
         event_id: e.id,
         call_id: d.callId,
         kind: e.type === 'CallCorrected' ? 'corrected' : 'voided',
-        charge: e.type === 'CallCorrected' ? Money.parseCharge((d as CallCorrected['data']).charge).toString() : null,
+        charge: e.type === 'CallCorrected' ? Money.fromEvent((d as CallCorrected['data']).charge).toString() : null,
         reason: d.reason ?? '',
       };
     });
@@ -281,7 +285,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
     const { rows } = await sql<ListingChange & { relisted: boolean }>`
       update ${t(T.calls, s)} c set
         charge = coalesce(x.corrected_charge, c.recorded_charge),
-        billed = case when c.free then 0 else coalesce(x.corrected_charge, c.recorded_charge) end,
+        billed = case when c.free then 0.00 else coalesce(x.corrected_charge, c.recorded_charge) end,
         corrected = x.corrected_charge is not null,
         voided = x.voided
       from (
@@ -676,7 +680,7 @@ async function storeFewEvents(trx: Transaction<any>, s: string, limit: string): 
       insert into ${t(T.adjustments, s)} (position, event_id, call_id, kind, charge, reason)
       select f.position, f.event_id::text, (f.data->>'callId')::uuid,
         case when f.type = 'CallCorrected' then 'corrected' else 'voided' end,
-        case when f.type = 'CallCorrected' then (f.data->>'charge')::numeric(14,2) end,
+        case when f.type = 'CallCorrected' then round((f.data->>'charge')::numeric, 2) end,
         coalesce(f.data->>'reason', '')
       from few f
       where f.type in ('CallCorrected', 'CallVoided')
@@ -764,7 +768,7 @@ async function loadCalls(
       free: sql`x.free`,
       recorded_charge: sql`x.charge`,
       charge,
-      billed: sql`case when x.free then 0 else ${charge} end`,
+      billed: sql`case when x.free then 0.00 else ${charge} end`,
       corrected: joins.adjustments ? sql`a.corrected_charge is not null` : sql`false`,
       voided: joins.adjustments ? sql`coalesce(a.voided, false)` : sql`false`,
     },
@@ -782,7 +786,7 @@ async function loadCalls(
           e.data->>'startDate' as start_date, e.data->>'startTime' as start_time, e.data->>'destination' as destination,
           e.data->>'area' as area, e.data->>'duration' as duration, (e.data->>'count')::integer as count,
           e.data->>'extensionType' as extension_type, e.data->>'callType' as call_type, e.data->>'category' as category,
-          (e.data->>'free')::boolean as free, (e.data->>'charge')::numeric(14,2) as charge
+          (e.data->>'free')::boolean as free, round((e.data->>'charge')::numeric, 2) as charge
         from events e
         where e.position <= ${limit}::bigint and e.type = 'CallRecorded'
         offset 0
@@ -805,7 +809,7 @@ async function loadCalls(
 
 interface ColumnShape {
   readonly name: string;
-  /** With its modifiers, e.g. numeric(14,2). */
+  /** With its modifiers, e.g. varchar(20). */
   readonly type: string;
   readonly notNull: boolean;
   readonly defaultExpr: string | null;

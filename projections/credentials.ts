@@ -94,10 +94,14 @@ export function generateInitialPassword(): string {
  * not overwrite a password the customer has changed since.
  */
 export async function setInitialCredentials(db: Kysely<any>, input: { contractCode: string; selfId: string; password: string }): Promise<void> {
-  const hash = await hashPassword(input.password);
+  await insertInitialCredentials(db, { contractCode: input.contractCode, selfId: input.selfId, passwordHash: await hashPassword(input.password) });
+}
+
+/** setInitialCredentials with the hash made beforehand (outside a transaction that holds a lock). */
+export async function insertInitialCredentials(db: Kysely<any>, input: { contractCode: string; selfId: string; passwordHash: string }): Promise<void> {
   await sql`
     insert into credentials (contract_code, self_id, password_hash)
-    values (${input.contractCode}, ${input.selfId}, ${hash})
+    values (${input.contractCode}, ${input.selfId}, ${input.passwordHash})
     on conflict (contract_code) do nothing`.execute(db);
 }
 

@@ -242,13 +242,13 @@ export async function auditFigure(
     };
     if (e.type === 'CallRecorded') {
       if (current.has(callId)) continue;
-      const normal = Money.parseCharge((e.data as CallRecorded['data']).charge);
+      const normal = Money.fromEvent((e.data as CallRecorded['data']).charge);
       const billed = d.free ? Money.zero : normal;
       current.set(callId, { normal, billed, voided: false, free: d.free });
       push(e, { ...who, ...(d.free ? { note: 'free call: billed 0' } : {}) }, normal, billed);
     } else if (e.type === 'CallCorrected') {
       const c = current.get(callId);
-      const normal = Money.parseCharge((e.data as CallCorrected['data']).charge);
+      const normal = Money.fromEvent((e.data as CallCorrected['data']).charge);
       const billed = d.free ? Money.zero : normal;
       const reason = (e.data as CallCorrected['data']).reason;
       if (!c) {

@@ -39,7 +39,7 @@ export function foldMonth(contractEvents: readonly RecordedEvent[], callEvents: 
       if (d.billingMonth === month && !recorded.has(d.callId)) recorded.set(d.callId, d);
     } else if (e.type === 'CallCorrected') {
       const d = e.data as CallCorrected['data'];
-      corrected.set(d.callId, Money.parseCharge(d.charge));
+      corrected.set(d.callId, Money.fromEvent(d.charge));
     } else if (e.type === 'CallVoided') {
       voided.add((e.data as CallVoided['data']).callId);
     }
@@ -47,7 +47,7 @@ export function foldMonth(contractEvents: readonly RecordedEvent[], callEvents: 
   const calls = new Map<string, FoldedCall>();
   const figures = new Map<string, Map<Category, FoldedFigure>>();
   for (const [callId, d] of recorded) {
-    const charge = corrected.get(callId) ?? Money.parseCharge(d.charge);
+    const charge = corrected.get(callId) ?? Money.fromEvent(d.charge);
     const billed = d.free ? Money.zero : charge;
     const call: FoldedCall = {
       data: d,

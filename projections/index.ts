@@ -47,6 +47,29 @@ export const projectionMigrations: MigrationSet = {
       await drawAllPages(db, '');
     },
   },
+  // Amount columns were numeric(14,2): one stored amount of 10^12 yen or more (or a big enough
+  // sum) stopped the charges and telegrams projections for everyone. `numeric` holds any sum of
+  // bounded charges; the values keep their two decimals. (Widening a numeric rewrites nothing.)
+  '0105-projections-amounts-unbounded': {
+    async up(db) {
+      const columns: Record<string, string[]> = {
+        proj_call_details: ['recorded_charge', 'charge', 'billed'],
+        proj_call_adjustments: ['charge'],
+        proj_monthly_charges: ['normal', 'billed'],
+        proj_telegrams: ['charge'],
+      };
+      for (const [table, names] of Object.entries(columns)) {
+        const changes = names.map((c) => sql`alter column ${sql.ref(c)} type numeric`);
+        await sql`alter table if exists ${sql.table(table)} ${sql.join(changes)}`.execute(db);
+      }
+    },
+  },
+  // 受付番号 of each telegram; telegrams stored before have none (null), as their events.
+  '0106-projections-telegram-receipt-numbers': {
+    async up(db) {
+      await sql`alter table if exists proj_telegrams add column if not exists receipt_number text`.execute(db);
+    },
+  },
 };
 
 export function createProjectionRunner(database: Database, store: EventStore, options: RunnerOptions = {}): ProjectionRunner {

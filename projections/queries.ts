@@ -110,11 +110,12 @@ function toCallDetail(r: CallFields, attributedNumber: string, seq: number): Cal
 
 /**
  * SPEC §7.2's nine fields, formatted as callRecord (importers/csv-export.ts) formats a CallDetail:
- * YYYY/MM/DD, the duration or N件, numeric(14,2) as text (always 2 places, as Money.toString).
+ * YYYY/MM/DD, the duration or N件, the charge as text (always 2 places, as Money.toString: see
+ * charges.ts on its column).
  * A call has a duration or a count (CallRecorded); a row with neither fails the export (NULL).
  */
 const CALL_RECORD_FIELDS = `attributed_number, replace(start_date, '-', '/'), start_time, destination, area,
-  coalesce(duration, count::text || '件'), extension_type, call_type, charge::text`;
+  coalesce(duration, count::text || '件'), extension_type, call_type, round(charge, 2)::text`;
 
 const CALL_RECORD_PAGE = 5000;
 
@@ -404,11 +405,11 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     callRecords,
 
     async telegrams(contractCode, month) {
-      const { rows } = await sql<{ telegram_id: string; date: string; destination: string; kind: string; charge: string }>`
-        select telegram_id, date, destination, kind, charge::text as charge from ${sql.table(TELEGRAM_TABLES.telegrams)}
+      const { rows } = await sql<{ telegram_id: string; receipt_number: string | null; date: string; destination: string; kind: string; charge: string }>`
+        select telegram_id, receipt_number, date, destination, kind, charge::text as charge from ${sql.table(TELEGRAM_TABLES.telegrams)}
         where contract_code = ${contractCode} and month = ${month} order by date, position`.execute(db);
       return rows.map(
-        (r): Telegram => ({ telegramId: r.telegram_id, date: r.date, destination: r.destination, kind: r.kind, charge: Money.fromDb(r.charge) }),
+        (r): Telegram => ({ telegramId: r.telegram_id, receiptNumber: r.receipt_number, date: r.date, destination: r.destination, kind: r.kind, charge: Money.fromDb(r.charge) }),
       );
     },
 

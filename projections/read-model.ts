@@ -117,6 +117,8 @@ export interface ContractView {
 
 export interface Telegram {
   readonly telegramId: string;
+  /** 受付番号; null for a telegram stored before receipt numbers that no file has numbered since. */
+  readonly receiptNumber: string | null;
   readonly date: JapanDate;
   readonly destination: string;
   readonly kind: string;

@@ -1,7 +1,8 @@
 // Telegram details (電報明細): listed per month, never part of the call totals (SPEC §3.5).
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { TelegramRecorded } from '../domain/events.ts';
+import type { TelegramReceiptNumbered } from '../domain/events.ts';
 import { Money } from '../domain/money.ts';
+import { upcastTelegramRecorded } from '../domain/upcasters.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import type { Executor, Projection } from './framework.ts';
 
@@ -10,6 +11,7 @@ export const TELEGRAM_TABLES = { telegrams: 'proj_telegrams' } as const;
 const t = (name: string, suffix: string) => sql.table(name + suffix);
 
 async function createTables(db: Executor, s: string): Promise<void> {
+  // receipt_number: 受付番号, null for a telegram stored before receipt numbers until a file names it.
   await sql`
     create table ${t(TELEGRAM_TABLES.telegrams, s)} (
       telegram_id text primary key,
@@ -19,50 +21,75 @@ async function createTables(db: Executor, s: string): Promise<void> {
       date text not null,
       destination text not null,
       kind text not null,
-      charge numeric(14,2) not null
+      charge numeric not null,
+      receipt_number text
     )`.execute(db);
   await sql`create index on ${t(TELEGRAM_TABLES.telegrams, s)} (contract_code, month, date)`.execute(db);
 }
 
 async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: { suffix: string }): Promise<void> {
-  const rows = events.map((e) => {
-    const d = e.data as TelegramRecorded['data'];
-    return {
-      telegram_id: d.telegramId,
-      position: e.position.toString(),
-      contract_code: d.contractCode,
-      month: d.month,
-      date: d.date,
-      destination: d.destination,
-      kind: d.kind,
-      charge: Money.parseCharge(d.charge).toString(),
-    };
-  });
-  await sql`
-    insert into ${t(TELEGRAM_TABLES.telegrams, ctx.suffix)} (telegram_id, position, contract_code, month, date, destination, kind, charge)
-    select x.telegram_id, x.position::bigint, x.contract_code, x.month, x.date, x.destination, x.kind, x.charge::numeric
-    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(telegram_id text, position text, contract_code text, month text,
-      date text, destination text, kind text, charge text)
-    on conflict do nothing`.execute(trx);
+  const rows = events
+    .filter((e) => e.type === 'TelegramRecorded')
+    .map((e) => {
+      const d = upcastTelegramRecorded(e.data);
+      return {
+        telegram_id: d.telegramId,
+        position: e.position.toString(),
+        contract_code: d.contractCode,
+        month: d.month,
+        date: d.date,
+        destination: d.destination,
+        kind: d.kind,
+        charge: Money.fromEvent(d.charge).toString(),
+        receipt_number: d.receiptNumber,
+      };
+    });
+  if (rows.length > 0) {
+    await sql`
+      insert into ${t(TELEGRAM_TABLES.telegrams, ctx.suffix)} (telegram_id, position, contract_code, month, date, destination, kind, charge, receipt_number)
+      select x.telegram_id, x.position::bigint, x.contract_code, x.month, x.date, x.destination, x.kind, x.charge::numeric, x.receipt_number
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(telegram_id text, position text, contract_code text, month text,
+        date text, destination text, kind text, charge text, receipt_number text)
+      on conflict do nothing`.execute(trx);
+  }
+  // A receipt number given later to a telegram stored without one (always after it, in its stream).
+  const numbered = events
+    .filter((e) => e.type === 'TelegramReceiptNumbered')
+    .map((e) => {
+      const d = e.data as TelegramReceiptNumbered['data'];
+      return { telegram_id: d.telegramId, receipt_number: d.receiptNumber };
+    });
+  if (numbered.length > 0) {
+    await sql`
+      update ${t(TELEGRAM_TABLES.telegrams, ctx.suffix)} g set receipt_number = x.receipt_number
+      from jsonb_to_recordset(${JSON.stringify(numbered)}::jsonb) as x(telegram_id text, receipt_number text)
+      where g.telegram_id = x.telegram_id`.execute(trx);
+  }
 }
 
 /** The set-based rebuild (Projection.bulkRebuild): the same rows as `apply`, straight from the `events` table. */
 async function bulkRebuild(db: Kysely<any>, s: string, upTo: bigint): Promise<number> {
   const result = await sql`
-    insert into ${t(TELEGRAM_TABLES.telegrams, s)} (telegram_id, position, contract_code, month, date, destination, kind, charge)
+    insert into ${t(TELEGRAM_TABLES.telegrams, s)} (telegram_id, position, contract_code, month, date, destination, kind, charge, receipt_number)
     select e.data->>'telegramId', e.position, e.data->>'contractCode', e.data->>'month', e.data->>'date', e.data->>'destination',
-      e.data->>'kind', (e.data->>'charge')::numeric(14,2)
+      e.data->>'kind', round((e.data->>'charge')::numeric, 2), e.data->>'receiptNumber'
     from events e
     where e.position <= ${upTo.toString()}::bigint and e.type = 'TelegramRecorded' and e.stream_id like 'telegrams-%'
       and e.type <> 'CallRecorded' -- the condition of the index events_other_than_calls (projections/index.ts)
     on conflict do nothing`.execute(db);
-  return Number(result.numAffectedRows ?? 0n);
+  const numbered = await sql`
+    update ${t(TELEGRAM_TABLES.telegrams, s)} g set receipt_number = e.data->>'receiptNumber'
+    from events e
+    where e.position <= ${upTo.toString()}::bigint and e.type = 'TelegramReceiptNumbered' and e.stream_id like 'telegrams-%'
+      and e.type <> 'CallRecorded' -- the condition of the index events_other_than_calls
+      and g.telegram_id = e.data->>'telegramId'`.execute(db);
+  return Number(result.numAffectedRows ?? 0n) + Number(numbered.numAffectedRows ?? 0n);
 }
 
 export const telegramsProjection: Projection = {
   name: 'telegrams',
   version: 1,
-  handles: ['TelegramRecorded'],
+  handles: ['TelegramRecorded', 'TelegramReceiptNumbered'],
   streamPrefixes: ['telegrams-'],
   tables: [TELEGRAM_TABLES.telegrams],
   createTables,

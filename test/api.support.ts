@@ -165,7 +165,7 @@ export function novemberCallsOfA(): CallRow[] {
 }
 
 export async function telegram(f: Fixture, contractCode: string, id: string, date: string, charge: string): Promise<void> {
-  const data: TelegramRecorded['data'] = { telegramId: id, contractCode, date, month: date.slice(0, 7), destination: '東京都千代田区', kind: '慶弔', charge };
+  const data: TelegramRecorded['data'] = { telegramId: id, contractCode, date, month: date.slice(0, 7), receiptNumber: `R-${id.slice(-6)}`, destination: '東京都千代田区', kind: '慶弔', charge };
   await f.db.store.append(streams.telegrams(contractCode), [{ id, type: 'TelegramRecorded', data }]);
 }
 

@@ -66,19 +66,19 @@ for (const target of testTargets) {
 
     describe('telegrams', () => {
       it('records TelegramRecorded with a deterministic id; a re-run is already present', async () => {
-        const file = jsonl({ contractCode: 'd123456789', date: '2017-11-03', destination: '東京都千代田区', kind: '慶弔', charge: '1230.00' });
+        const file = jsonl({ contractCode: 'd123456789', date: '2017-11-03', receiptNumber: 'R0001', destination: '東京都千代田区', kind: '慶弔', charge: '1230.00' });
         expect(await importTelegrams(t.store, file, { name: 't.jsonl' })).toMatchObject({ read: 1, imported: 1, alreadyPresent: 0 });
         expect(await importTelegrams(t.store, file, { name: 't.jsonl' })).toMatchObject({ imported: 0, alreadyPresent: 1 });
         const [event] = await t.store.readStream('telegrams-d123456789');
-        expect(event!.data).toMatchObject({ month: '2017-11', charge: '1230.00' });
+        expect(event!.data).toMatchObject({ month: '2017-11', receiptNumber: 'R0001', charge: '1230.00' });
       });
 
       it('refuses bad lines with FILE:LINE: FIELD: message and appends nothing', async () => {
         const before = await t.store.headPosition();
         const file = jsonl(
-          { contractCode: 'd123456789', date: '2017-11-31', destination: 'x', kind: 'k', charge: '1.00' },
-          { contractCode: 'd000000001', date: '2017-11-03', destination: 'x', kind: 'k', charge: '1.00' },
-          { contractCode: 'd123456789', date: '2017-11-03', destination: 'x', kind: 'k', charge: '-1' },
+          { contractCode: 'd123456789', date: '2017-11-31', receiptNumber: 'R0002', destination: 'x', kind: 'k', charge: '1.00' },
+          { contractCode: 'd000000001', date: '2017-11-03', receiptNumber: 'R0002', destination: 'x', kind: 'k', charge: '1.00' },
+          { contractCode: 'd123456789', date: '2017-11-03', receiptNumber: 'R0002', destination: 'x', kind: 'k', charge: '-1' },
         );
         const error = await rejected(importTelegrams(t.store, file, { name: 't.jsonl' }));
         expect(error.lines()).toEqual([

@@ -16,7 +16,7 @@ import { A as ContractA, json, openFixture, seedTwoContracts } from './api.suppo
 
 const telegramOf = (contractCode: string, charge: string): TelegramRecorded => {
   const telegramId = randomUUID();
-  return { type: 'TelegramRecorded', data: { telegramId, contractCode, date: '2017-11-03', month: '2017-11', destination: '東京都千代田区', kind: '慶弔', charge } };
+  return { type: 'TelegramRecorded', data: { telegramId, contractCode, date: '2017-11-03', month: '2017-11', receiptNumber: telegramId.slice(0, 8), destination: '東京都千代田区', kind: '慶弔', charge } };
 };
 
 for (const target of testTargets) {

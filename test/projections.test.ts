@@ -207,7 +207,7 @@ for (const target of testTargets) {
         const code = await newContract();
         await appendCalls(t.store, code, [{ usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' }]);
         await t.store.append(streams.telegrams(code), [
-          event({ type: 'TelegramRecorded', data: { telegramId: randomUUID(), contractCode: code, date: '2017-11-03', month: '2017-11', destination: '東京都千代田区', kind: '慶弔', charge: '1230.00' } }),
+          event({ type: 'TelegramRecorded', data: { telegramId: randomUUID(), contractCode: code, date: '2017-11-03', month: '2017-11', receiptNumber: 'R0001', destination: '東京都千代田区', kind: '慶弔', charge: '1230.00' } }),
         ]);
         expect((await totals(code, '2017-11')).normal.total).toBe('8.00');
         const telegrams = await queries.telegrams(code, '2017-11');
@@ -430,7 +430,7 @@ for (const target of testTargets) {
         await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-10'));
         await appendCorrection(t.store, calls[0]!, '7.00');
         await t.store.append(streams.telegrams(code), [
-          event({ type: 'TelegramRecorded', data: { telegramId: randomUUID(), contractCode: code, date: '2017-11-03', month: '2017-11', destination: '東京都千代田区', kind: '慶弔', charge: '1230' } }),
+          event({ type: 'TelegramRecorded', data: { telegramId: randomUUID(), contractCode: code, date: '2017-11-03', month: '2017-11', receiptNumber: 'R0001', destination: '東京都千代田区', kind: '慶弔', charge: '1230' } }),
         ]);
         await runner.catchUp();
         const before = await snapshot();

@@ -113,7 +113,16 @@ const telegramsRoute = createRoute({
         'application/json': {
           schema: z.object({
             month: z.string(),
-            items: z.array(z.object({ telegramId: z.string(), date: z.string(), destination: z.string(), kind: z.string(), charge: Amount })),
+            items: z.array(
+              z.object({
+                telegramId: z.string(),
+                receiptNumber: z.string().nullable().openapi({ description: '受付番号; null for a telegram recorded before receipt numbers' }),
+                date: z.string(),
+                destination: z.string(),
+                kind: z.string(),
+                charge: Amount,
+              }),
+            ),
             total: Amount,
           }),
         },
@@ -169,7 +178,7 @@ export function chargesRoutes(deps: RouteDeps) {
     return c.json(
       {
         month,
-        items: telegrams.map((t) => ({ telegramId: t.telegramId, date: t.date, destination: t.destination, kind: t.kind, charge: t.charge.toString() })),
+        items: telegrams.map((t) => ({ telegramId: t.telegramId, receiptNumber: t.receiptNumber, date: t.date, destination: t.destination, kind: t.kind, charge: t.charge.toString() })),
         total: Money.sum(telegrams.map((t) => t.charge)).toString(),
       },
       200,
