@@ -175,14 +175,16 @@ export function demoCallRows(month: Month, now: Date): CallRow[] {
 }
 
 /** The demo's telegrams (電報): in the previous month and the one three before it, as the importer reads them. */
-export function demoTelegramLines(now: Date): { contractCode: string; date: JapanDate; destination: string; kind: string; charge: string }[] {
+export function demoTelegramLines(now: Date): { contractCode: string; date: JapanDate; receiptNumber: string; destination: string; kind: string; charge: string }[] {
   const current = japanMonthAt(now);
   const previous = addMonths(current, -1);
   const earlier = addMonths(current, -3);
+  // 受付番号: a telegram's identity (two alike in all else are two charges).
+  const receipt = (month: string, n: number) => `D${month.replace('-', '')}-${String(n).padStart(4, '0')}`;
   return [
-    { contractCode: DEMO_CONTRACT_CODE, date: `${earlier}-09`, destination: '大阪府大阪市北区', kind: '祝電', charge: '1530.00' },
-    { contractCode: DEMO_CONTRACT_CODE, date: `${previous}-06`, destination: '東京都千代田区', kind: '祝電', charge: '2420.00' },
-    { contractCode: DEMO_CONTRACT_CODE, date: `${previous}-20`, destination: '神奈川県横浜市中区', kind: '弔電', charge: '1230.00' },
+    { contractCode: DEMO_CONTRACT_CODE, date: `${earlier}-09`, receiptNumber: receipt(earlier, 1), destination: '大阪府大阪市北区', kind: '祝電', charge: '1530.00' },
+    { contractCode: DEMO_CONTRACT_CODE, date: `${previous}-06`, receiptNumber: receipt(previous, 1), destination: '東京都千代田区', kind: '祝電', charge: '2420.00' },
+    { contractCode: DEMO_CONTRACT_CODE, date: `${previous}-20`, receiptNumber: receipt(previous, 2), destination: '神奈川県横浜市中区', kind: '弔電', charge: '1230.00' },
   ];
 }
 

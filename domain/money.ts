@@ -11,7 +11,7 @@ const PLAIN_AMOUNT = /^(0|[1-9]\d{0,15})(\.\d{1,2})?$/;
  */
 const MAX_CHARGE_TEXT = '9999999.99';
 const SIGNED_AMOUNT = /^-?(0|[1-9]\d{0,15})(\.\d{1,2})?$/;
-/** A non-negative amount already in the form of toString() (as `numeric(14,2)` comes back). */
+/** A non-negative amount already in the form of toString() (as the projections' numeric columns give it back). */
 const PLAIN_TWO_PLACES = /^(0|[1-9]\d{0,15})\.\d\d$/;
 
 export class MoneyFormatError extends Error {

@@ -84,7 +84,7 @@ for (const target of testTargets) {
   describe(`a store written before the bound, with numeric(14,2) totals and a poison correction (${target.name})`, () => {
     let t: TestDatabase;
     beforeAll(async () => {
-      const before0104 = Object.fromEntries(Object.entries(projectionMigrations).filter(([name]) => name < '0104'));
+      const before0105 = Object.fromEntries(Object.entries(projectionMigrations).filter(([name]) => name < '0105'));
       t = await target.open([before0105]);
       // The tables as the earlier version made them.
       for (const [table, column] of AMOUNT_COLUMNS) await sql`alter table ${sql.table(table)} alter column ${sql.ref(column)} type numeric(14,2)`.execute(t.database.db);
