@@ -46,7 +46,9 @@ async function npmStart(env: NodeJS.ProcessEnv): Promise<Started> {
     exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, ms: Date.now() - (started.signalledAt ?? Date.now()) }))),
   };
   const deadline = Date.now() + 90_000;
-  while (!out.includes('ledger listening on')) {
+  // The banner ends with the admin token's line (every start here leaves LEDGER_ADMIN_TOKEN empty);
+  // its lines reach the pipe one write at a time, so wait for the last one, not the first.
+  while (!out.includes('ledger listening on') || !/admin token.*\n/.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`npm start did not come up:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
