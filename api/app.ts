@@ -10,6 +10,7 @@ import { createLogger } from './logger.ts';
 import type { AppDeps, AppEnv, RouteDeps } from './env.ts';
 import { DEFAULT_SESSION_POLICY } from './sessions.ts';
 import { DownloadGate } from './exports.ts';
+import { ContractRequestGate } from './fairness.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { passwordRoutes } from './routes/password.ts';
 import { contractRoutes } from './routes/contract.ts';
@@ -42,6 +43,7 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
     logger,
     sessionPolicy: input.sessionPolicy ?? DEFAULT_SESSION_POLICY,
     downloads: input.downloads ?? new DownloadGate(),
+    requestGate: input.requestGate ?? new ContractRequestGate(),
     metrics,
     engineer: countingImports(input.engineer, metrics),
   };

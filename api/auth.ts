@@ -18,8 +18,21 @@ export function requireSession(deps: RouteDeps): MiddlewareHandler<AppEnv> {
     if (!session) throw new ApiError(401, 'NOT_LOGGED_IN', 'the session has ended or is unknown; log in again', undefined, { 'WWW-Authenticate': 'Bearer' });
     c.set('session', session);
     c.set('sessionToken', token);
-    await next();
+    await inContractLane(deps, session.contractCode, next);
   };
+}
+
+/** Runs the rest of a customer's request in its contract's turn (api/fairness.ts); 429 when too many wait. */
+export async function inContractLane(deps: Pick<RouteDeps, 'requestGate'>, contractCode: string, next: () => Promise<void>): Promise<void> {
+  const release = await deps.requestGate.enter(contractCode);
+  if (!release) {
+    throw new ApiError(429, 'TOO_MANY_REQUESTS', `too many requests at once for this contract; try again in a moment (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '1' });
+  }
+  try {
+    await next();
+  } finally {
+    release();
+  }
 }
 
 /** Engineer routes: the admin token, compared in constant time (hashes of equal length). */

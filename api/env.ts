@@ -10,6 +10,7 @@ import type { ReadinessCheck } from './readiness.ts';
 import type { Session, SessionPolicy } from './sessions.ts';
 import type { SupportDesk } from './portal/support.tsx';
 import type { DownloadGate, ExportLimits } from './exports.ts';
+import type { ContractRequestGate } from './fairness.ts';
 
 export interface AppDeps {
   readonly database: Database;
@@ -31,6 +32,8 @@ export interface AppDeps {
   readonly sessionPolicy?: SessionPolicy;
   /** Since when and why the projection follower has been waiting for the database (`/health`). */
   readonly databaseLost?: () => DatabaseLost | undefined;
+  /** Requests of one contract at once (CONTRACT_REQUEST_LIMITS when unset). */
+  readonly requestGate?: ContractRequestGate;
   /** Downloads at once (DOWNLOAD_LIMITS when unset). */
   readonly downloads?: DownloadGate;
   /** Export jobs and files per contract at once (EXPORT_LIMITS when unset). */
@@ -52,6 +55,7 @@ export interface RouteDeps extends AppDeps {
   readonly logger: Logger;
   readonly sessionPolicy: SessionPolicy;
   readonly downloads: DownloadGate;
+  readonly requestGate: ContractRequestGate;
 }
 
 export interface AppEnv {

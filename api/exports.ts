@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { MigrationSet } from '../eventstore/database.ts';
+import type { Database, MigrationSet } from '../eventstore/database.ts';
 import type { Month } from '../domain/time.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
 import { CHARGE_TABLES } from '../projections/charges.ts';
@@ -281,19 +281,33 @@ export function isExpired(job: ExportJob, now: Date): boolean {
   return job.deleted || job.expiresAt.getTime() <= now.getTime();
 }
 
-/** Chunk `seq` of a file, or undefined past its end (or once it has been deleted). */
-export async function exportChunk(db: Kysely<any>, id: string, seq: number): Promise<Uint8Array | undefined> {
-  const { rows } = await sql<{ bytes: Uint8Array }>`select bytes from export_chunks where export_id = ${id}::uuid and seq = ${seq}`.execute(db);
-  return rows[0]?.bytes;
+/** Reads chunk `seq` of a file: undefined past its end (or once it has been deleted). */
+export type ChunkReader = (id: string, seq: number) => Promise<Uint8Array | undefined>;
+
+/** Reads a file's chunks from the database it is stored in. */
+export function chunkReader(database: Database): ChunkReader {
+  return async (id, seq) => {
+    const { rows } = await sql<{ bytes: Uint8Array }>`select bytes from export_chunks where export_id = ${id}::uuid and seq = ${seq}`.execute(database.db);
+    return rows[0]?.bytes;
+  };
 }
 
 /**
- * The file as a stream that reads its next chunk only when the client has taken the one before
- * (pull): one chunk in memory per download, and no connection held between two chunks.
+ * A download's pace at most: faster than a customer's line, slow enough that a few downloads on a
+ * local network cannot keep the event loop to themselves.
  */
-export function exportStream(db: Kysely<any>, id: string, onEnd: () => void = () => {}): ReadableStream<Uint8Array> {
+export const DOWNLOAD_BYTES_PER_SECOND = 16 * 1024 * 1024;
+
+/**
+ * The file as a stream that reads its next chunk only when the client has taken the one before
+ * (pull): one chunk in memory per download, no connection held between two chunks, at most
+ * `bytesPerSecond`.
+ */
+export function exportStream(read: ChunkReader, id: string, onEnd: () => void = () => {}, bytesPerSecond = DOWNLOAD_BYTES_PER_SECOND): ReadableStream<Uint8Array> {
   let seq = 0;
+  let sent = 0;
   let ended = false;
+  const started = performance.now();
   const end = () => {
     if (ended) return;
     ended = true;
@@ -303,8 +317,11 @@ export function exportStream(db: Kysely<any>, id: string, onEnd: () => void = ()
     {
       async pull(controller) {
         try {
-          const chunk = await exportChunk(db, id, seq++);
+          const ahead = (sent / bytesPerSecond) * 1000 - (performance.now() - started);
+          if (ahead > 0) await new Promise((resolve) => setTimeout(resolve, ahead));
+          const chunk = await read(id, seq++);
           if (chunk) {
+            sent += chunk.byteLength;
             controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
           } else {
             end();

@@ -192,11 +192,99 @@ async function httpBenchmarks(ledger: Ledger, pool: pg.Pool, schema: string): Pr
       if (r.non2xx > 0 || r.errors > 0) log(`${what}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
       row(what, '50 connections', `${fmt(r.requestsPerSecond)} req/s, p99 ${r.p99} ms`, `bare Hono + pg ${fmt(bareResult.requestsPerSecond)} req/s, p99 ${bareResult.p99} ms`, fmt(r.requestsPerSecond / bareResult.requestsPerSecond, 2), 'p99 ≤ 10 ms, ≥ 0.60', [['p99', r.p99 <= 10], ['ratio', r.requestsPerSecond / bareResult.requestsPerSecond >= 0.6 && r.non2xx === 0]]);
     }
+    await listingPages(port, auth, pool, schema);
+    await noisyNeighbour(ledger, port, auth, pool, schema);
   } finally {
     server.close();
     bareServer.close();
     await prepared.stop();
   }
+}
+
+/** The number of the bench contract with the most calls this month, and its last page. */
+async function largestListing(pool: pg.Pool, schema: string): Promise<{ number: string; calls: number; lastPage: number }> {
+  const { rows: found } = await pool.query(
+    `select number, sum(calls)::int as calls from ${schema}.proj_monthly_charges where contract_code = $1 and billing_month = $2 group by number order by 2 desc limit 1`,
+    [contract.contractCode, month],
+  );
+  const calls = Number(found[0].calls);
+  return { number: found[0].number, calls, lastPage: Math.ceil(calls / 10) };
+}
+
+/** 3c: the last page of the largest listing against page 2 of it (any page is an index seek). */
+async function listingPages(port: number, auth: string, pool: pg.Pool, schema: string): Promise<void> {
+  const largest = await largestListing(pool, schema);
+  const path = (page: number) => `http://127.0.0.1:${port}/api/v1/charges/${month}/numbers/${largest.number}/calls?page=${page}`;
+  const second = await load(path(2), auth);
+  const last = await load(path(largest.lastPage), auth);
+  row(
+    `3c call details, last page (${fmt(largest.lastPage)}) vs page 2 of the largest listing`,
+    `${fmt(largest.calls)} calls, 50 connections`,
+    `${fmt(last.requestsPerSecond)} req/s, p99 ${last.p99} ms`,
+    `page 2: ${fmt(second.requestsPerSecond)} req/s, p99 ${second.p99} ms`,
+    fmt(last.requestsPerSecond / second.requestsPerSecond, 2),
+    '≥ 0.80 of page 2',
+    last.requestsPerSecond / second.requestsPerSecond >= 0.8 && last.non2xx === 0,
+  );
+}
+
+function hammerExports(base: string, token: string, seconds: number, concurrency: number): Promise<{ requests: number; downloads: number; bytes: number; refused: number }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(root, 'bench/hammer-exports.mjs'), base, token, month, String(seconds), String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', () => {
+      try {
+        resolve(JSON.parse(out));
+      } catch {
+        reject(new Error(`export hammer printed ${out}`));
+      }
+    });
+  });
+}
+
+/**
+ * 3d noisy neighbour: another customer's GET /api/v1/charges, quiet and then while the bench
+ * contract hammers the last page of its largest listing (50 connections) and downloads its
+ * month's call-detail file over and over (8 loops; the file is made before, once: building it is
+ * the worker's, not a request's). Same run, same machine; the load generators share its cores.
+ */
+async function noisyNeighbour(ledger: Ledger, port: number, auth: string, pool: pg.Pool, schema: string): Promise<void> {
+  const neighbour = benchContracts(2)[1]!;
+  await importContracts(ledger.store, Buffer.from(contractLines([neighbour])), { name: 'bench-neighbour.jsonl', credentialsDb: ledger.database.db });
+  const base = `http://127.0.0.1:${port}`;
+  const { token: neighbourToken } = await createSession(ledger.database.db, neighbour.contractCode, new Date(), DEFAULT_SESSION_POLICY);
+  const token = auth.slice('Bearer '.length);
+  // The file exists before the noise starts (and is handed out again from then on).
+  for (let i = 0; i < 600; i++) {
+    const res = await fetch(`${base}/api/v1/exports`, { method: 'POST', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify({ month, kind: 'calls', encoding: 'sjis' }) });
+    if (((await res.json()) as { status: string }).status === 'ready') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const largest = await largestListing(pool, schema);
+  const neighbourUrl = `${base}/api/v1/charges`;
+  const quiet = await load(neighbourUrl, `Bearer ${neighbourToken}`);
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+  const [noisy, listing, exportsHammer] = await Promise.all([
+    load(neighbourUrl, `Bearer ${neighbourToken}`),
+    load(`${base}/api/v1/charges/${month}/numbers/${largest.number}/calls?page=${largest.lastPage}`, auth),
+    hammerExports(base, token, LOAD_SECONDS, 8),
+  ]);
+  clearInterval(sampler);
+  const throughput = noisy.requestsPerSecond / quiet.requestsPerSecond;
+  const p99 = quiet.p99 / Math.max(noisy.p99, 1);
+  log(`noisy neighbour: the first customer got ${fmt(listing.requestsPerSecond)} listing req/s (${listing.non2xx} non-2xx), ${exportsHammer.downloads} downloads (${fmt(exportsHammer.bytes / 2 ** 20)} MB), ${exportsHammer.refused} refused; server process peak RSS ${fmt(peakRss / 2 ** 20)} MB`);
+  row(
+    '3d noisy neighbour: another customer’s GET /api/v1/charges while one hammers its largest listing and its exports',
+    `50 + 50 connections, 8 download loops`,
+    `${fmt(noisy.requestsPerSecond)} req/s, p99 ${noisy.p99} ms (bench process peak RSS ${fmt(peakRss / 2 ** 20)} MB)`,
+    `quiet ${fmt(quiet.requestsPerSecond)} req/s, p99 ${quiet.p99} ms`,
+    `throughput ${fmt(throughput, 2)}, p99 ${fmt(p99, 2)}`,
+    '≥ 0.70 both',
+    [['throughput', throughput >= 0.7 && noisy.non2xx === 0], ['p99', p99 >= 0.7]],
+  );
 }
 
 /** csv-stringify + iconv-lite to CP932 over the same number of generated rows, in this process. */

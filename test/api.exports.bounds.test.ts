@@ -42,7 +42,7 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
     worker = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: counting, clock: () => f.now });
     tokenA = await f.login(A.selfId, A.password);
     tokenB = await f.login(B.selfId, B.password);
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => {
     await f?.close();
   });

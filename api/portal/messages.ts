@@ -49,6 +49,7 @@ export function errorPageOf(status: number, code: string): { title: string; text
       return { title: 'ファイルを作成できませんでした', text: 'ファイルを作成できませんでした。お手数ですが、もう一度作成してください。' };
     case 'TOO_MANY_EXPORTS':
       return { title: 'ただいま作成を受け付けられません', text: 'このご契約では、作成中または保存中のファイルが上限に達しています。しばらくしてから、もう一度お試しください。' };
+    case 'TOO_MANY_REQUESTS':
     case 'TOO_MANY_DOWNLOADS':
     case 'DOWNLOADS_BUSY':
       return { title: 'ただいまダウンロードできません', text: 'ダウンロードが混み合っています。しばらくしてから、もう一度お試しください。' };

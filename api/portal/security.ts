@@ -13,6 +13,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEq
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import type { AppEnv, RouteDeps } from '../env.ts';
+import { inContractLane } from '../auth.ts';
 import { resolveSession } from '../sessions.ts';
 
 export const SESSION_COOKIE = 'ledger_session';
@@ -52,7 +53,7 @@ export function requirePortalSession(deps: RouteDeps): MiddlewareHandler<AppEnv>
     }
     c.set('session', session);
     c.set('sessionToken', token);
-    await next();
+    await inContractLane(deps, session.contractCode, next);
   };
 }
 

@@ -7,7 +7,7 @@ import { requireSession } from '../auth.ts';
 import { errors, IsoTime, RequestText, utf8Json, validationHook } from '../schemas.ts';
 import { isoJapan } from '../format.ts';
 import { requirePortalMonth } from '../window.ts';
-import { EXPORT_LIMITS, ExportLimitReached, exportStream, findExport, isExpired, purgeExpiredExports, requestExport, type ExportJob } from '../exports.ts';
+import { chunkReader, EXPORT_LIMITS, ExportLimitReached, exportStream, findExport, isExpired, purgeExpiredExports, requestExport, type ExportJob } from '../exports.ts';
 import type { ExportEncoding, ExportKind } from '../ports.ts';
 
 const ExportRequest = z.object({
@@ -87,7 +87,7 @@ function statusJson(job: ExportJob) {
 
 const FILE_LABELS = { numbers: '電話番号別ご利用料金', calls: '通話明細' } as const;
 
-type ExportDeps = Pick<RouteDeps, 'db' | 'clock' | 'downloads' | 'exportLimits'>;
+type ExportDeps = Pick<RouteDeps, 'db' | 'database' | 'clock' | 'downloads' | 'exportLimits'>;
 
 function notOnBlackoutDay(deps: Pick<ExportDeps, 'clock'>): void {
   if (isExportBlackoutDay(deps.clock())) {
@@ -143,7 +143,7 @@ export async function openExportFile(deps: ExportDeps, contractCode: string, id:
   const label = `${FILE_LABELS[job.kind]}_${job.month.replace('-', '')}.csv`;
   return {
     job,
-    body: exportStream(deps.db, job.id, release),
+    body: exportStream(chunkReader(deps.database), job.id, release),
     headers: {
       'Content-Type': job.encoding === 'sjis' ? 'text/csv; charset=Shift_JIS' : 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(label)}`,
