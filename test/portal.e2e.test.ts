@@ -331,9 +331,10 @@ describe('the self-page in Chromium', () => {
     await page.waitForURL(`${base}/charges/${PREVIOUS}/telegrams`);
     const want = demoTelegramLines(NOW).filter((t) => t.date.startsWith(PREVIOUS));
     const rows = await page.locator('main table.stacked tbody tr').evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('td')].map((c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim())));
-    expect(rows.map((r) => r[1])).toEqual(want.map((t) => t.destination));
+    expect(await page.locator('main table.stacked thead th').allInnerTexts()).toEqual(['受付番号', 'ご利用日', 'あて先', '種類', '料金']);
+    expect(rows.map((r) => [r[0], r[2]])).toEqual(want.map((t) => [t.receiptNumber, t.destination]));
     const total = Money.sum(want.map((t) => Money.parse(t.charge)));
-    expect(rows.reduce((acc, r) => acc.plus(yen(r[3]!)), Money.zero).toString()).toBe(total.toString());
+    expect(rows.reduce((acc, r) => acc.plus(yen(r[4]!)), Money.zero).toString()).toBe(total.toString());
     expect(await rowOf('電報料金合計').innerText()).toBe(`${total.toDisplay()}円`);
     await shot('13-telegrams');
   });

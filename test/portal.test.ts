@@ -3,6 +3,7 @@
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Money } from '../domain/money.ts';
+import { streams } from '../domain/events.ts';
 import { handleContractCommand } from '../domain/contract-service.ts';
 import { setInitialCredentials } from '../projections/credentials.ts';
 import { ExportWorker } from '../api/exports.ts';
@@ -404,10 +405,21 @@ describe.each(testTargets)('the self-page on $name', (target) => {
       const text = mainText(html);
       expect(text).toContain('2017年11月分 【11月01日～11月30日】');
       expect(text).toContain('電報料金合計 1,230.00円 件数 1件');
-      expect(text).toContain('ご利用日 あて先 種類 料金 2017年11月03日 東京都千代田区 慶弔 1,230.00円');
+      expect(text).toContain('受付番号 ご利用日 あて先 種類 料金 R-4e5f60 2017年11月03日 東京都千代田区 慶弔 1,230.00円');
       expect(text).not.toContain('990.00'); // B's telegram
       expect(mainText(await a.page('/charges/2017-10/telegrams'))).toContain('この月の電報のご利用はありません。');
       expect((await a.get('/charges/2017-07/telegrams')).status).toBe(404);
+    });
+
+    it('shows a telegram stored before receipt numbers with none (—), still counted in the total', async () => {
+      // The event as it was written before 受付番号 existed: no receiptNumber at all.
+      const id = '5f9c0a3e-8f2b-4c1d-9e7a-1b2c3d4e5f62';
+      const data = { telegramId: id, contractCode: A.code, date: '2017-08-21', month: '2017-08', destination: '東京都港区', kind: '祝電', charge: '880.00' };
+      await f.db.store.append(streams.telegrams(A.code), [{ id, type: 'TelegramRecorded', data }]);
+      await f.catchUp();
+      const text = mainText(await a.page('/charges/2017-08/telegrams'));
+      expect(text).toContain('電報料金合計 880.00円 件数 1件');
+      expect(text).toContain('— 2017年08月21日 東京都港区 祝電 880.00円');
     });
   });
 

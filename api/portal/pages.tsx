@@ -675,6 +675,7 @@ export const TelegramsPage: FC<{ menu: Menu; month: Month; telegrams: readonly T
           <caption>電報明細（{monthJa(month)}分）</caption>
           <thead>
             <tr>
+              <th scope="col">受付番号</th>
               <th scope="col">ご利用日</th>
               <th scope="col">あて先</th>
               <th scope="col">種類</th>
@@ -684,6 +685,8 @@ export const TelegramsPage: FC<{ menu: Menu; month: Month; telegrams: readonly T
           <tbody>
             {telegrams.map((t) => (
               <tr>
+                {/* A telegram stored before receipt numbers has none until a file numbers it. */}
+                <td data-label="受付番号">{t.receiptNumber ?? '—'}</td>
                 <td data-label="ご利用日">{dateJa(t.date)}</td>
                 <td data-label="あて先">{t.destination}</td>
                 <td data-label="種類">{t.kind}</td>
