@@ -22,6 +22,7 @@ import { supportDeskFrom, type SupportDesk } from '../../api/portal/support.tsx'
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 import { adminToken as keptAdminToken } from '../admin-token.ts';
 import { followerConnected, notStopping, type ReadinessCheck } from '../../api/readiness.ts';
+import type { ContractRequestGate } from '../../api/fairness.ts';
 
 export interface ServerOptions {
   readonly clock?: () => Date;
@@ -38,6 +39,8 @@ export interface ServerOptions {
   /** Added to GET /ready's own checks. */
   readonly readinessChecks?: readonly ReadinessCheck[];
   readonly readyMaxLag?: number;
+  /** Requests of one contract at once (CONTRACT_REQUEST_LIMITS when unset; the benchmark widens it to measure a route's own cost). */
+  readonly requestGate?: ContractRequestGate;
 }
 
 /** How long a stop waits for requests in flight before it cuts their connections (LEDGER_SHUTDOWN_TIMEOUT_MS). */
@@ -97,6 +100,7 @@ export async function prepareServer(ledger: Pick<Ledger, 'database' | 'store'>, 
     ...(options.support ? { support: options.support } : {}),
     readinessChecks: [followerConnected(() => runner.databaseLost), ...(options.readinessChecks ?? [])],
     ...(options.readyMaxLag !== undefined ? { readyMaxLag: options.readyMaxLag } : {}),
+    ...(options.requestGate ? { requestGate: options.requestGate } : {}),
   });
   const worker = new ExportWorker({ db: database.db, queries, build: buildCsv, clock, logger, pollMs: options.exportPollMs ?? 1000 });
 
