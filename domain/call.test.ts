@@ -102,12 +102,14 @@ describe('a call record', () => {
 });
 
 describe('the encoded CallRecorded event', () => {
-  it('is the canonical JSON of its data, for any field content (quotes, backslashes, control characters, 番号案内 counts)', () => {
-    const text = fc.string({ unit: 'binary', maxLength: 8 });
+  it('is the canonical JSON of its data, for any field content an import accepts (quotes, backslashes, U+2028, astral characters, 番号案内 counts)', () => {
+    // Control characters are refused at import (domain/text.ts): what remains to escape is this.
+    const text = fc.string({ unit: fc.constantFrom('"', '\\', 'a', '東', '/', ' ', '\u2028', '\u{1F600}', '0', '-'), maxLength: 8 });
+    const telephone = fc.stringMatching(/^\+?\d[\d-]{0,18}$/);
     let compared = 0;
     fc.assert(
-      fc.property(text, text, fc.constantFrom('000106.0', '1件', '12件'), fc.constantFrom('外線', '内線'), fc.constantFrom('国内呼', '携帯呼(au 定額)', '番号案内'), fc.constantFrom('8.00', '0', '15.5', '123456.78'), text, (destination, area, duration, ext, callType, charge, contract) => {
-          const parsed = parseCallRow(row({ destination: `0${destination}`.slice(0, 20), area: area.slice(0, 10), duration, extensionType: ext, callType, charge }));
+      fc.property(telephone, text, fc.constantFrom('000106.0', '1件', '12件'), fc.constantFrom('外線', '内線'), fc.constantFrom('国内呼', '携帯呼(au 定額)', '番号案内'), fc.constantFrom('8.00', '0', '15.5', '123456.78'), text, (destination, area, duration, ext, callType, charge, contract) => {
+          const parsed = parseCallRow(row({ destination, area: area.slice(0, 10), duration, extensionType: ext, callType, charge }));
           if (!parsed.ok) return;
           compared++;
           expect(callRecordedText(parsed.call, contract)).toBe(canonicalJson(callRecordedData(parsed.call, contract)));

@@ -2,6 +2,7 @@
 // billing month, and its deterministic id.
 import { uuidv5 } from './uuid.ts';
 import { Money, MoneyFormatError } from './money.ts';
+import { freeTextProblem, isTelephoneNumber } from './text.ts';
 import { categorize, isFreeCall, DEFAULT_CATEGORY_TABLE, DEFAULT_FREE_CALL_RULES, type CategoryTable, type FreeCallRule } from './categories.ts';
 import type { CallRecorded, Category, ExtensionType } from './events.ts';
 import { instantOf, isJapanDate, monthOf, parseHhmmssS, type JapanDate, type Month, type Tenths } from './time.ts';
@@ -102,6 +103,14 @@ export function parseCallRow(row: CallRow, rules: CallRules = DEFAULT_CALL_RULES
   if (timeOfDay === undefined) problem('通話開始時刻', `expected a time hhmmss.s between 000000.0 and 235959.9, got ${JSON.stringify(row.startTime)}`);
 
   if (row.destination.length === 0) problem('着信電話番号', 'expected a destination number, got an empty field');
+  else if (!isTelephoneNumber(row.destination)) {
+    problem('着信電話番号', `expected a telephone number (digits and hyphens, an optional leading +), got ${JSON.stringify(row.destination)}`);
+  }
+  // Free text goes to customers' spreadsheets in the call-detail CSV: nothing Excel would run.
+  const areaProblem = freeTextProblem(row.area);
+  if (areaProblem) problem('地域名', areaProblem);
+  const callTypeProblem = row.callType ? freeTextProblem(row.callType) : undefined;
+  if (callTypeProblem) problem('呼種別', callTypeProblem);
 
   let duration: string | null = null;
   let count: number | null = null;
@@ -124,7 +133,7 @@ export function parseCallRow(row: CallRow, rules: CallRules = DEFAULT_CALL_RULES
 
   const category = row.callType ? categorize(row.callType, rules.categories) : undefined;
   if (!row.callType) problem('呼種別', 'expected a call type, got an empty field');
-  else if (!category) problem('呼種別', `the category table places no call type ${JSON.stringify(row.callType)}`);
+  else if (!category && !callTypeProblem) problem('呼種別', `the category table places no call type ${JSON.stringify(row.callType)}`);
 
   let charge: Money | undefined;
   try {

@@ -8,6 +8,7 @@ import { CALL_COLUMNS, DEFAULT_CALL_RULES, callIdOf, parseCallRow, type CallRow,
 import { categorize, isFreeCall } from '../domain/categories.ts';
 import type { Category, ExtensionType } from '../domain/events.ts';
 import { Money, MoneyFormatError } from '../domain/money.ts';
+import { freeTextProblem, isTelephoneNumber } from '../domain/text.ts';
 import { isJapanDate, monthOf, parseHhmmssS, startOfJapanDate, type JapanDate, type Month, type Tenths } from '../domain/time.ts';
 
 export type CallRowResult = ReturnType<typeof parseCallRow>;
@@ -71,6 +72,16 @@ export function createCallRowParser(rules: CallRules = DEFAULT_CALL_RULES): (row
     return f;
   };
 
+  // Areas and call types repeat: each distinct one is checked once (domain/text.ts).
+  const fitTexts = new Set<string>();
+  const plainText = (text: string): boolean => {
+    if (fitTexts.has(text)) return true;
+    if (freeTextProblem(text) !== undefined) return false;
+    if (fitTexts.size > 10_000) fitTexts.clear();
+    fitTexts.add(text);
+    return true;
+  };
+
   return (row) => {
     const slow = () => parseCallRow(row, rules);
     // UTF-16 length ≥ code points: within the limit here means within it for parseCallRow too.
@@ -79,7 +90,7 @@ export function createCallRowParser(rules: CallRules = DEFAULT_CALL_RULES): (row
     const date = dateOf(row.startDate);
     if (!date) return slow();
     const timeOfDay = parseHhmmssS(row.startTime, 23);
-    if (timeOfDay === undefined || row.destination.length === 0) return slow();
+    if (timeOfDay === undefined || !isTelephoneNumber(row.destination) || !plainText(row.area)) return slow();
     let duration: string | null = null;
     let count: number | null = null;
     let durationTenths = 0;
@@ -92,7 +103,7 @@ export function createCallRowParser(rules: CallRules = DEFAULT_CALL_RULES): (row
       durationTenths = t;
     }
     if (row.extensionType !== '外線' && row.extensionType !== '内線') return slow();
-    const category = row.callType ? categoryOf(row.callType) : undefined;
+    const category = row.callType && plainText(row.callType) ? categoryOf(row.callType) : undefined;
     if (!category) return slow();
     // Money is immutable: a file's few distinct charges are parsed once each.
     let charge = charges.get(row.charge);

@@ -43,7 +43,7 @@ import {
   type StreamSession,
 } from '../eventstore/port.ts';
 import { csvErrorOf, readCsvRows, type CsvRow } from './csv-read.ts';
-import { newDecodeReport, trimTrailingSpaces, type DecodeReport, type FileEncoding } from './encoding.ts';
+import { newDecodeReport, NOT_TEXT, trimTrailingSpaces, type DecodeReport, type FileEncoding } from './encoding.ts';
 import { ImportRejected, ProblemList } from './problems.ts';
 import { reopenable, type ImportInput, type ReopenableSource } from './source.ts';
 
@@ -327,7 +327,7 @@ function checkHeader(row: Row, report: DecodeReport): string | undefined {
 }
 
 function fieldHoldingBadByte(fields: readonly string[]): string {
-  const i = fields.findIndex((f) => f.includes('\uFFFD') || f.includes('\u0000'));
+  const i = fields.findIndex((f) => NOT_TEXT.test(f));
   return CALL_COLUMNS[i]?.header ?? 'record';
 }
 

@@ -13,6 +13,7 @@ import { Writable } from 'node:stream';
 import { stringify as stringifySync } from 'csv-stringify/sync';
 import iconv from 'iconv-lite';
 import { CALL_COLUMNS } from '../domain/call.ts';
+import { freeTextProblem, isTelephoneNumber, mayHoldUnfitCharacter } from '../domain/text.ts';
 import type { Month } from '../domain/time.ts';
 import { CALL_WITHOUT_DURATION, type CallDetail, type CallRecordChunk, type CategoryFigures, type LedgerQueries, type MonthCharges } from '../projections/read-model.ts';
 
@@ -49,6 +50,59 @@ export class UnencodableCharacterError extends Error {
     const cp = `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
     super(`record ${record}, ${field}: the character ${JSON.stringify(character)} (${cp}) in ${JSON.stringify(value)} has no Shift_JIS (CP932) form; export with --encoding utf-8 instead`);
   }
+}
+
+/**
+ * A cell of the call-detail CSV that a spreadsheet would run as a formula, or that is not text
+ * (domain/text.ts). The import refuses such data; a call stored before that rule may still hold
+ * it, and then the export stops, naming the call, rather than write the cell (belt and braces).
+ */
+export class UnsafeCellError extends Error {
+  readonly code = 'UNSAFE_CELL';
+  constructor(
+    readonly field: string,
+    readonly value: string,
+    /** 1-based data record (the header is record 0). */
+    readonly record: number,
+    /** The call, as the record names it: number, start date and time. */
+    readonly call: string,
+    why: string,
+  ) {
+    super(`record ${record} (${call}), ${field}: ${why}; the export stops rather than write it into a spreadsheet`);
+  }
+}
+
+const DESTINATION_FIELD = 3;
+
+/** Why a call-detail cell may not be written, if it may not. */
+function unsafeCell(index: number, value: string): string | undefined {
+  // A destination's leading + is the number's own (an international number); it is a number then.
+  if (index === DESTINATION_FIELD) return isTelephoneNumber(value) ? undefined : `${JSON.stringify(value)} is not a telephone number`;
+  return freeTextProblem(value);
+}
+
+/** Throws UnsafeCellError for the first cell of `record` that may not be written. */
+function assertSafeCallRecord(record: readonly string[], n: number): void {
+  for (let i = 0; i < record.length; i++) {
+    const why = unsafeCell(i, record[i]!);
+    if (why !== undefined) {
+      throw new UnsafeCellError(CALLS_HEADER[i] ?? `field ${i + 1}`, record[i]!, n, `the call of ${record[0]} started ${record[1]} ${record[2]}`, why);
+    }
+  }
+}
+
+// COPY text of call records that holds no unsafe cell fails all of these; one that may, passes
+// one, and is then checked record by record. A cell begins at a line's start or after a comma
+// (an escaped comma only makes the test pass where it need not); COPY writes a TAB, CR or LF
+// inside a field as \t, \r, \n; the destination (the fourth cell) may begin with +.
+const FORMULA_AT_CELL_START = /(?:^|,)(?:[=\-@]|\\[tr])/m;
+const ESCAPED_CONTROL = /\\[trnbfv]/;
+const PLUS_AT_CELL_START = /(?:^|,)\+/m;
+const DESTINATION_PLUS = /^((?:[^,\n]*,){3})\+/gm;
+
+function mayHoldUnsafeCell(copyText: string): boolean {
+  if (FORMULA_AT_CELL_START.test(copyText) || ESCAPED_CONTROL.test(copyText) || mayHoldUnfitCharacter(copyText)) return true;
+  return PLUS_AT_CELL_START.test(copyText) && PLUS_AT_CELL_START.test(copyText.replace(DESTINATION_PLUS, '$1'));
 }
 
 const encodable = new Map<number, boolean>();
@@ -338,8 +392,17 @@ export async function writeCsv(
   return writeCsvChunks(header, chunks(), encoding, out);
 }
 
-/** The same from chunks of records or of COPY text (CallRecordChunk). */
-async function writeCsvChunks(header: readonly string[], chunks: AsyncIterable<CallRecordChunk>, encoding: ExportEncoding, out: Writable): Promise<CsvWriteResult> {
+/**
+ * The same from chunks of records or of COPY text (CallRecordChunk). `callRecords`: the records are
+ * SPEC §7.2 call details, each checked for a cell a spreadsheet would run (UnsafeCellError).
+ */
+async function writeCsvChunks(
+  header: readonly string[],
+  chunks: AsyncIterable<CallRecordChunk>,
+  encoding: ExportEncoding,
+  out: Writable,
+  callRecords = false,
+): Promise<CsvWriteResult> {
   const output = new EncodedOutput(encoding, out, header);
   try {
     if (encoding === 'utf-8') await output.bom();
@@ -347,10 +410,12 @@ async function writeCsvChunks(header: readonly string[], chunks: AsyncIterable<C
     let count = 0;
     for await (const chunk of chunks) {
       if ('records' in chunk) {
+        if (callRecords) chunk.records.forEach((r, i) => assertSafeCallRecord(r, count + 1 + i));
         await output.text(chunk.records.map(csvRecordText).join(''), false, count + 1, () => chunk.records);
         count += chunk.records.length;
       } else {
         const text = chunk.copyText;
+        if (callRecords && mayHoldUnsafeCell(text)) linesOf(text).forEach((line, i) => assertSafeCallRecord(copyFields(line), count + 1 + i));
         const plain = isPlainCopyText(text);
         await output.text(plain ? text : csvOfCopyText(text), plain, count + 1, () => linesOf(text).map(copyFields));
         count += countLines(text);
@@ -370,7 +435,7 @@ export async function writeNumbersCsv(queries: LedgerQueries, contractCode: stri
 
 /** SPEC §7.2 call details of a month, in start order, formatted and streamed by the read model. */
 export async function writeCallsCsv(queries: LedgerQueries, contractCode: string, month: Month, encoding: ExportEncoding, out: Writable): Promise<CsvWriteResult> {
-  return writeCsvChunks(CALLS_HEADER, queries.callRecords(contractCode, month), encoding, out);
+  return writeCsvChunks(CALLS_HEADER, queries.callRecords(contractCode, month), encoding, out, true);
 }
 
 export function writeExport(kind: ExportKind, queries: LedgerQueries, contractCode: string, month: Month, encoding: ExportEncoding, out: Writable): Promise<CsvWriteResult> {

@@ -2,6 +2,10 @@
 // without a BOM, detected from the header line, which is never plain ASCII in either layout.
 // Decoding never throws: an undecodable byte becomes U+FFFD (both decoders do that), and we note
 // its line so that the importer can refuse the file with `FILE:LINE: …` instead of guessing.
+// Bytes that decode but are not text are noted the same way (domain/text.ts): NUL and the other
+// control characters but TAB, LF and CR (the CSV's own; a field holding one is refused by the
+// field rules), C1 controls (CP932's byte 0x80 decodes to U+0080), and private-use code points
+// (CP932's user-defined characters 0xF040–0xF9FC decode to U+E000–U+E757), each named by its bytes.
 import iconv from 'iconv-lite';
 import type { Readable } from 'node:stream';
 
@@ -109,12 +113,42 @@ export async function* decodeText(bytes: Readable, report: DecodeReport): AsyncG
   if (rest) yield rest;
 }
 
+/**
+ * What no line of a CSV file may hold: U+FFFD (an undecodable byte), control characters but TAB,
+ * LF and CR, C1 controls, private-use code points (planes 15–16 by their high surrogates).
+ */
+export const NOT_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ue000-\uf8ff\udb80-\udbff\ufffd]/;
+
 function firstSuspect(text: string): number {
-  const a = text.indexOf('\uFFFD');
-  const b = text.indexOf('\u0000');
-  if (a < 0) return b;
-  if (b < 0) return a;
-  return Math.min(a, b);
+  return text.search(NOT_TEXT);
+}
+
+/** The bytes the file held for a character that is not text, as its encoding writes them. */
+function bytesOf(ch: string, encoding: FileEncoding | undefined): Buffer {
+  const cp = ch.codePointAt(0)!;
+  if (encoding !== 'cp932') return Buffer.from(ch, 'utf8');
+  // CP932's user-defined area: 0xF040–0xF9FC, 188 codes a lead byte, in the order of U+E000 on.
+  if (cp >= 0xe000 && cp <= 0xe757) {
+    const n = cp - 0xe000;
+    const trail = n % 188;
+    return Buffer.from([0xf0 + Math.floor(n / 188), trail < 63 ? 0x40 + trail : 0x80 + (trail - 63)]);
+  }
+  return cp < 0x100 ? Buffer.from([cp]) : iconv.encode(ch, 'cp932');
+}
+
+function notTextMessage(ch: string, encoding: FileEncoding | undefined, column: number): string {
+  const cp = ch.codePointAt(0)!;
+  const bytes = [...bytesOf(ch, encoding)].map((b) => `0x${b.toString(16).toUpperCase().padStart(2, '0')}`);
+  const kind =
+    cp <= 0x1f || cp === 0x7f
+      ? 'a control character'
+      : cp <= 0x9f
+        ? 'a C1 control character'
+        : encoding === 'cp932' && cp >= 0xe000 && cp <= 0xe757
+          ? 'a user-defined (private-use) character'
+          : 'a private-use character';
+  const name = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+  return `${bytes.length === 1 ? 'byte' : 'bytes'} ${bytes.join(' ')} at column ${column}: ${name} is ${kind}, not text`;
 }
 
 function noteBadLines(text: string, from: number, linesBefore: number, report: DecodeReport): void {
@@ -127,7 +161,8 @@ function noteBadLines(text: string, from: number, linesBefore: number, report: D
       lastLf = i;
       continue;
     }
-    if (c !== 0xfffd && c !== 0) continue;
+    const ch = c >= 0xd800 && c <= 0xdbff ? text.slice(i, i + 2) : text[i]!;
+    if (!NOT_TEXT.test(ch)) continue;
     if (report.badLines.has(line)) continue;
     report.badLineCount++;
     if (report.badLines.size < MAX_BAD_LINES) {
@@ -135,7 +170,9 @@ function noteBadLines(text: string, from: number, linesBefore: number, report: D
         line,
         c === 0
           ? 'binary data (a NUL byte): not a text CSV file'
-          : `a byte that is not valid ${report.encoding === 'cp932' ? 'Shift_JIS (CP932)' : 'UTF-8'} at column ${i - lastLf}`,
+          : c === 0xfffd
+            ? `a byte that is not valid ${report.encoding === 'cp932' ? 'Shift_JIS (CP932)' : 'UTF-8'} at column ${i - lastLf}`
+            : notTextMessage(ch, report.encoding, i - lastLf),
       );
     }
   }

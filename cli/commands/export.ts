@@ -6,7 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { isMonth } from '../../domain/time.ts';
-import { UnencodableCharacterError, writeExport, type ExportEncoding, type ExportKind } from '../../importers/csv-export.ts';
+import { UnencodableCharacterError, UnsafeCellError, writeExport, type ExportEncoding, type ExportKind } from '../../importers/csv-export.ts';
 import { parseArgs, type Command } from '../command.ts';
 import { InputError, UsageError } from '../errors.ts';
 import { withReadSide } from './projection-support.ts';
@@ -47,7 +47,7 @@ export const exportCommand: Command = {
           throw e;
         }
       } catch (e) {
-        if (e instanceof UnencodableCharacterError) throw new InputError(`${kind} ${contractCode} ${month}: ${e.message}`);
+        if (e instanceof UnencodableCharacterError || e instanceof UnsafeCellError) throw new InputError(`${kind} ${contractCode} ${month}: ${e.message}`);
         throw e;
       }
     });
