@@ -81,14 +81,18 @@ function unsafeCell(index: number, value: string): string | undefined {
   return freeTextProblem(value);
 }
 
-/** Throws UnsafeCellError for the first cell of `record` that may not be written. */
-function assertSafeCallRecord(record: readonly string[], n: number): void {
-  for (let i = 0; i < record.length; i++) {
-    const why = unsafeCell(i, record[i]!);
-    if (why !== undefined) {
-      throw new UnsafeCellError(CALLS_HEADER[i] ?? `field ${i + 1}`, record[i]!, n, `the call of ${record[0]} started ${record[1]} ${record[2]}`, why);
+/** The first cell of the records (the first numbered `firstRecord`) that may not be written. */
+function firstUnsafeCell(records: readonly (readonly string[])[], firstRecord: number): UnsafeCellError | undefined {
+  for (let n = 0; n < records.length; n++) {
+    const record = records[n]!;
+    for (let i = 0; i < record.length; i++) {
+      const why = unsafeCell(i, record[i]!);
+      if (why !== undefined) {
+        return new UnsafeCellError(CALLS_HEADER[i] ?? `field ${i + 1}`, record[i]!, firstRecord + n, `the call of ${record[0]} started ${record[1]} ${record[2]}`, why);
+      }
     }
   }
+  return undefined;
 }
 
 // COPY text of call records that holds no unsafe cell fails all of these; one that may, passes
@@ -345,6 +349,17 @@ class EncodedOutput {
     await this.write(encoded);
   }
 
+  /**
+   * Before an unsafe cell of record `unsafe.record` is reported, a record before it (in the same
+   * chunk) without a CP932 form: problems are told in record order.
+   */
+  refusal(unsafe: UnsafeCellError, firstRecord: number, records: readonly (readonly string[])[]): Error {
+    if (this.encoding !== 'sjis') return unsafe;
+    const before = records.slice(0, unsafe.record - firstRecord);
+    const unencodable = this.unencodable(firstRecord, before);
+    return unencodable instanceof UnencodableCharacterError ? unencodable : unsafe;
+  }
+
   private unencodable(firstRecord: number, records: readonly (readonly string[])[]): Error {
     for (let n = 0; n < records.length; n++) {
       const record = records[n]!;
@@ -410,12 +425,17 @@ async function writeCsvChunks(
     let count = 0;
     for await (const chunk of chunks) {
       if ('records' in chunk) {
-        if (callRecords) chunk.records.forEach((r, i) => assertSafeCallRecord(r, count + 1 + i));
+        const unsafe = callRecords ? firstUnsafeCell(chunk.records, count + 1) : undefined;
+        if (unsafe) throw output.refusal(unsafe, count + 1, chunk.records);
         await output.text(chunk.records.map(csvRecordText).join(''), false, count + 1, () => chunk.records);
         count += chunk.records.length;
       } else {
         const text = chunk.copyText;
-        if (callRecords && mayHoldUnsafeCell(text)) linesOf(text).forEach((line, i) => assertSafeCallRecord(copyFields(line), count + 1 + i));
+        if (callRecords && mayHoldUnsafeCell(text)) {
+          const records = linesOf(text).map(copyFields);
+          const unsafe = firstUnsafeCell(records, count + 1);
+          if (unsafe) throw output.refusal(unsafe, count + 1, records);
+        }
         const plain = isPlainCopyText(text);
         await output.text(plain ? text : csvOfCopyText(text), plain, count + 1, () => linesOf(text).map(copyFields));
         count += countLines(text);

@@ -195,7 +195,8 @@ for (const target of testTargets) {
     });
 
     it('a large month: the same bytes; a character without a CP932 form early in it is named as the oracle names it', async () => {
-      // Made by the database: a record to quote every 997, one refused character. On PostgreSQL
+      // Made by the database: a record to quote every 997 (a comma and quotes: a line break in a
+      // field is refused since, see the property above), one refused character. On PostgreSQL
       // 60,000 calls (4.5 MB): far more than is in flight when the export stops at record 1,500.
       const n = target.name === 'PostgreSQL' ? 60000 : 12000;
       const fill = async (bad: number) => {
@@ -204,7 +205,7 @@ for (const target of testTargets) {
           insert into ${sql.table(CHARGE_TABLES.calls)} (call_id, position, contract_code, billing_month, using_number, attributed_number, started_at,
             start_date, start_time, destination, area, duration, count, extension_type, call_type, category, free, recorded_charge, charge, billed)
           select gen_random_uuid(), i, ${CODE}, ${MONTH}, '0310000000', '0310000000', i, '2017-11-03', '101010.0', '03-1234-5678',
-            case when i % 997 = 5 then E'札幌,"北"\n〜' else '東京' end, '000130.0', null, '外線',
+            case when i % 997 = 5 then E'札幌,"北"〜' else '東京' end, '000130.0', null, '外線',
             case when i = ${bad} then '国内呼€' else '国内呼' end, 'domestic', false, 8, 8, 8
           from generate_series(1, ${n}::int) i`.execute(t.database.db);
       };

@@ -1,12 +1,15 @@
 // The CSV writer as it was before the chunked one (csv-stringify as a stream, cp932Text per
-// field, iconv-lite per piece), kept verbatim as the oracle the property tests compare with.
+// field, iconv-lite per piece), kept as the oracle the property tests compare with — with one
+// rule added since: a call-detail record with a cell a spreadsheet would run, or that is not text,
+// stops the export (UnsafeCellError), checked here record by record, before its encoding.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { stringify } from 'csv-stringify';
 import iconv from 'iconv-lite';
-import { CALLS_HEADER, UnencodableCharacterError, callRecord, cp932Text, type ExportEncoding } from '../../importers/csv-export.ts';
+import { CALLS_HEADER, UnencodableCharacterError, UnsafeCellError, callRecord, cp932Text, type ExportEncoding } from '../../importers/csv-export.ts';
+import { freeTextProblem } from '../../domain/text.ts';
 import type { Month } from '../../domain/time.ts';
 import type { LedgerQueries } from '../../projections/read-model.ts';
 
@@ -15,6 +18,7 @@ export async function oracleWriteCsv(
   records: AsyncIterable<readonly string[]> | Iterable<readonly string[]>,
   encoding: ExportEncoding,
   out: Writable,
+  callRecords = false,
 ): Promise<{ records: number; bytes: number }> {
   let count = 0;
   let bytes = 0;
@@ -23,6 +27,12 @@ export async function oracleWriteCsv(
     yield header;
     for await (const record of records) {
       count++;
+      if (callRecords) {
+        record.forEach((value, i) => {
+          const why = i === 3 ? (/^\+?[0-9][0-9-]*$/.test(value) ? undefined : `${JSON.stringify(value)} is not a telephone number`) : freeTextProblem(value);
+          if (why !== undefined) throw new UnsafeCellError(fields[i] ?? `field ${i + 1}`, value, count, `the call of ${record[0]} started ${record[1]} ${record[2]}`, why);
+        });
+      }
       if (encoding === 'sjis') {
         const mapped = record.map((value, i) => {
           const r = cp932Text(value);
@@ -59,7 +69,7 @@ export function oracleWriteCallsCsv(queries: LedgerQueries, contractCode: string
   async function* records(): AsyncGenerator<string[]> {
     for await (const call of queries.allCalls(contractCode, month)) yield callRecord(call);
   }
-  return oracleWriteCsv(CALLS_HEADER, records(), encoding, out);
+  return oracleWriteCsv(CALLS_HEADER, records(), encoding, out, true);
 }
 
 /** The bytes a writer produces, or the message it fails with. */
