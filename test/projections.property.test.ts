@@ -162,7 +162,7 @@ function streamsOf(code: string, s: Scenario): { streamId: string; events: Event
       duration: c.duration < 0 ? '1件' : hhmmss(c.duration),
       callType: c.duration < 0 ? '番号案内' : CALL_TYPES[c.callType]!,
       extensionType: c.inside ? '内線' : '外線',
-      destination: `${code}-${i}`,
+      destination: `0${code.slice(1)}-${i}`,
       charge: yen(c.sen),
     });
     const streamId = streams.calls(code, call.data.billingMonth);
