@@ -8,6 +8,7 @@
 // same place in the log, and "late" means "after the close in log order" for all of them.
 import type { MonthClosed } from './events.ts';
 import { DomainError } from './errors.ts';
+import { uuidv5 } from './uuid.ts';
 import { addMonths, fromIsoInstant, isMonth, startOfJapanDate, type JapanDate, type Month } from './time.ts';
 
 export interface CloseMonth {
@@ -81,6 +82,17 @@ export function carryingMonthOf(month: Month, at: bigint, closes: ReadonlyMap<Mo
     if (closedAt === undefined || closedAt > at) return m;
     m = addMonths(m, 1);
   }
+}
+
+/** UUIDv5 namespace of the rows that carry a late correction or void (never change it: rows are keyed by it). */
+const CARRY_NAMESPACE = '5f0c2a8e-3d4b-4e71-9a26-7b1e8c9d0f53';
+
+/**
+ * The id of the row that carries the difference made by a correction or void recorded after its
+ * call's month was closed: one row per such event, whoever projects or folds it.
+ */
+export function adjustmentRowIdOf(eventId: string): string {
+  return uuidv5(`carried\u001f${eventId}`, CARRY_NAMESPACE);
 }
 
 function unreachable(value: never): never {

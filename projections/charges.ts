@@ -12,7 +12,8 @@
 // intervals. A contract change recorded late re-attributes that contract's calls from the new
 // intervals, and the months whose rows changed are re-aggregated.
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
-import type { CallCorrected, CallRecorded, CallVoided } from '../domain/events.ts';
+import type { CallCorrected, CallRecorded, CallVoided, MonthClosed } from '../domain/events.ts';
+import { adjustmentRowIdOf, carryingMonthOf } from '../domain/billing.ts';
 import { parseHhmmssS, startOfJapanDate, type Tenths } from '../domain/time.ts';
 import { Money } from '../domain/money.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
@@ -26,6 +27,7 @@ export const CHARGE_TABLES = {
   adjustments: 'proj_call_adjustments',
   monthly: 'proj_monthly_charges',
   pages: 'proj_call_pages',
+  closes: 'proj_month_closes',
 } as const;
 
 /** Calls a page of the call-details listing shows (SPEC §4: 10 per page). */
@@ -82,7 +84,10 @@ async function createTables(db: Executor, s: string): Promise<void> {
       charge numeric not null,
       billed numeric not null,
       corrected boolean not null default false,
-      voided boolean not null default false
+      voided boolean not null default false,
+      carried_from text,
+      carry text,
+      adjusted_call_id uuid
     )`.execute(db);
   for (const create of callIndexes(s)) await create(db);
   await sql`
@@ -107,6 +112,13 @@ async function createTables(db: Executor, s: string): Promise<void> {
       primary key (contract_code, billing_month, number, category)
     )`.execute(db);
   await createPagesTable(db, s);
+  await sql`
+    create table ${t(T.closes, s)} (
+      contract_code text not null,
+      month text not null,
+      position bigint not null,
+      primary key (contract_code, month)
+    )`.execute(db);
 }
 
 /**
@@ -181,7 +193,48 @@ class PairSet {
   }
 }
 
+/**
+ * Closed months (SPEC §4.1): a MonthClosed splits the batch, so that every event before it is
+ * applied as to an open month and every event after it sees the month closed, as the fold
+ * (projections/fold.ts) does event by event. Closes come once a month per contract: the split costs
+ * a few more statements, never one per event.
+ */
 async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: ApplyContext): Promise<void> {
+  let segment: RecordedEvent[] = [];
+  for (const e of events) {
+    if (e.type !== 'MonthClosed') {
+      segment.push(e);
+      continue;
+    }
+    if (segment.length > 0) await applySegment(trx, segment, ctx);
+    segment = [];
+    const d = e.data as MonthClosed['data'];
+    await sql`
+      insert into ${t(T.closes, ctx.suffix)} (contract_code, month, position)
+      values (${d.contractCode}, ${d.month}, ${e.position.toString()}::bigint)
+      on conflict do nothing`.execute(trx);
+  }
+  if (segment.length > 0) await applySegment(trx, segment, ctx);
+}
+
+/** Each contract's closed months (month → position of its close), for the contracts given. */
+async function closesOf(trx: Transaction<any>, s: string, codes: readonly string[]): Promise<Map<string, Map<string, bigint>>> {
+  const out = new Map<string, Map<string, bigint>>();
+  if (codes.length === 0) return out;
+  const { rows } = await sql<{ contract_code: string; month: string; position: string }>`
+    select contract_code, month, position::text as position from ${t(T.closes, s)} where contract_code = any(${codes}::text[])`.execute(trx);
+  for (const r of rows) {
+    let m = out.get(r.contract_code);
+    if (!m) out.set(r.contract_code, (m = new Map()));
+    m.set(r.month, BigInt(r.position));
+  }
+  return out;
+}
+
+const NO_CLOSES: ReadonlyMap<string, bigint> = new Map();
+
+/** Events without a MonthClosed among them: the set of closed months holds still while they apply. */
+async function applySegment(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: ApplyContext): Promise<void> {
   const s = ctx.suffix;
   const touched = new PairSet();
   // Calls that joined or left a listing (see proj_call_pages): its pages from there on are redrawn.
@@ -212,14 +265,18 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
   const recorded = events.filter((e): e is RecordedEvent & { data: CallRecorded['data'] } => e.type === 'CallRecorded');
   let newCalls: readonly NewCall[] = [];
   if (recorded.length > 0) {
+    const closes = await closesOf(trx, s, [...new Set(recorded.map((e) => e.data.contractCode))]);
     const rows = recorded.map((e) => {
       const d = e.data;
       const charge = Money.fromEvent(d.charge).toString();
+      // A call of a closed month goes to the next open one (前月以前分の調整).
+      const month = carryingMonthOf(d.billingMonth, e.position, closes.get(d.contractCode) ?? NO_CLOSES);
       return {
         call_id: d.callId,
         position: e.position.toString(),
         contract_code: d.contractCode,
-        billing_month: d.billingMonth,
+        billing_month: month,
+        carried_from: month === d.billingMonth ? null : d.billingMonth,
         using_number: d.usingNumber,
         started_at: String(startedAt(d.startDate, d.startTime)),
         start_date: d.startDate,
@@ -240,7 +297,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
     const { rows: inserted } = await sql<NewCall>`
       insert into ${t(T.calls, s)} (call_id, position, contract_code, billing_month, using_number, attributed_number, started_at,
         start_date, start_time, destination, area, duration, count, extension_type, call_type, category, free,
-        recorded_charge, charge, billed)
+        recorded_charge, charge, billed, carried_from, carry)
       select x.call_id::uuid, x.position::bigint, x.contract_code, x.billing_month, x.using_number,
         coalesce(
           (select i.number from ${t(T.intervals, s)} i
@@ -249,10 +306,11 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
           x.using_number),
         x.started_at::bigint,
         x.start_date, x.start_time, x.destination, x.area, x.duration, x.count, x.extension_type, x.call_type, x.category, x.free,
-        x.charge::numeric, x.charge::numeric, case when x.free then 0.00 else x.charge::numeric end
+        x.charge::numeric, x.charge::numeric, case when x.free then 0.00 else x.charge::numeric end,
+        x.carried_from, case when x.carried_from is not null then 'late' end
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(call_id text, position text, contract_code text, billing_month text,
         using_number text, started_at text, start_date text, start_time text, destination text, area text, duration text, count integer,
-        extension_type text, call_type text, category text, free boolean, charge text)
+        extension_type text, call_type text, category text, free boolean, charge text, carried_from text)
       on conflict (call_id) do nothing
       returning call_id::text as call_id, contract_code, billing_month, attributed_number, category, started_at::text as started_at,
         charge::text as charge, billed::text as billed,
@@ -262,7 +320,7 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
 
   // 3. Corrections and voids: keep every one; the call's figures are derived from all of them.
   const adjustments = events.filter((e) => e.type === 'CallCorrected' || e.type === 'CallVoided');
-  const adjustedIds: string[] = [];
+  let adjustedIds: string[] = [];
   if (adjustments.length > 0) {
     const rows = adjustments.map((e) => {
       const d = e.data as CallCorrected['data'] | CallVoided['data'];
@@ -281,6 +339,14 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
       select x.position::bigint, x.event_id, x.call_id::uuid, x.kind, x.charge::numeric, x.reason
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(position text, event_id text, call_id text, kind text, charge text, reason text)
       on conflict do nothing`.execute(trx);
+    // Calls whose month is closed keep their row as billed; the difference goes to the next open month.
+    const carried = await carryDifferences(trx, s, adjustments, adjustedIds);
+    for (const r of carried.changes) {
+      touched.add(r.contract_code, r.billing_month);
+      listingChanges.push(r);
+    }
+    const closedIds = new Set(carried.closedCallIds);
+    adjustedIds = adjustedIds.filter((id) => !closedIds.has(id));
   }
   // A correction may be read before its call (it lives in another stream for some adapters): new
   // calls take up any adjustment already stored, so the order of arrival does not matter.
@@ -325,6 +391,8 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
             c2.using_number) as number
           from ${t(T.calls, s)} c2
           where c2.contract_code = any(${reattribute}::text[])
+            -- a closed month's calls stay where its bill showed them (SPEC §4.1)
+            and not exists (select 1 from ${t(T.closes, s)} m where m.contract_code = c2.contract_code and m.month = c2.billing_month)
         ) n
         where c.call_id = n.call_id and c.attributed_number <> n.number
         returning c.contract_code, c.billing_month, n.old_number, c.attributed_number, c.category, c.started_at, c.call_id
@@ -355,6 +423,86 @@ async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ct
     listingChanges.push({ contract_code: c.contract_code, billing_month: c.billing_month, number: c.attributed_number, category: c.category, started_at: c.started_at, call_id: c.call_id });
   }
   if (listingChanges.length > 0) await redrawPages(trx, s, listingChanges);
+}
+
+/**
+ * Corrections and voids of calls whose row lies in a closed month: the row stays as the bill showed
+ * it, and each such event adds a row of its own to the next open month carrying the difference it
+ * made (new minus old value; a void: minus the value), listed under the call's date and number.
+ * Returns those rows (for totals and pages) and the calls they concern (not to be changed in place).
+ */
+async function carryDifferences(
+  trx: Transaction<any>,
+  s: string,
+  adjustments: readonly RecordedEvent[],
+  callIds: readonly string[],
+): Promise<{ changes: ListingChange[]; closedCallIds: string[] }> {
+  const ids = [...new Set(callIds)];
+  const { rows: closedRows } = await sql<{ call_id: string; contract_code: string; billing_month: string; recorded_charge: string }>`
+    select c.call_id::text as call_id, c.contract_code, c.billing_month, c.recorded_charge::text as recorded_charge
+    from ${t(T.calls, s)} c
+    where c.call_id = any(${ids}::uuid[])
+      and exists (select 1 from ${t(T.closes, s)} m where m.contract_code = c.contract_code and m.month = c.billing_month)`.execute(trx);
+  if (closedRows.length === 0) return { changes: [], closedCallIds: [] };
+  const closedCalls = new Map(closedRows.map((r) => [r.call_id, r]));
+  const { rows: stored } = await sql<{ call_id: string; position: string; kind: string; charge: string | null }>`
+    select call_id::text as call_id, position::text as position, kind, charge::text as charge
+    from ${t(T.adjustments, s)} where call_id = any(${[...closedCalls.keys()]}::uuid[]) order by position`.execute(trx);
+  const history = new Map<string, { position: bigint; kind: string; charge: string | null }[]>();
+  for (const a of stored) {
+    let list = history.get(a.call_id);
+    if (!list) history.set(a.call_id, (list = []));
+    list.push({ position: BigInt(a.position), kind: a.kind, charge: a.charge });
+  }
+  const closes = await closesOf(trx, s, [...new Set(closedRows.map((r) => r.contract_code))]);
+  const rows: { row_id: string; position: string; adjusted: string; billing_month: string; carried_from: string; carry: string; delta: string }[] = [];
+  for (const e of [...adjustments].sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))) {
+    const callId = (e.data as CallCorrected['data'] | CallVoided['data']).callId;
+    const call = closedCalls.get(callId);
+    if (!call) continue;
+    const list = history.get(callId) ?? [];
+    // What the call counts for after the adjustments up to a point: a void counts nothing, else the newest correction.
+    const valueUpTo = (inclusive: boolean): Money => {
+      let charge = Money.fromDb(call.recorded_charge);
+      let voided = false;
+      for (const a of list) {
+        if (inclusive ? a.position > e.position : a.position >= e.position) break;
+        if (a.kind === 'voided') voided = true;
+        else charge = Money.fromDb(a.charge);
+      }
+      return voided ? Money.zero : charge;
+    };
+    const delta = valueUpTo(true).minus(valueUpTo(false));
+    if (delta.isZero()) continue;
+    rows.push({
+      row_id: adjustmentRowIdOf(e.id),
+      position: e.position.toString(),
+      adjusted: callId,
+      billing_month: carryingMonthOf(call.billing_month, e.position, closes.get(call.contract_code) ?? NO_CLOSES),
+      carried_from: call.billing_month,
+      carry: e.type === 'CallCorrected' ? 'corrected' : 'voided',
+      delta: delta.toString(),
+    });
+  }
+  if (rows.length === 0) return { changes: [], closedCallIds: [...closedCalls.keys()] };
+  const { rows: inserted } = await sql<ListingChange>`
+    insert into ${t(T.calls, s)} (call_id, position, contract_code, billing_month, using_number, attributed_number, started_at,
+      start_date, start_time, destination, area, duration, count, extension_type, call_type, category, free,
+      recorded_charge, charge, billed, carried_from, carry, adjusted_call_id)
+    select x.row_id::uuid, x.position::bigint, o.contract_code, x.billing_month, o.using_number,
+      coalesce(
+        (select i.number from ${t(T.intervals, s)} i
+         where i.contract_code = o.contract_code and i.from_t <= o.started_at and (i.to_t is null or o.started_at < i.to_t)
+         limit 1),
+        o.using_number),
+      o.started_at, o.start_date, o.start_time, o.destination, o.area, o.duration, o.count, o.extension_type, o.call_type, o.category, o.free,
+      x.delta::numeric, x.delta::numeric, case when o.free then 0.00 else x.delta::numeric end, x.carried_from, x.carry, o.call_id
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
+      as x(row_id text, position text, adjusted text, billing_month text, carried_from text, carry text, delta text)
+    join ${t(T.calls, s)} o on o.call_id = x.adjusted::uuid
+    on conflict (call_id) do nothing
+    returning contract_code, billing_month, attributed_number as number, category, started_at::text as started_at, call_id::text as call_id`.execute(trx);
+  return { changes: inserted, closedCallIds: [...closedCalls.keys()] };
 }
 
 /** A call that joined or left the listings of a number (all categories, and its own category). */
@@ -781,6 +929,10 @@ async function loadCalls(
       billed: sql`case when x.free then 0.00 else ${charge} end`,
       corrected: joins.adjustments ? sql`a.corrected_charge is not null` : sql`false`,
       voided: joins.adjustments ? sql`coalesce(a.voided, false)` : sql`false`,
+      // No close is below the set-based rebuild's limit (see bulkLimit): every call is in its own month.
+      carried_from: sql`null`,
+      carry: sql`null`,
+      adjusted_call_id: sql`null`,
     },
     // "offset 0" keeps the subquery from being merged into the outer query, which would extract
     // a field from the JSONB again for each of its uses (the start time five times).
@@ -869,15 +1021,31 @@ async function replaceBySelect(
   if (alterations.length > 0) await sql`alter table ${sql.table(table)} ${sql.join(alterations)}`.execute(trx);
 }
 
+/**
+ * The set-based rebuild reaches the event before the log's first MonthClosed: from there on, what
+ * an event does depends on the closes before it (carried rows, frozen attribution), and the rebuild
+ * goes on event by event through `apply`, which knows those rules.
+ */
+export async function beforeFirstClose(db: Kysely<any>, upTo: bigint): Promise<bigint> {
+  const { rows } = await sql<{ position: string | null }>`
+    select min(position)::text as position from events
+    where type = 'MonthClosed' and stream_id like 'billing-%' and position <= ${upTo.toString()}::bigint
+      and type <> 'CallRecorded' -- the condition of the index events_other_than_calls (projections/index.ts)`.execute(db);
+  const first = rows[0]?.position;
+  return first === null || first === undefined ? upTo : BigInt(first) - 1n;
+}
+
 export const chargesProjection: Projection = {
   name: 'charges',
   // 2: index in start order per month (exports)
-  version: 2,
-  handles: [...CONTRACT_EVENT_TYPES, 'CallRecorded', 'CallCorrected', 'CallVoided'],
+  // 3: closed months (proj_month_closes; rows carried from a closed month)
+  version: 3,
+  handles: [...CONTRACT_EVENT_TYPES, 'CallRecorded', 'CallCorrected', 'CallVoided', 'MonthClosed'],
   // No stream filter: corrections are found by type wherever the importer appends them.
-  tables: [T.contractEvents, T.intervals, T.calls, T.adjustments, T.monthly, T.pages],
+  tables: [T.contractEvents, T.intervals, T.calls, T.adjustments, T.monthly, T.pages, T.closes],
   createTables,
   apply,
   finishRebuild: aggregateAll,
+  bulkLimit: beforeFirstClose,
   bulkRebuild,
 };

@@ -4,14 +4,15 @@ import { sql } from 'kysely';
 import { CATEGORIES, streams, type Category } from '../domain/events.ts';
 import { DomainError } from '../domain/errors.ts';
 import { Money } from '../domain/money.ts';
-import { isMonth, toIsoJapan, type Month } from '../domain/time.ts';
+import { addMonths, isMonth, toIsoJapan, type Month } from '../domain/time.ts';
 import { startedAtOf } from '../domain/call.ts';
 import type { Database } from '../eventstore/database.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
-import type { CallCorrected, CallRecorded, CallVoided, OptionCancelled, OptionSubscribed } from '../domain/events.ts';
+import type { CallCorrected, CallRecorded, CallVoided, MonthClosed, OptionCancelled, OptionSubscribed } from '../domain/events.ts';
 import { attributedNumberOf, foldContract, intervalsOf } from './attribution.ts';
 import { CHARGE_TABLES } from './charges.ts';
-import { foldMonth } from './fold.ts';
+import { figuresOf, foldLedger, type FoldedLedger, type FoldedRow, type RowState } from './fold.ts';
+import { monthChargesOf } from './queries.ts';
 import type { CategoryFigures, LedgerQueries } from './read-model.ts';
 
 // ---- totals ----------------------------------------------------------------------------------
@@ -101,27 +102,39 @@ async function projectedRows(database: Database, contractCode: string, month: Mo
   return rows;
 }
 
-async function monthEvents(store: EventStore, contractCode: string, month: Month): Promise<{ contract: RecordedEvent[]; calls: RecordedEvent[] }> {
-  const [contract, calls] = await Promise.all([store.readStream(streams.contract(contractCode)), store.readStream(streams.calls(contractCode, month))]);
-  return { contract, calls };
+/**
+ * The events a month's figures can depend on: the contract stream (attribution), the billing stream
+ * (closes), the month's call stream, and the call streams of the months before it while those are
+ * closed (as of `upTo`), whose late events are carried forward. Corrections live in their call's
+ * stream. Later months never reach back.
+ */
+async function ledgerEvents(store: EventStore, contractCode: string, month: Month, upTo?: bigint): Promise<RecordedEvent[]> {
+  const [contract, billing] = await Promise.all([store.readStream(streams.contract(contractCode)), store.readStream(streams.billing(contractCode))]);
+  const closed = new Set(
+    billing.filter((e) => e.type === 'MonthClosed' && (upTo === undefined || e.position <= upTo)).map((e) => (e.data as MonthClosed['data']).month),
+  );
+  const months = [month];
+  for (let k = addMonths(month, -1); closed.has(k); k = addMonths(k, -1)) months.push(k);
+  const calls = await Promise.all(months.map((m) => store.readStream(streams.calls(contractCode, m))));
+  return [...contract, ...billing, ...calls.flat()];
 }
 
 /**
- * Recompute the month from the contract stream and the month's call stream (corrections are
- * expected in the call's own stream), fold in memory with Money, and diff against the projection.
+ * Recompute the month from its events (see ledgerEvents), fold in memory with Money (closed months
+ * and carried rows included), and diff against the projection.
  */
 export async function verifyMonth(deps: { database: Database; store: EventStore; queries: LedgerQueries }, contractCode: string, month: Month): Promise<VerifyResult> {
   requireMonth(month);
   await requireContract(deps.queries, contractCode);
-  const events = await monthEvents(deps.store, contractCode, month);
-  const folded = foldMonth(events.contract, events.calls, month);
+  const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month));
+  const computed = figuresOf(ledger, month);
   const projected = new Map<string, MonthlyRow>();
   for (const r of await projectedRows(deps.database, contractCode, month)) projected.set(`${r.number}\u0000${r.category}`, r);
-  const numbers = new Set<string>([...folded.figures.keys(), ...[...projected.values()].map((r) => r.number)]);
+  const numbers = new Set<string>([...computed.keys(), ...[...projected.values()].map((r) => r.number)]);
   const differences: VerifyDifference[] = [];
   for (const number of [...numbers].sort()) {
     for (const category of CATEGORIES) {
-      const c = folded.figures.get(number)?.get(category);
+      const c = computed.get(number)?.get(category);
       const p = projected.get(`${number}\u0000${category}`);
       const pairs: [VerifyDifference['field'], string, string][] = [
         ['normal', Money.fromDb(p?.normal).toString(), (c?.normal ?? Money.zero).toString()],
@@ -134,6 +147,154 @@ export async function verifyMonth(deps: { database: Database; store: EventStore;
     }
   }
   return { contractCode, month, ok: differences.length === 0, differences };
+}
+
+// ---- as-of and diff --------------------------------------------------------------------------
+
+/** An instant given by an engineer: ISO-8601 with an offset (or Z). */
+export function parseInstant(text: string, field: string): Date {
+  const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(text);
+  const date = ok ? new Date(text) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    throw new DomainError('INVALID_INSTANT', `${field} must be an ISO-8601 instant with an offset (e.g. 2017-12-05T10:00:00+09:00), got ${JSON.stringify(text)}`, field);
+  }
+  return date;
+}
+
+function chargesOfFold(contractCode: string, month: Month, ledger: FoldedLedger): EngineerCharges {
+  const rows = [...figuresOf(ledger, month).entries()].flatMap(([number, byCategory]) =>
+    [...byCategory.entries()].map(([category, f]) => ({ number, category, normal: f.normal.toString(), billed: f.billed.toString(), calls: f.calls })),
+  );
+  rows.sort((a, b) => (a.number < b.number ? -1 : a.number > b.number ? 1 : 0));
+  const m = monthChargesOf(contractCode, month, rows);
+  return {
+    contractCode,
+    month,
+    normal: figuresJson(m.normal),
+    billed: figuresJson(m.billed),
+    numbers: m.numbers.map((n) => ({ number: n.number, normal: figuresJson(n.normal), billed: figuresJson(n.billed), calls: n.calls })),
+  };
+}
+
+/**
+ * The month's figures as the ledger stood at `asOf`: the events visible then (an import counts from
+ * its commit), folded by the same rules as the projection. Same shape as engineerCharges.
+ */
+export async function engineerChargesAsOf(deps: { store: EventStore; queries: LedgerQueries }, contractCode: string, month: Month, asOf: Date): Promise<EngineerCharges & { asOf: string; position: string }> {
+  requireMonth(month);
+  await requireContract(deps.queries, contractCode);
+  const upTo = await deps.store.visiblePositionAt(asOf);
+  const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month, upTo), upTo);
+  return { ...chargesOfFold(contractCode, month, ledger), asOf: asOf.toISOString(), position: upTo.toString() };
+}
+
+export interface DiffFigure {
+  readonly number: string;
+  readonly category: Category;
+  readonly normal: { readonly from: string; readonly to: string };
+  readonly billed: { readonly from: string; readonly to: string };
+  readonly calls: { readonly from: number; readonly to: number };
+}
+
+export interface DiffEvent {
+  readonly position: string;
+  readonly streamId: string;
+  readonly eventId: string;
+  readonly type: string;
+  readonly visibleAt?: string;
+  readonly source?: string;
+  readonly callId?: string;
+  /** A correction or void: the call's value before and after it (a void: to 0.00). */
+  readonly charge?: { readonly from: string; readonly to: string };
+  readonly reason?: string;
+  /** Calls of the month this event moved from one number to another (a representative-number change). */
+  readonly moved?: readonly { readonly callId: string; readonly from: string; readonly to: string }[];
+  readonly note?: string;
+}
+
+export interface DiffResult {
+  readonly contractCode: string;
+  readonly month: Month;
+  readonly from: { readonly instant: string; readonly position: string };
+  readonly to: { readonly instant: string; readonly position: string };
+  readonly changed: readonly DiffFigure[];
+  readonly events: readonly DiffEvent[];
+}
+
+/**
+ * What changed in a month's figures between two instants, and the events recorded in between that
+ * changed them (SPEC §4.1): one fold up to the later instant, read at both positions.
+ */
+export async function diffMonth(deps: { store: EventStore; queries: LedgerQueries }, contractCode: string, month: Month, from: Date, to: Date): Promise<DiffResult> {
+  requireMonth(month);
+  await requireContract(deps.queries, contractCode);
+  if (to.getTime() < from.getTime()) throw new DomainError('INVALID_INSTANT', 'to must not be before from', 'to');
+  const [p1, p2] = await Promise.all([deps.store.visiblePositionAt(from), deps.store.visiblePositionAt(to)]);
+  const events = await ledgerEvents(deps.store, contractCode, month, p2);
+  const before = figuresOf(foldLedger(events, p1), month);
+  const ledger = foldLedger(events, p2);
+  const after = figuresOf(ledger, month);
+  const changed: DiffFigure[] = [];
+  const numbers = [...new Set([...before.keys(), ...after.keys()])].sort();
+  for (const number of numbers) {
+    for (const category of CATEGORIES) {
+      const a = before.get(number)?.get(category);
+      const b = after.get(number)?.get(category);
+      const an = a?.normal ?? Money.zero;
+      const bn = b?.normal ?? Money.zero;
+      const ab = a?.billed ?? Money.zero;
+      const bb = b?.billed ?? Money.zero;
+      if (an.equals(bn) && ab.equals(bb) && (a?.calls ?? 0) === (b?.calls ?? 0)) continue;
+      changed.push({
+        number,
+        category,
+        normal: { from: an.toString(), to: bn.toString() },
+        billed: { from: ab.toString(), to: bb.toString() },
+        calls: { from: a?.calls ?? 0, to: b?.calls ?? 0 },
+      });
+    }
+  }
+  const between = ledger.events.filter((f) => f.event.position > p1 && f.changes.some((c) => c.after.month === month || c.before?.month === month));
+  const visible = await deps.store.visibleSince(between.map((f) => f.event.position));
+  const out: DiffEvent[] = between.map((f) => {
+    const e = f.event;
+    const d = e.data as { callId?: string; reason?: string };
+    const base: DiffEvent = {
+      position: e.position.toString(),
+      streamId: e.streamId,
+      eventId: e.id,
+      type: e.type,
+      ...(visible.get(e.position) ? { visibleAt: visible.get(e.position)! } : {}),
+      ...(typeof e.metadata.source === 'string' ? { source: e.metadata.source } : {}),
+    };
+    if (e.type === 'CallRecorded') {
+      const row = f.changes[0]!;
+      const carried = ledger.rows.get(row.rowId)?.carriedFrom;
+      return { ...base, callId: d.callId!, charge: { from: '0.00', to: row.after.charge.toString() }, ...(carried ? { note: `late call of ${carried}, carried into ${row.after.month} (前月以前分の調整)` } : {}) };
+    }
+    if (e.type === 'CallCorrected' || e.type === 'CallVoided') {
+      const c = f.changes[0]!;
+      const carriedRow = ledger.rows.get(c.rowId);
+      if (c.before === undefined && carriedRow?.carry) {
+        const valueBefore = '(see the closed month)';
+        return { ...base, callId: d.callId!, reason: d.reason ?? '', charge: { from: valueBefore, to: valueBefore }, note: `${carriedRow.carriedFrom} is closed: the difference ${c.after.charge.toString()} is carried into ${c.after.month} (前月以前分の調整)` };
+      }
+      const value = (x: RowState | undefined) => (x === undefined || x.voided ? Money.zero : x.charge).toString();
+      return { ...base, callId: d.callId!, reason: d.reason ?? '', charge: { from: value(c.before), to: value(c.after) } };
+    }
+    const moved = f.changes
+      .filter((c) => c.before !== undefined && c.before.attributedNumber !== c.after.attributedNumber && c.after.month === month)
+      .map((c) => ({ callId: ledger.rows.get(c.rowId)!.callId, from: c.before!.attributedNumber, to: c.after.attributedNumber }));
+    return { ...base, moved };
+  });
+  return {
+    contractCode,
+    month,
+    from: { instant: from.toISOString(), position: p1.toString() },
+    to: { instant: to.toISOString(), position: p2.toString() },
+    changed,
+    events: out,
+  };
 }
 
 // ---- audit -----------------------------------------------------------------------------------
@@ -190,12 +351,7 @@ export async function auditFigure(
   if (filter.category !== undefined && !CATEGORIES.includes(filter.category)) {
     throw new DomainError('INVALID_CATEGORY', `category must be one of ${CATEGORIES.join(', ')}, got ${JSON.stringify(filter.category)}`, 'category');
   }
-  const events = await monthEvents(deps.store, contractCode, month);
-  const intervals = intervalsOf(foldContract(events.contract));
-  const folded = foldMonth(events.contract, events.calls, month);
-
-  const all = [...events.contract, ...events.calls].sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0));
-  const current = new Map<string, { normal: Money; billed: Money; voided: boolean; free: boolean }>();
+  const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month));
   let runningNormal = Money.zero;
   let runningBilled = Money.zero;
   const entries: AuditEntry[] = [];
@@ -208,9 +364,12 @@ export async function auditFigure(
     recordedAt: e.recordedAt,
     ...(typeof e.metadata.source === 'string' ? { source: e.metadata.source } : {}),
   });
-  const inFigure = (d: CallRecorded['data']) => {
-    const attributed = attributedNumberOf(intervals, d.usingNumber, startedAtOf(d));
-    return (filter.number === undefined || attributed === filter.number) && (filter.category === undefined || d.category === filter.category);
+  // A row is in the figure by its month, its category and the number it is shown under in the end
+  // (a late representative-number change re-attributes an open month's calls from their start).
+  const inFigure = (rowId: string, state: RowState | undefined): boolean => {
+    if (state === undefined || state.voided || state.month !== month) return false;
+    const number = ledger.rows.get(rowId)!.attributedNumber;
+    return (filter.number === undefined || number === filter.number) && (filter.category === undefined || state.category === filter.category);
   };
   const push = (e: RecordedEvent, extra: Partial<AuditEntry>, dn: Money, db: Money) => {
     runningNormal = runningNormal.plus(dn);
@@ -218,7 +377,7 @@ export async function auditFigure(
     entries.push({ ...base(e), ...extra, normal: dn.toString(), billed: db.toString(), runningNormal: runningNormal.toString(), runningBilled: runningBilled.toString() });
   };
 
-  for (const e of all) {
+  for (const { event: e, changes } of ledger.events) {
     if (e.type === 'OptionSubscribed' || e.type === 'OptionCancelled') {
       const d = e.data as OptionSubscribed['data'] | OptionCancelled['data'];
       if (d.option !== 'representativeNumber') continue;
@@ -228,50 +387,60 @@ export async function auditFigure(
       push(e, { note }, Money.zero, Money.zero);
       continue;
     }
+    if (e.type === 'MonthClosed') {
+      const d = e.data as MonthClosed['data'];
+      if (d.month === month) push(e, { note: `${month} closed at ${d.closedAt}: its figures are final; what arrives later for it is carried into the next open month` }, Money.zero, Money.zero);
+      continue;
+    }
     const callId = (e.data as { callId?: string }).callId;
     if (callId === undefined) continue;
-    const call = folded.calls.get(callId);
-    if (!call || !inFigure(call.data)) continue;
-    const d = call.data;
+    const ownRowId = ledger.callRows.get(callId);
+    const own = ownRowId === undefined ? undefined : ledger.rows.get(ownRowId);
+    let dn = Money.zero;
+    let db = Money.zero;
+    let touches = false;
+    let carriedRow: FoldedRow | undefined;
+    for (const c of changes) {
+      const was = inFigure(c.rowId, c.before);
+      const is = inFigure(c.rowId, c.after);
+      if (is) {
+        dn = dn.plus(c.after.charge);
+        db = db.plus(c.after.billed);
+      }
+      if (was) {
+        dn = dn.minus(c.before!.charge);
+        db = db.minus(c.before!.billed);
+      }
+      if (was || is || inFigure(c.rowId, { ...c.after, voided: false })) touches = true;
+      const row = ledger.rows.get(c.rowId)!;
+      if (row.carry !== null && c.before === undefined) carriedRow = row;
+    }
+    // A late event of this month's call that went to a later month: listed here, with no change.
+    const ownInMonth = own !== undefined && own.month === month && inFigure(own.rowId, { ...own, category: own.data.category, voided: false });
+    const carriedAway = carriedRow !== undefined && carriedRow.month !== month && ownInMonth;
+    const pending = changes.length === 0 && e.type !== 'CallRecorded' && ownInMonth;
+    if (!touches && !carriedAway && !pending) continue;
+    const d = (carriedRow ?? own)?.data;
+    if (!d) continue;
     const who = {
       callId,
       usingNumber: d.usingNumber,
-      attributedNumber: call.attributedNumber,
+      attributedNumber: (carriedRow ?? own)!.attributedNumber,
       category: d.category,
       startedAt: toIsoJapan(startedAtOf(d)),
     };
-    if (e.type === 'CallRecorded') {
-      if (current.has(callId)) continue;
-      const normal = Money.fromEvent((e.data as CallRecorded['data']).charge);
-      const billed = d.free ? Money.zero : normal;
-      current.set(callId, { normal, billed, voided: false, free: d.free });
-      push(e, { ...who, ...(d.free ? { note: 'free call: billed 0' } : {}) }, normal, billed);
-    } else if (e.type === 'CallCorrected') {
-      const c = current.get(callId);
-      const normal = Money.fromEvent((e.data as CallCorrected['data']).charge);
-      const billed = d.free ? Money.zero : normal;
-      const reason = (e.data as CallCorrected['data']).reason;
-      if (!c) {
-        current.set(callId, { normal, billed, voided: false, free: d.free });
-        push(e, { ...who, note: `corrected before recorded: ${reason}` }, Money.zero, Money.zero);
-        continue;
-      }
-      const dn = c.voided ? Money.zero : normal.minus(c.normal);
-      const db = c.voided ? Money.zero : billed.minus(c.billed);
-      current.set(callId, { ...c, normal, billed });
-      push(e, { ...who, note: `corrected: ${reason}` }, dn, db);
-    } else if (e.type === 'CallVoided') {
-      const c = current.get(callId);
-      const reason = (e.data as CallVoided['data']).reason;
-      if (!c || c.voided) {
-        push(e, { ...who, note: `voided: ${reason}` }, Money.zero, Money.zero);
-        continue;
-      }
-      current.set(callId, { ...c, voided: true });
-      push(e, { ...who, note: `voided: ${reason}` }, Money.zero.minus(c.normal), Money.zero.minus(c.billed));
+    const reason = (e.data as { reason?: string }).reason ?? '';
+    const notes: string[] = [];
+    if (e.type === 'CallRecorded' && d.free) notes.push('free call: billed 0');
+    if (e.type === 'CallCorrected') notes.push(changes.length === 0 ? `corrected before recorded: ${reason}` : `corrected: ${reason}`);
+    if (e.type === 'CallVoided') notes.push(`voided: ${reason}`);
+    if (carriedRow && carriedRow.month === month) {
+      notes.push(`前月以前分の調整: ${carriedRow.carry === 'late' ? 'a late call' : carriedRow.carry === 'voided' ? 'a void' : 'a correction'} of ${carriedRow.carriedFrom}, which was closed`);
+    } else if (carriedAway) {
+      notes.push(`${month} was closed: carried into ${carriedRow!.month} (前月以前分の調整)`);
     }
+    push(e, { ...who, ...(notes.length > 0 ? { note: notes.join('; ') } : {}) }, dn, db);
   }
-
   const m = await deps.queries.monthCharges(contractCode, month);
   const pick = (figures: CategoryFigures): Money => (filter.category ? figures[filter.category] : figures.total);
   let projectedNormal = Money.zero;

@@ -51,6 +51,11 @@ export interface Projection {
    * tests compare both paths).
    */
   bulkRebuild?(db: Kysely<any>, suffix: string, upTo: bigint, options: BulkRebuildOptions): Promise<number>;
+  /**
+   * How far `bulkRebuild` may go when the log's head is `head` (the newest position it can take the
+   * same way as `apply`); the rest is applied event by event. The head when omitted.
+   */
+  bulkLimit?(db: Kysely<any>, head: bigint): Promise<bigint>;
 }
 
 export interface BulkRebuildOptions {
@@ -527,11 +532,13 @@ export class ProjectionRunner {
     let position = 0n;
     let count = 0;
     if (p.bulkRebuild && this.eventsInThisDatabase()) {
-      const upTo = await this.store.headPosition();
+      const head = await this.store.headPosition();
       try {
+        const upTo = p.bulkLimit ? await p.bulkLimit(this.db, head) : head;
         count += await p.bulkRebuild(this.db, suffix, upTo, { concurrent: this.database.pool !== undefined });
         position = upTo;
-        ctx = { suffix, rebuilding: false };
+        // Stopped short of the head (see bulkLimit): the rest goes on as a rebuild, totals at the end.
+        ctx = { suffix, rebuilding: upTo < head };
       } catch (e) {
         if (isConnectionError(e)) throw e;
         // Set-based SQL cannot say which event it could not take; the rebuild event by event can.

@@ -131,7 +131,7 @@ export async function projectedContractState(database: Database, contractCode: s
   return state.status === 'open' ? state : undefined;
 }
 
-function monthChargesOf(
+export function monthChargesOf(
   contractCode: string,
   month: Month,
   rows: readonly { number: string; category: Category; normal: string; billed: string; calls: number | string }[],
