@@ -1,4 +1,5 @@
 import type { LedgerConfig } from './config.ts';
+import { UsageError } from './errors.ts';
 
 export interface CommandContext {
   readonly config: LedgerConfig;
@@ -21,7 +22,7 @@ export function parseArgs(args: readonly string[], valued: readonly string[] = [
       const key = a.replace(/^--?/, '');
       if (valued.includes(key)) {
         const v = args[i + 1];
-        if (v === undefined) throw Object.assign(new Error(`${a} needs a value`), { usage: true });
+        if (v === undefined) throw new UsageError(`${a} needs a value`);
         options[key] = v;
         i++;
       } else options[key] = true;

@@ -15,6 +15,8 @@ const commands: Record<string, () => Promise<Command>> = {
   totals: async () => (await import('./commands/totals.ts')).totals,
   verify: async () => (await import('./commands/verify.ts')).verify,
   audit: async () => (await import('./commands/audit.ts')).audit,
+  diff: async () => (await import('./commands/diff.ts')).diff,
+  close: async () => (await import('./commands/close.ts')).close,
   status: async () => (await import('./commands/status.ts')).status,
 };
 
@@ -22,9 +24,11 @@ const USAGE = `usage: ledger <command> [options]
   serve [--no-demo]
   import contracts|calls|telegrams|corrections FILE…
   replay [PROJECTION]
-  totals CONTRACT MONTH [--json]
+  totals CONTRACT MONTH [--as-of T] [--json]
   verify CONTRACT MONTH
   audit CONTRACT MONTH [--number N] [--category C]
+  diff CONTRACT MONTH --from T1 [--to T2] [--json]
+  close MONTH (--contract CODE | --all)
   export numbers|calls CONTRACT MONTH [--encoding sjis|utf-8] [-o FILE]
   reconcile CONTRACT MONTH FILE
   status [--json]

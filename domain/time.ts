@@ -79,6 +79,11 @@ export function toIsoJapan(t: Tenths): string {
   return DateTime.fromMillis(t * 100, { zone: ZONE }).toISO({ suppressMilliseconds: false, includeOffset: true })!;
 }
 
+/** An instant as ISO-8601 with +09:00, to the millisecond (API timestamps). */
+export function isoJapanOf(instant: Date): string {
+  return DateTime.fromJSDate(instant, { zone: ZONE }).toISO({ suppressMilliseconds: false, includeOffset: true })!;
+}
+
 /**
  * The ISO-8601 form of a Japan date and time of day (`hhmmss.s`), written out rather than through
  * luxon: the same text as toIsoJapan(instantOf(date, time)), for every call of a month's export.

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { CATEGORIES, streams, type Category } from '../domain/events.ts';
 import { DomainError } from '../domain/errors.ts';
 import { Money } from '../domain/money.ts';
-import { addMonths, isMonth, toIsoJapan, type Month } from '../domain/time.ts';
+import { addMonths, isMonth, isoJapanOf, toIsoJapan, type Month } from '../domain/time.ts';
 import { startedAtOf } from '../domain/call.ts';
 import type { Database } from '../eventstore/database.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
@@ -185,7 +185,7 @@ export async function engineerChargesAsOf(deps: { store: EventStore; queries: Le
   await requireContract(deps.queries, contractCode);
   const upTo = await deps.store.visiblePositionAt(asOf);
   const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month, upTo), upTo);
-  return { ...chargesOfFold(contractCode, month, ledger), asOf: asOf.toISOString(), position: upTo.toString() };
+  return { ...chargesOfFold(contractCode, month, ledger), asOf: isoJapanOf(asOf), position: upTo.toString() };
 }
 
 export interface DiffFigure {
@@ -290,8 +290,8 @@ export async function diffMonth(deps: { store: EventStore; queries: LedgerQuerie
   return {
     contractCode,
     month,
-    from: { instant: from.toISOString(), position: p1.toString() },
-    to: { instant: to.toISOString(), position: p2.toString() },
+    from: { instant: isoJapanOf(from), position: p1.toString() },
+    to: { instant: isoJapanOf(to), position: p2.toString() },
     changed,
     events: out,
   };

@@ -350,6 +350,12 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
   }
 
   return {
+    async contractCodes() {
+      const { rows } = await sql<{ contract_code: string }>`
+        select distinct contract_code from ${sql.table(CONTRACT_TABLES.events)} where type = 'ContractOpened' order by contract_code`.execute(db);
+      return rows.map((r) => r.contract_code);
+    },
+
     async contractExists(contractCode) {
       const { rows } = await sql<{ one: number }>`
         select 1 as one from ${sql.table(CONTRACT_TABLES.events)} where contract_code = ${contractCode} and type = 'ContractOpened' limit 1`.execute(db);

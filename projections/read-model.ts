@@ -134,6 +134,8 @@ export interface ProjectionStatus {
 
 /** What the read side offers; implemented over the projection tables in projections/queries.ts. */
 export interface LedgerQueries {
+  /** Every contract ever opened, in code order. */
+  contractCodes(): Promise<string[]>;
   contractExists(contractCode: string): Promise<boolean>;
   contract(contractCode: string, asOf: JapanDate): Promise<ContractView | undefined>;
   contractNumbers(contractCode: string, asOf: JapanDate, page: number, size: number): Promise<{ items: ContractNumber[]; total: number }>;

@@ -8,7 +8,8 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireAdmin } from '../auth.ts';
 import { CategorySchema, ContractCodeParam, RequestText, errors, Figures, MonthParam, PhoneNumberParam, validationHook } from '../schemas.ts';
-import { engineerCharges } from '../../projections/engineering.ts';
+import { diffMonth, engineerCharges, engineerChargesAsOf, parseInstant } from '../../projections/engineering.ts';
+import { closeMonths } from '../../importers/month-close.ts';
 
 const security = [{ admin: [] }];
 const CodeMonth = z.object({ code: ContractCodeParam, month: MonthParam });
@@ -55,13 +56,19 @@ const rebuild = createRoute({
   responses: { 200: { description: 'rebuilt', content: { 'application/json': { schema: AnyJson } } }, ...errors(401, 404) },
 });
 
+const Instant = (name: string, description: string) =>
+  RequestText(64, 1).openapi({ param: { name, in: 'query' }, description, example: '2017-12-05T10:00:00+09:00' });
+
 const charges = createRoute({
   method: 'get',
   path: '/contracts/{code}/charges/{month}',
   operationId: 'getContractCharges',
-  summary: 'Monthly charges of any month, per number and category',
+  summary: 'Monthly charges of any month, per number and category; with asOf, as they stood at that instant',
   security,
-  request: { params: CodeMonth },
+  request: {
+    params: CodeMonth,
+    query: z.object({ asOf: Instant('asOf', 'only events visible at this instant (ISO-8601 with an offset) count').optional() }),
+  },
   responses: {
     200: {
       description: 'charges',
@@ -73,6 +80,8 @@ const charges = createRoute({
             normal: Figures,
             billed: Figures,
             numbers: z.array(z.object({ number: z.string(), normal: Figures, billed: Figures, calls: z.number().int() })),
+            asOf: z.string().optional().openapi({ description: 'with ?asOf: the instant, +09:00' }),
+            position: z.string().optional().openapi({ description: 'with ?asOf: the newest event position visible then' }),
           }),
         },
       },
@@ -95,6 +104,42 @@ const audit = createRoute({
     }),
   },
   responses: { 200: { description: 'audit trail', content: { 'application/json': { schema: AnyJson } } }, ...errors(400, 401, 404) },
+});
+
+const diff = createRoute({
+  method: 'get',
+  path: '/contracts/{code}/diff/{month}',
+  operationId: 'diffMonth',
+  summary: 'What changed in a month’s figures between two instants, and the events in between that changed them',
+  security,
+  request: {
+    params: CodeMonth,
+    query: z.object({
+      from: Instant('from', 'the earlier instant (ISO-8601 with an offset)'),
+      to: Instant('to', 'the later instant; now when omitted').optional(),
+    }),
+  },
+  responses: { 200: { description: 'changed figures and events', content: { 'application/json': { schema: AnyJson } } }, ...errors(400, 401, 404) },
+});
+
+const CloseBody = z
+  .union([
+    z.object({ contracts: z.array(z.string().regex(/^d\d{9}$/, 'expected a contract code: d and 9 digits')).min(1).max(10_000) }).strict(),
+    z.object({ all: z.literal(true) }).strict(),
+  ])
+  .openapi('CloseMonthRequest');
+
+const close = createRoute({
+  method: 'post',
+  path: '/months/{month}/close',
+  operationId: 'closeMonth',
+  summary: 'Close a billing month for some contracts or all: its figures, screens and files never change again',
+  security,
+  request: { params: z.object({ month: MonthParam }), body: { required: true, content: { 'application/json': { schema: CloseBody } } } },
+  responses: {
+    200: { description: 'each contract closed now or closed before', content: { 'application/json': { schema: AnyJson } } },
+    ...errors(400, 401, 404, 415, [422, 'the month has not ended in Japan time (MONTH_NOT_ENDED), or ended before the contract started']),
+  },
 });
 
 const Differences = z.object({ ok: z.boolean(), differences: z.array(z.any()) }).openapi('Differences');
@@ -187,8 +232,31 @@ export function adminRoutes(deps: RouteDeps) {
 
   app.openapi(charges, async (c) => {
     const { code, month } = c.req.valid('param');
-    const body = await engineerCharges(deps.queries, code, month);
+    const { asOf } = c.req.valid('query');
+    const body = asOf === undefined
+      ? await engineerCharges(deps.queries, code, month)
+      : await engineerChargesAsOf(deps, code, month, parseInstant(asOf, 'asOf'));
     return c.json({ ...body, numbers: [...body.numbers] }, 200);
+  });
+
+  app.openapi(diff, async (c) => {
+    const { code, month } = c.req.valid('param');
+    const { from, to } = c.req.valid('query');
+    const result = await diffMonth(deps, code, month, parseInstant(from, 'from'), to === undefined ? deps.clock() : parseInstant(to, 'to'));
+    return c.json(result as unknown as Record<string, unknown>, 200);
+  });
+
+  app.openapi(close, async (c) => {
+    const { month } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const report = await closeMonths(
+      { store: deps.store, contractCodes: () => deps.queries.contractCodes() },
+      month,
+      'all' in body ? { all: true } : { contracts: body.contracts },
+      deps.clock(),
+      { source: source(c) },
+    );
+    return c.json(report as unknown as Record<string, unknown>, 200);
   });
 
   app.openapi(audit, async (c) => {

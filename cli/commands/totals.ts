@@ -1,20 +1,37 @@
 import type { Category } from '../../domain/events.ts';
-import { engineerCharges, type FiguresJson } from '../../projections/engineering.ts';
+import { DomainError } from '../../domain/errors.ts';
+import { engineerCharges, engineerChargesAsOf, parseInstant, type EngineerCharges, type FiguresJson } from '../../projections/engineering.ts';
 import { parseArgs, type Command } from '../command.ts';
 import { UsageError } from '../errors.ts';
 import { withReadSide } from './projection-support.ts';
 
 const COLUMNS: (keyof FiguresJson)[] = ['total', 'domestic', 'international', 'mobile', 'au', 'otherMobile'];
 
-// `ledger totals CONTRACT MONTH [--json]`
+/** An instant option (`--as-of`, `--from`, `--to`): a bad one is a usage error naming the option. */
+export function instantOption(options: Record<string, string | true>, name: string): Date | undefined {
+  const value = options[name];
+  if (value === undefined) return undefined;
+  if (value === true) throw new UsageError(`--${name} needs an instant (ISO-8601 with an offset, e.g. 2017-12-05T10:00:00+09:00)`);
+  try {
+    return parseInstant(value, `--${name}`);
+  } catch (e) {
+    if (e instanceof DomainError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+// `ledger totals CONTRACT MONTH [--as-of T] [--json]`
 export const totals: Command = {
-  usage: 'totals CONTRACT MONTH [--json]',
+  usage: 'totals CONTRACT MONTH [--as-of T] [--json]',
   async run(args, ctx) {
-    const { positional, options } = parseArgs(args);
+    const { positional, options } = parseArgs(args, ['as-of']);
     const [contractCode, month] = positional;
     if (!contractCode || !month || positional.length > 2) throw new UsageError(`usage: ledger ${this.usage}`);
-    return withReadSide(ctx, async ({ queries }) => {
-      const charges = await engineerCharges(queries, contractCode, month);
+    const asOf = instantOption(options, 'as-of');
+    return withReadSide(ctx, async ({ ledger, queries }) => {
+      const charges: EngineerCharges & { asOf?: string; position?: string } = asOf
+        ? await engineerChargesAsOf({ store: ledger.store, queries }, contractCode, month, asOf)
+        : await engineerCharges(queries, contractCode, month);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(charges, null, 2)}\n`);
         return 0;
@@ -26,7 +43,8 @@ export const totals: Command = {
       }
       rows.push(['month', 'normal', ...COLUMNS.map((c) => charges.normal[c]), String(charges.numbers.reduce((s, n) => s + n.calls, 0))]);
       rows.push(['', 'billed', ...COLUMNS.map((c) => charges.billed[c]), '']);
-      process.stdout.write(`${contractCode} ${month}\n${table(rows)}`);
+      const when = charges.asOf ? ` as of ${charges.asOf} (events up to position ${charges.position})` : '';
+      process.stdout.write(`${contractCode} ${month}${when}\n${table(rows)}`);
       return 0;
     });
   },
