@@ -149,7 +149,8 @@ function countingImports(engineer: EngineerOperations, metrics: LedgerMetrics): 
  * comes from, added where the route does not document them itself: Node's parser refuses a header
  * block over 16 KiB (431, api/http-server.ts); a route with a token answers 401 without one; a
  * route with parameters or a body validates them (400); a body is size-limited (413) and typed
- * (415); every API route reads the database, which can be away or busy (503).
+ * (415); a customer's route runs in its contract's lane, which turns a burst away (429,
+ * api/fairness.ts); every API route reads the database, which can be away or busy (503).
  */
 export function withCommonResponses<T>(doc: T): T {
   const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
@@ -160,6 +161,12 @@ export function withCommonResponses<T>(doc: T): T {
       const responses: Record<string, unknown> = (op.responses ??= {});
       const add = (status: number, description: string) => void (responses[status] ??= error(description));
       if (op.security?.some((s: Record<string, unknown>) => Object.keys(s).length > 0)) add(401, 'not logged in / wrong token');
+      if (op.security?.some((s: Record<string, unknown>) => 'session' in s)) {
+        const crowded = 'too many requests of this contract at once (TOO_MANY_REQUESTS, Retry-After); try again in a moment';
+        const listed = responses[429] as { description?: string } | undefined;
+        if (listed?.description) responses[429] = { ...listed, description: `${listed.description}; or ${crowded}` };
+        else add(429, crowded);
+      }
       if ((op.parameters?.length ?? 0) > 0 || op.requestBody) add(400, 'bad request (a parameter or the body is malformed or out of bounds)');
       if (op.requestBody) {
         add(413, 'body too large');

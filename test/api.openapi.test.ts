@@ -74,6 +74,8 @@ describe('the OpenAPI document', () => {
       const where = `${method} ${path}`;
       expect(listed, where).toContain('431');
       if (op.security.length > 0) expect(listed, where).toContain('401');
+      // A customer's route runs in its contract's lane (api/fairness.ts), which turns a burst away.
+      if (op.security.some((s: Record<string, unknown>) => 'session' in s)) expect(op.responses['429']?.description, where).toContain('TOO_MANY_REQUESTS');
       if (op.requestBody) expect(listed, where).toEqual(expect.arrayContaining(['400', '413', '415']));
       if (path.startsWith('/api/')) expect(listed, where).toContain('503');
       for (const status of listed.filter((s) => s >= '400' && path.startsWith('/api/'))) {
