@@ -13,6 +13,9 @@ import type { ProjectionRunner } from '../projections/framework.ts';
 import { createQueries } from '../projections/queries.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
 import { callRecorded, contractOpened, event, numberAdded } from './support/ledger-events.ts';
+import { monthClosedIdOf } from '../domain/billing-service.ts';
+import { engineerCharges, verifyMonth } from '../projections/engineering.ts';
+import { figuresOf, foldLedger } from '../projections/fold.ts';
 import { testTargets, type TestDatabase } from './support/stores.ts';
 
 const NUMBERS = ['0120222333', '0312345678', '0312345679'];
@@ -47,6 +50,8 @@ interface Scenario {
   adjustments: AdjGen[];
   picks: number[];
   catchUps: boolean[];
+  /** How many months, from 2017-10 on, are closed (their MonthClosed events arrive among the rest). */
+  closes?: number;
 }
 
 const callArb: fc.Arbitrary<CallGen> = fc.record({
@@ -153,6 +158,13 @@ function streamsOf(code: string, s: Scenario): { streamId: string; events: Event
     );
   }
   const byStream = new Map<string, EventToAppend[]>([[streams.contract(code), contract.map((e) => event(e))]]);
+  if (s.closes) {
+    const months = ['2017-10', '2017-11', '2017-12'].slice(0, s.closes);
+    byStream.set(
+      streams.billing(code),
+      months.map((month) => event({ type: 'MonthClosed', data: { contractCode: code, month, closedAt: '2018-01-05T10:00:00+09:00' } }, monthClosedIdOf(code, month))),
+    );
+  }
   const recorded = s.calls.map((c, i) => {
     const start = japan(c.start);
     const call = callRecorded(code, {
@@ -294,5 +306,59 @@ for (const target of testTargets) {
         { numRuns: 12 },
       );
     }, 240_000);
+
+    it('with months closing at random moments: live, rebuild and the fold agree; a closed month never changes; money is carried, never made', async () => {
+      const MONTHS = ['2017-10', '2017-11', '2017-12', '2018-01'];
+      const snapshot = async (code: string) => ({
+        monthly: (await sql`select billing_month, number, category, normal::text, billed::text, calls from proj_monthly_charges where contract_code = ${code} order by 1, 2, 3`.execute(t.database.db)).rows,
+        calls: (await sql`select call_id::text, billing_month, attributed_number, charge::text, billed::text, voided, carried_from, carry, adjusted_call_id::text from proj_call_details where contract_code = ${code} order by call_id`.execute(t.database.db)).rows,
+      });
+      await fc.assert(
+        fc.asyncProperty(
+          scenarioArb.chain((s) => fc.integer({ min: 1, max: 3 }).map((closes) => ({ ...s, closes }))),
+          fc.integer({ min: 1, max: 40 }),
+          fc.boolean(),
+          async (s, batchSize, bulkRebuild) => {
+            const runner = createProjectionRunner(t.database, t.store, { batchSize, rebuildBatchSize: 64, bulkRebuild });
+            const code = await play(s, runner);
+            const deps = { database: t.database, store: t.store, queries };
+            for (const month of MONTHS) expect(await verifyMonth(deps, code, month), month).toMatchObject({ ok: true });
+
+            // A closed month shows what it showed when it closed: the fold up to its close.
+            const events = [
+              ...(await t.store.readStream(streams.contract(code))),
+              ...(await t.store.readStream(streams.billing(code))),
+              ...(await Promise.all(MONTHS.map((m) => t.store.readStream(streams.calls(code, m))))).flat(),
+            ];
+            const all = foldLedger(events);
+            for (const [month, position] of all.closes) {
+              const then = figuresOf(foldLedger(events, position), month);
+              const now = figuresOf(all, month);
+              expect(JSON.stringify([...now].map(([n, c]) => [n, [...c]])), `${month} after its close`).toBe(JSON.stringify([...then].map(([n, c]) => [n, [...c]])));
+            }
+
+            // Carrying moves amounts between months, never makes them: the months add up to every call's final value.
+            let finalSen = 0;
+            s.calls.forEach((c, index) => {
+              const adjustments = s.adjustments.filter((a) => a.call % s.calls.length === index);
+              if (adjustments.some((a) => a.void)) return;
+              finalSen += adjustments.filter((a) => !a.void).at(-1)?.sen ?? c.sen;
+            });
+            let projectedSen = 0;
+            for (const month of MONTHS) {
+              const total = (await engineerCharges(queries, code, month)).normal.total;
+              const [whole, cents] = total.replace('-', '').split('.');
+              projectedSen += (total.startsWith('-') ? -1 : 1) * (Number(whole) * 100 + Number(cents));
+            }
+            expect(projectedSen).toBe(finalSen);
+
+            const incremental = await snapshot(code);
+            await runner.rebuild(['charges']);
+            expect(await snapshot(code)).toEqual(incremental);
+          },
+        ),
+        { numRuns: 15 },
+      );
+    }, 300_000);
   });
 }
