@@ -37,6 +37,13 @@ export interface Database {
    * this one. PGlite has one connection: itself.
    */
   forRequests(): Database;
+  /**
+   * The same database for reading stored files to clients (export downloads): on PostgreSQL a
+   * small pool of its own (DOWNLOAD_LANE), so that however many downloads stream at once they
+   * never take a connection the requests' pool has for the portal's queries; each read holds its
+   * connection for one chunk only. Made on first use and closed with this one. PGlite: itself.
+   */
+  forDownloads(): Database;
   /** A connection of its own, outside the pools, on the writable server (PostgreSQL): for LISTEN. */
   newClient?(): pg.Client;
   /** 'lost' (error, pool name): a pooled connection died while idle (a restart, a failover, pg_terminate_backend). */
@@ -65,6 +72,14 @@ export interface RequestLimits {
  */
 export const REQUEST_LIMITS: RequestLimits = { connectMs: 5_000, statementMs: 15_000, lockMs: 2_000, queryMs: 20_000, poolSize: 10 };
 
+/**
+ * Connections of the downloads' lane (forDownloads). A chunk is read in a few milliseconds and a
+ * download reads one at a time, paced: two connections serve the sixteen downloads a process may
+ * stream at once (api/exports.ts DOWNLOAD_LIMITS), and a burst of them waits here, not in front
+ * of the portal's queries.
+ */
+export const DOWNLOAD_LANE = { poolSize: 2 } as const;
+
 export interface DatabaseConfig {
   /** `postgres://…`; when absent, PGlite. */
   readonly url?: string;
@@ -74,7 +89,7 @@ export interface DatabaseConfig {
   /** PostgreSQL schema (created when missing). Default `public`. */
   readonly schema?: string;
   readonly poolSize?: number;
-  /** application_name of every connection, suffixed by the pool's role (`ledger/work`, `ledger/requests`, `ledger/listen`). */
+  /** application_name of every connection, suffixed by the pool's role (`ledger/work`, `ledger/requests`, `ledger/downloads`, `ledger/listen`). */
   readonly applicationName?: string;
   /** Bounds of the requests' pool (forRequests), in place of REQUEST_LIMITS. */
   readonly requestLimits?: Partial<RequestLimits>;
@@ -106,6 +121,7 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
     pglite,
     schema,
     forRequests: () => database,
+    forDownloads: () => database,
     connectionEvents: new EventEmitter(),
     close: async () => {
       await db.destroy();
@@ -157,6 +173,26 @@ async function openPostgres(config: DatabaseConfig, url: string, schema: string)
   }
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   let requests: Database | undefined;
+  let downloads: Database | undefined;
+  /** A pool serving clients (requests, downloads): bounded waits for a connection, a statement, a lock. */
+  const boundedPool = (role: string, max: number, readTimeout = true) =>
+    watched(
+      new pg.Pool({
+        ...base,
+        Client,
+        max,
+        connectionTimeoutMillis: limits.connectMs,
+        ...(readTimeout ? { query_timeout: limits.queryMs } : {}),
+        application_name: `${appName}/${role}`,
+        options: [
+          ...searchPath,
+          `-c statement_timeout=${limits.statementMs}`,
+          `-c lock_timeout=${limits.lockMs}`,
+          `-c idle_in_transaction_session_timeout=${limits.queryMs}`,
+        ].join(' '),
+      }),
+      role,
+    );
   const database: Database = {
     engine: 'postgres',
     db,
@@ -167,30 +203,25 @@ async function openPostgres(config: DatabaseConfig, url: string, schema: string)
       new Client({ ...base, application_name: `${appName}/listen`, connectionTimeoutMillis: config.workConnectMs ?? 10_000, options: searchPath.length > 0 ? searchPath.join(' ') : undefined }),
     forRequests() {
       if (requests) return requests;
-      const requestPool = watched(
-        new pg.Pool({
-          ...base,
-          Client,
-          max: limits.poolSize,
-          connectionTimeoutMillis: limits.connectMs,
-          query_timeout: limits.queryMs,
-          application_name: `${appName}/requests`,
-          options: [
-            ...searchPath,
-            `-c statement_timeout=${limits.statementMs}`,
-            `-c lock_timeout=${limits.lockMs}`,
-            `-c idle_in_transaction_session_timeout=${limits.queryMs}`,
-          ].join(' '),
-        }),
-        'requests',
-      );
+      const requestPool = boundedPool('requests', limits.poolSize);
       const requestDb = new Kysely<any>({ dialect: new PostgresDialect({ pool: requestPool }) });
       requests = { ...database, db: requestDb, pool: requestPool, forRequests: () => requests!, close: () => database.close() };
       return requests;
     },
+    forDownloads() {
+      if (downloads) return downloads;
+      // No client-side query_timeout: `pg` arms it for a COPY too but never disarms it (a COPY has
+      // no callback), so it fires on a finished download's stream 20 s later. A chunk's COPY has a
+      // read bound of its own (api/exports.ts); statement_timeout bounds it on the server.
+      const downloadPool = boundedPool('downloads', DOWNLOAD_LANE.poolSize, false);
+      const downloadDb = new Kysely<any>({ dialect: new PostgresDialect({ pool: downloadPool }) });
+      downloads = { ...database, db: downloadDb, pool: downloadPool, forDownloads: () => downloads!, close: () => database.close() };
+      return downloads;
+    },
     async close() {
       const closing = [db.destroy()];
       if (requests) closing.push(requests.db.destroy());
+      if (downloads) closing.push(downloads.db.destroy());
       await Promise.all(closing);
     },
   };

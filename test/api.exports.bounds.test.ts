@@ -8,7 +8,7 @@ import { CHUNK_BYTES, DownloadGate, EXPORT_LIMITS, ExportWorker, exportMigration
 import { apiMigrations } from '../api/migrations.ts';
 import type { CsvFileBuilder } from '../api/ports.ts';
 import { buildCsv } from '../api/wiring.ts';
-import { migrate } from '../eventstore/database.ts';
+import { migrate, REQUEST_LIMITS } from '../eventstore/database.ts';
 import { projectionMigrations } from '../projections/index.ts';
 import { testTargets } from './support/stores.ts';
 import { A, B, json, openFixture, recordCalls, row, seedTwoContracts, type Fixture } from './api.support.ts';
@@ -143,6 +143,46 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
     expect(res.headers.get('content-length')).toBe(String(expected.byteLength));
     expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(expected))).toBe(true);
     expect(gate.downloads).toBe(0);
+  });
+
+  // Issue 18, the noisy neighbour: a download read its chunks through the requests' pool, as text
+  // (hex) decoded in JavaScript. It reads them through a lane of its own now, in binary.
+  it.runIf(target.name === 'PostgreSQL')('streams a download through its own lane: with every connection of the requests’ pool taken, the file still arrives whole', async () => {
+    await clear();
+    const job = await json(await create(tokenA, { month: '2017-10', kind: 'calls', encoding: 'sjis' }));
+    while (await worker.runOnce());
+    const expected = await buildCsv({ queries: f.queries, contractCode: A.code, month: '2017-10', kind: 'calls', encoding: 'sjis' });
+    const requests = f.db.database.forRequests();
+    const app = f.appWith({ database: requests, downloads: new DownloadGate() });
+    const res = await app.request(`/api/v1/exports/${job.id}/file`, { headers: { authorization: `Bearer ${tokenA}` } });
+    expect(res.status).toBe(200);
+    // The request has been answered; its body is read from here on, while the portal's queries
+    // hold every connection of their pool.
+    const held = await Promise.all(Array.from({ length: REQUEST_LIMITS.poolSize }, () => requests.pool!.connect()));
+    try {
+      expect(requests.pool!.totalCount).toBe(REQUEST_LIMITS.poolSize);
+      expect(requests.pool!.idleCount).toBe(0);
+      const body = Buffer.from(await res.arrayBuffer());
+      expect(body.length).toBe(expected.byteLength);
+      expect(body.equals(Buffer.from(expected))).toBe(true);
+    } finally {
+      for (const client of held) client.release();
+    }
+  });
+
+  it('sends every byte value of a stored chunk as it is (binary, not text)', async () => {
+    await clear();
+    const id = '00000000-0000-4000-8000-0000000000ff';
+    const bytes = Buffer.alloc(CHUNK_BYTES);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 8)) & 0xff;
+    const at = ORDINARY.toISOString();
+    await sql`
+      insert into exports (id, contract_code, month, kind, encoding, status, created_at, ready_at, expires_at, bytes)
+      values (${id}::uuid, ${A.code}, '2017-10', 'calls', 'utf-8', 'ready', ${at}::timestamptz, ${at}::timestamptz, ${new Date(ORDINARY.getTime() + 48 * HOUR).toISOString()}::timestamptz, ${bytes.length * 2 + 3})`.execute(db());
+    await sql`insert into export_chunks (export_id, seq, bytes) values (${id}::uuid, 0, ${bytes}), (${id}::uuid, 1, ${bytes}), (${id}::uuid, 2, ${Buffer.from([0, 0xff, 0x0a])})`.execute(db());
+    const res = await f.request('GET', `/api/v1/exports/${id}/file`, { token: tokenA });
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.concat([bytes, bytes, Buffer.from([0, 0xff, 0x0a])]))).toBe(true);
   });
 
   it('lets a contract download two files at once (429 beyond), the server three (503 beyond); a finished or dropped download frees its place', async () => {

@@ -1,0 +1,190 @@
+// `npx tsx bench/noisy.ts` — bench row 3d alone, for working on it: another customer's
+// GET /api/v1/charges quiet, then while the first customer (a) downloads its call-detail file in 8
+// loops, (b) hammers its largest listing's last page, (c) both. Same run, ratios of its quiet figure.
+// NOISY_CALLS (default 200,000) calls in the schema noisy_<calls>, kept between runs (NOISY_FRESH=1
+// makes it again). NOISY_SECONDS (default 10) per load. NOISY_ONLY=quiet,exports,listing,both.
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serve as listen } from '@hono/node-server';
+import { sql } from 'kysely';
+import { addMonths, japanMonthAt } from '../domain/time.ts';
+import { openLedger } from '../cli/context.ts';
+import { configFromEnv } from '../cli/config.ts';
+import { importContracts } from '../importers/contracts.ts';
+import { createProjectionRunner } from '../projections/index.ts';
+import { prepareServer } from '../cli/commands/serve.ts';
+import { createSession, DEFAULT_SESSION_POLICY } from '../api/sessions.ts';
+import { createLogger } from '../api/logger.ts';
+import { benchContracts, contractLines, writeCallCsv } from './generate.ts';
+import { fmt, runMeasured } from './measure.ts';
+
+const CALLS = Number(process.env.NOISY_CALLS ?? 200_000);
+const SECONDS = String(process.env.NOISY_SECONDS ?? 10);
+const ONLY = (process.env.NOISY_ONLY ?? 'quiet,exports,listing,both').split(',');
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const root = new URL('..', import.meta.url).pathname;
+const schema = `noisy_${CALLS}`;
+const env = { ...process.env, DATABASE_URL, LEDGER_DB_SCHEMA: schema };
+const month = addMonths(japanMonthAt(new Date()), -1);
+const [contract, neighbour] = benchContracts(2) as [ReturnType<typeof benchContracts>[number], ReturnType<typeof benchContracts>[number]];
+const log = (line: string) => process.stderr.write(`[noisy] ${line}\n`);
+
+function node(script: string, args: string[]): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(root, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', () => {
+      try {
+        resolve(JSON.parse(out));
+      } catch {
+        reject(new Error(`${script} printed ${out}`));
+      }
+    });
+  });
+}
+const load = (url: string, auth: string) => node('bench/load.mjs', [url, '50', SECONDS, auth]);
+const hammer = (base: string, token: string) => node('bench/hammer-exports.mjs', [base, token, month, SECONDS, '8']);
+
+let ledger = await openLedger(configFromEnv(env as NodeJS.ProcessEnv));
+const { rows: present } = await sql<{ n: string }>`select count(*)::text as n from events where type = 'CallRecorded'`.execute(ledger.database.db).catch(() => ({ rows: [{ n: '0' }] }));
+if (process.env.NOISY_FRESH || Number(present[0]!.n) < CALLS) {
+  await ledger.close();
+  const admin = await openLedger(configFromEnv({ ...env, LEDGER_DB_SCHEMA: 'public' } as NodeJS.ProcessEnv));
+  await sql.raw(`drop schema if exists ${schema} cascade`).execute(admin.database.db);
+  await admin.close();
+  ledger = await openLedger(configFromEnv(env as NodeJS.ProcessEnv));
+  const work = join(tmpdir(), `ledger-noisy-${process.pid}`);
+  mkdirSync(work, { recursive: true });
+  const csv = join(work, 'calls.csv');
+  log(`generating ${fmt(CALLS)} calls`);
+  await writeCallCsv(csv, [contract], CALLS, { months: [month] });
+  await importContracts(ledger.store, Buffer.from(contractLines([contract, neighbour])), { name: 'noisy-contracts.jsonl', credentialsDb: ledger.database.db });
+  const imported = await runMeasured(process.execPath, [join(root, 'cli/bin.mjs'), 'import', 'calls', csv], env);
+  if (imported.code !== 0) throw new Error(imported.stderr);
+  rmSync(work, { recursive: true, force: true });
+  await createProjectionRunner(ledger.database, ledger.store).catchUp();
+  log(`imported in ${fmt(imported.ms / 1000, 1)} s`);
+}
+
+const prepared = await prepareServer(ledger, { demo: false, adminToken: 'noisy-admin-token', logger: createLogger({ level: 'silent' }) });
+await prepared.start();
+const server = listen({ fetch: prepared.app.fetch, port: 0 });
+await once(server, 'listening');
+const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+try {
+  const { token } = await createSession(ledger.database.db, contract.contractCode, new Date(), DEFAULT_SESSION_POLICY);
+  const { token: neighbourToken } = await createSession(ledger.database.db, neighbour.contractCode, new Date(), DEFAULT_SESSION_POLICY);
+  let started = performance.now();
+  let fileBytes = 0;
+  for (let i = 0; i < 1200; i++) {
+    const res = await fetch(`${base}/api/v1/exports`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ month, kind: 'calls', encoding: 'sjis' }) });
+    const job = (await res.json()) as { status: string; id: string };
+    if (job.status === 'ready') {
+      const { rows } = await sql<{ bytes: string }>`select bytes::text as bytes from exports where id = ${job.id}::uuid`.execute(ledger.database.db);
+      fileBytes = Number(rows[0]!.bytes);
+      break;
+    }
+    if (job.status === 'failed') throw new Error(JSON.stringify(job));
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  log(`file ready: ${fmt(fileBytes / 2 ** 20, 1)} MB after ${fmt((performance.now() - started) / 1000, 1)} s (0 s when reused)`);
+  const { rows: largest } = await sql<{ number: string; calls: number }>`
+    select number, sum(calls)::int as calls from proj_monthly_charges where contract_code = ${contract.contractCode} and billing_month = ${month} group by number order by 2 desc limit 1`.execute(ledger.database.db);
+  const lastPage = Math.ceil(Number(largest[0]!.calls) / 10);
+  const listingUrl = `${base}/api/v1/charges/${month}/numbers/${largest[0]!.number}/calls?page=${lastPage}`;
+  const neighbourUrl = `${base}/api/v1/charges`;
+  const nAuth = `Bearer ${neighbourToken}`;
+  const results: Record<string, string> = {};
+  let quiet: { requestsPerSecond: number; p99: number; non2xx: number } | undefined;
+  const show = (name: string, r: { requestsPerSecond: number; p99: number; non2xx: number }, extra = '') => {
+    const ratio = quiet ? ` ratio ${fmt(r.requestsPerSecond / quiet.requestsPerSecond, 2)} p99-ratio ${fmt(quiet.p99 / Math.max(r.p99, 1), 2)}` : '';
+    results[name] = `${fmt(r.requestsPerSecond)} req/s p99 ${r.p99} ms non2xx ${r.non2xx}${ratio}${extra}`;
+    log(`${name}: ${results[name]}`);
+  };
+  let peak = 0;
+  // The requests' pool: how many wait for one of its connections, sampled every 10 ms.
+  const requestPool = ledger.database.forRequests().pool!;
+  let waitingSamples = 0;
+  let waitingSum = 0;
+  let waitingMax = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 100);
+  const poolSampler = setInterval(() => {
+    waitingSamples++;
+    waitingSum += requestPool.waitingCount;
+    waitingMax = Math.max(waitingMax, requestPool.waitingCount);
+  }, 10);
+  // The server process's CPU, the machine's, and the event loop's delay over each load.
+  const machine = () => {
+    const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    const n = f.map(Number);
+    return { busy: n.reduce((a, b) => a + b, 0) - n[3]! - n[4]!, all: n.reduce((a, b) => a + b, 0) };
+  };
+  // CPU time of every process on the machine, grouped (this server, its load generators, PostgreSQL,
+  // the rest), sampled every 250 ms so that processes that end within a load are counted.
+  const lastTicks = new Map<number, number>();
+  const groupTicks: Record<string, number> = {};
+  const sampleGroups = () => {
+    for (const pid of readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number)) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const ticks = Number(f[11]) + Number(f[12]);
+        const before = lastTicks.get(pid);
+        lastTicks.set(pid, ticks);
+        if (before === undefined) continue;
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        const g = pid === process.pid ? 'server' : cmd.includes('hammer-exports') ? 'hammer' : cmd.includes('load.mjs') ? 'autocannon' : cmd.startsWith('postgres') ? 'postgres' : 'other';
+        groupTicks[g] = (groupTicks[g] ?? 0) + ticks - before;
+      } catch {
+        // gone
+      }
+    }
+  };
+  const groupSampler = setInterval(sampleGroups, 250);
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+  loopDelay.enable();
+  let cpuFrom = process.cpuUsage();
+  let wallFrom = performance.now();
+  let machineFrom = machine();
+  const poolFigures = () => {
+    const cpu = process.cpuUsage(cpuFrom);
+    const wall = performance.now() - wallFrom;
+    const m = machine();
+    const text = ` | request pool waiting avg ${fmt(waitingSum / Math.max(waitingSamples, 1), 1)} max ${waitingMax} | server CPU ${fmt((100 * (cpu.user + cpu.system)) / 1000 / wall)}% | machine busy ${fmt((100 * (m.busy - machineFrom.busy)) / (m.all - machineFrom.all))}% | loop delay mean ${fmt(loopDelay.mean / 1e6, 1)} p99 ${fmt(loopDelay.percentile(99) / 1e6, 1)} ms`;
+    sampleGroups();
+    const ticks = Object.keys(groupTicks).map((k) => `${k} ${fmt((groupTicks[k]! * 1000) / wall)}%`).join(', ');
+    for (const k of Object.keys(groupTicks)) delete groupTicks[k];
+    waitingSamples = waitingSum = waitingMax = 0;
+    cpuFrom = process.cpuUsage();
+    wallFrom = performance.now();
+    machineFrom = m;
+    loopDelay.reset();
+    return `${text} | CPU (100% = one core): ${ticks}`;
+  };
+  poolFigures();
+  quiet = await load(neighbourUrl, nAuth);
+  show('quiet', quiet!, poolFigures());
+  for (const what of ONLY.filter((w) => w !== 'quiet')) {
+    peak = 0;
+    started = performance.now();
+    const noisy = load(neighbourUrl, nAuth);
+    const listing = what === 'listing' || what === 'both' ? load(listingUrl, `Bearer ${token}`) : undefined;
+    const exports = what === 'exports' || what === 'both' ? hammer(base, token) : undefined;
+    const [n, l, e] = await Promise.all([noisy, listing, exports]);
+    show(what, n, ` | listing ${l ? fmt(l.requestsPerSecond) : '-'} req/s | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${poolFigures()}`);
+  }
+  clearInterval(sampler);
+  clearInterval(poolSampler);
+  clearInterval(groupSampler);
+  process.stdout.write(`${JSON.stringify(results, null, 1)}\n`);
+} finally {
+  server.close();
+  await prepared.stop();
+  await ledger.close();
+}
