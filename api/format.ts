@@ -3,7 +3,7 @@
 import { DateTime } from 'luxon';
 import type { Money } from '../domain/money.ts';
 import { periodOf, ZONE, type JapanDate, type Month } from '../domain/time.ts';
-import type { CallDetail, CategoryFigures } from '../projections/read-model.ts';
+import type { CallDetail, CategoryFigures, Telegram } from '../projections/read-model.ts';
 
 // One JSON form of the figures for the portal and the engineer routes.
 export { figuresJson, type FiguresJson } from '../projections/engineering.ts';
@@ -33,6 +33,20 @@ export function callJson(call: CallDetail) {
     category: call.category,
     charge: call.charge.toString(),
     billed: call.billed.toString(),
+    // 前月以前分の調整 (SPEC §4.1): null for a call of the month listed.
+    adjustment: call.adjustment === null ? null : { kind: call.adjustment.kind, month: call.adjustment.month, callId: call.adjustment.callId },
+  };
+}
+
+export function telegramJson(t: Telegram) {
+  return {
+    telegramId: t.telegramId,
+    receiptNumber: t.receiptNumber,
+    date: t.date,
+    destination: t.destination,
+    kind: t.kind,
+    charge: t.charge.toString(),
+    adjustment: t.adjustment === null ? null : { kind: t.adjustment.kind, month: t.adjustment.month },
   };
 }
 

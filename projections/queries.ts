@@ -16,6 +16,8 @@ import { readStalls } from './framework.ts';
 import { projections } from './index.ts';
 import {
   CALL_WITHOUT_DURATION,
+  type Adjustment,
+  type AdjustmentKind,
   type CallDetail,
   type CallDetailPage,
   type CallRecordChunk,
@@ -70,6 +72,9 @@ interface CallFields {
   category: Category;
   charge: string;
   billed: string;
+  carried_from: string | null;
+  carry: string | null;
+  adjusted_call_id: string | null;
 }
 
 interface CallRow extends CallFields {
@@ -78,7 +83,8 @@ interface CallRow extends CallFields {
 }
 
 const CALL_FIELDS_TEXT = `call_id::text as call_id, using_number, start_date, start_time,
-  destination, area, duration, count, extension_type, call_type, category, charge::text as charge, billed::text as billed`;
+  destination, area, duration, count, extension_type, call_type, category, charge::text as charge, billed::text as billed,
+  carried_from, carry, adjusted_call_id::text as adjusted_call_id`;
 const CALL_COLUMNS = sql.raw(`${CALL_FIELDS_TEXT}, attributed_number, started_at::text as started_at`);
 
 /** A statement of fixed text, prepared under its name on PostgreSQL. */
@@ -105,8 +111,19 @@ function toCallDetail(r: CallFields, attributedNumber: string, seq: number): Cal
     category: r.category,
     charge: Money.fromDb(r.charge),
     billed: Money.fromDb(r.billed),
+    adjustment: adjustmentOf(r),
   };
 }
+
+/** 前月以前分の調整 of a row (SPEC §4.1); null for a call of the month it is listed in. */
+function adjustmentOf(r: Pick<CallFields, 'call_id' | 'carried_from' | 'carry' | 'adjusted_call_id'>): Adjustment | null {
+  if (r.carried_from === null || r.carry === null) return null;
+  const kind = ADJUSTMENT_KINDS.find((k) => k === r.carry);
+  if (kind === undefined) throw new Error(`call row ${r.call_id}: unknown carry ${JSON.stringify(r.carry)}`);
+  return { kind, month: r.carried_from, callId: r.adjusted_call_id ?? r.call_id };
+}
+
+const ADJUSTMENT_KINDS: readonly AdjustmentKind[] = ['late', 'corrected', 'voided'];
 
 /**
  * SPEC §7.2's nine fields, formatted as callRecord (importers/csv-export.ts) formats a CallDetail:
@@ -411,11 +428,19 @@ export function createQueries(database: Database, store?: EventStore): LedgerQue
     callRecords,
 
     async telegrams(contractCode, month) {
-      const { rows } = await sql<{ telegram_id: string; receipt_number: string | null; date: string; destination: string; kind: string; charge: string }>`
-        select telegram_id, receipt_number, date, destination, kind, charge::text as charge from ${sql.table(TELEGRAM_TABLES.telegrams)}
+      const { rows } = await sql<{ telegram_id: string; receipt_number: string | null; date: string; destination: string; kind: string; charge: string; carried_from: string | null }>`
+        select telegram_id, receipt_number, date, destination, kind, charge::text as charge, carried_from from ${sql.table(TELEGRAM_TABLES.telegrams)}
         where contract_code = ${contractCode} and month = ${month} order by date, position`.execute(db);
       return rows.map(
-        (r): Telegram => ({ telegramId: r.telegram_id, receiptNumber: r.receipt_number, date: r.date, destination: r.destination, kind: r.kind, charge: Money.fromDb(r.charge) }),
+        (r): Telegram => ({
+          telegramId: r.telegram_id,
+          receiptNumber: r.receipt_number,
+          date: r.date,
+          destination: r.destination,
+          kind: r.kind,
+          charge: Money.fromDb(r.charge),
+          adjustment: r.carried_from === null ? null : { kind: 'late', month: r.carried_from },
+        }),
       );
     },
 

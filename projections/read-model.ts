@@ -42,6 +42,27 @@ export interface MonthCharges extends MonthTotals {
   readonly numbers: readonly NumberCharges[];
 }
 
+/**
+ * 前月以前分の調整 (SPEC §4.1): what a row of a month carries for an earlier, closed month — a call
+ * of that month recorded after its close ('late'), or the difference a late correction or void
+ * made to one of its calls ('corrected', 'voided': charge = new − old, may be negative).
+ */
+export type AdjustmentKind = 'late' | 'corrected' | 'voided';
+
+export interface Adjustment {
+  readonly kind: AdjustmentKind;
+  /** The closed month the row adjusts (the call's own billing month). */
+  readonly month: Month;
+  /** The call adjusted: for 'late' the call itself. */
+  readonly callId: string;
+}
+
+/** A telegram of a closed month recorded after its close, listed in the next open month. */
+export interface TelegramAdjustment {
+  readonly kind: 'late';
+  readonly month: Month;
+}
+
 export interface CallDetail {
   /** 1-based position in start order within (contract, month, number[, category]). */
   readonly seq: number;
@@ -59,9 +80,11 @@ export interface CallDetail {
   readonly extensionType: string;
   readonly callType: string;
   readonly category: Category;
-  /** Normal charge (after corrections). */
+  /** Normal charge (after corrections); for a 'corrected' or 'voided' adjustment, the difference. */
   readonly charge: Money;
   readonly billed: Money;
+  /** null for a call of this month; else what the row adjusts of a closed month (前月以前分の調整). */
+  readonly adjustment: Adjustment | null;
 }
 
 /**
@@ -123,6 +146,8 @@ export interface Telegram {
   readonly destination: string;
   readonly kind: string;
   readonly charge: Money;
+  /** null for a telegram of this month; else the closed month it was carried from (前月以前分の調整). */
+  readonly adjustment: TelegramAdjustment | null;
 }
 
 export interface ProjectionStatus {

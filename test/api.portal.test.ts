@@ -311,7 +311,7 @@ describe.each(testTargets)('portal API on $name', (target) => {
   describe('GET /api/v1/charges/:month/telegrams', () => {
     it('lists the month’s telegrams, apart from the call totals', async () => {
       const body = await json(await f.request('GET', '/api/v1/charges/2017-11/telegrams', { token: tokenA }));
-      expect(body.items).toEqual([{ telegramId: '5f9c0a3e-8f2b-4c1d-9e7a-1b2c3d4e5f60', receiptNumber: 'R-4e5f60', date: '2017-11-03', destination: '東京都千代田区', kind: '慶弔', charge: '1230.00' }]);
+      expect(body.items).toEqual([{ telegramId: '5f9c0a3e-8f2b-4c1d-9e7a-1b2c3d4e5f60', receiptNumber: 'R-4e5f60', date: '2017-11-03', destination: '東京都千代田区', kind: '慶弔', charge: '1230.00', adjustment: null }]);
       expect(body.total).toBe('1230.00');
     });
 

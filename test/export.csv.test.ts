@@ -31,7 +31,7 @@ function detail(overrides: Partial<CallDetail> = {}): CallDetail {
   return {
     seq: 1, callId: 'c', attributedNumber: '0312345678', usingNumber: '0312345678', startDate: '2017-11-01', startTime: '201221.5',
     startedAt: '2017-11-01T20:12:21.500+09:00', destination: '03-1234-5678', area: '東京', duration: '000106.0', count: null,
-    extensionType: '外線', callType: '国内呼', category: 'domestic', charge: Money.parseCharge('8'), billed: Money.parseCharge('8'), ...overrides,
+    extensionType: '外線', callType: '国内呼', category: 'domestic', charge: Money.parseCharge('8'), billed: Money.parseCharge('8'), adjustment: null, ...overrides,
   };
 }
 

@@ -7,7 +7,7 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
 import { Amount, CategorySchema, errors, Figures, IsoTime, MonthParam, PageQuery, PhoneNumberParam, WholeYen, pageNumber, validationHook } from '../schemas.ts';
-import { callJson, figuresJson, wholeYenJson } from '../format.ts';
+import { callJson, figuresJson, telegramJson, wholeYenJson } from '../format.ts';
 import { portalMonths, requirePortalMonth } from '../window.ts';
 
 const MonthSummary = z
@@ -34,6 +34,23 @@ const NumberItem = z.object({
   calls: z.number().int(),
 });
 
+const Adjustment = z
+  .object({
+    kind: z.enum(['late', 'corrected', 'voided']).openapi({
+      description: 'late: a call of a closed month recorded after its close; corrected / voided: the difference a late correction or void made (charge = new − old, may be negative)',
+    }),
+    month: z.string().openapi({ description: 'the closed month adjusted (YYYY-MM)', example: '2017-11' }),
+    callId: z.string().openapi({ description: 'the call adjusted (for late: the call itself)' }),
+  })
+  .openapi('Adjustment', { description: '前月以前分の調整: a row carried from a closed month into this one (SPEC §4.1)' });
+
+const TelegramAdjustment = z
+  .object({
+    kind: z.enum(['late']).openapi({ description: 'a telegram of a closed month recorded after its close' }),
+    month: z.string().openapi({ description: 'the closed month adjusted (YYYY-MM)', example: '2017-11' }),
+  })
+  .openapi('TelegramAdjustment', { description: '前月以前分の調整: a telegram carried from a closed month into this one (SPEC §4.1)' });
+
 const CallItem = z
   .object({
     seq: z.number().int(),
@@ -49,6 +66,7 @@ const CallItem = z
     category: z.string(),
     charge: Amount,
     billed: Amount,
+    adjustment: Adjustment.nullable().openapi({ description: 'null for a call of this month; else what the row adjusts of a closed month' }),
   })
   .openapi('Call');
 
@@ -121,6 +139,7 @@ const telegramsRoute = createRoute({
                 destination: z.string(),
                 kind: z.string(),
                 charge: Amount,
+                adjustment: TelegramAdjustment.nullable().openapi({ description: 'null for a telegram of this month; else the closed month it was carried from' }),
               }),
             ),
             total: Amount,
@@ -178,7 +197,7 @@ export function chargesRoutes(deps: RouteDeps) {
     return c.json(
       {
         month,
-        items: telegrams.map((t) => ({ telegramId: t.telegramId, receiptNumber: t.receiptNumber, date: t.date, destination: t.destination, kind: t.kind, charge: t.charge.toString() })),
+        items: telegrams.map(telegramJson),
         total: Money.sum(telegrams.map((t) => t.charge)).toString(),
       },
       200,
