@@ -225,11 +225,12 @@ export interface DiffResult {
  * What changed in a month's figures between two instants, and the events recorded in between that
  * changed them (SPEC §4.1): one fold up to the later instant, read at both positions.
  */
-export async function diffMonth(deps: { store: EventStore; queries: LedgerQueries }, contractCode: string, month: Month, from: Date, to: Date): Promise<DiffResult> {
+export async function diffMonth(deps: { store: EventStore; queries: LedgerQueries }, contractCode: string, month: Month, from: Date, to?: Date): Promise<DiffResult> {
   requireMonth(month);
   await requireContract(deps.queries, contractCode);
-  if (to.getTime() < from.getTime()) throw new DomainError('INVALID_INSTANT', 'to must not be before from', 'to');
-  const [p1, p2] = await Promise.all([deps.store.visiblePositionAt(from), deps.store.visiblePositionAt(to)]);
+  if (to && to.getTime() < from.getTime()) throw new DomainError('INVALID_INSTANT', 'to must not be before from', 'to');
+  // Without `to`: everything stored up to now (the newest position).
+  const [p1, p2] = await Promise.all([deps.store.visiblePositionAt(from), to ? deps.store.visiblePositionAt(to) : deps.store.headPosition()]);
   const events = await ledgerEvents(deps.store, contractCode, month, p2);
   const before = figuresOf(foldLedger(events, p1), month);
   const ledger = foldLedger(events, p2);
@@ -291,7 +292,7 @@ export async function diffMonth(deps: { store: EventStore; queries: LedgerQuerie
     contractCode,
     month,
     from: { instant: isoJapanOf(from), position: p1.toString() },
-    to: { instant: isoJapanOf(to), position: p2.toString() },
+    to: { instant: isoJapanOf(to ?? new Date()), position: p2.toString() },
     changed,
     events: out,
   };

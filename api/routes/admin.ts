@@ -242,7 +242,7 @@ export function adminRoutes(deps: RouteDeps) {
   app.openapi(diff, async (c) => {
     const { code, month } = c.req.valid('param');
     const { from, to } = c.req.valid('query');
-    const result = await diffMonth(deps, code, month, parseInstant(from, 'from'), to === undefined ? deps.clock() : parseInstant(to, 'to'));
+    const result = await diffMonth(deps, code, month, parseInstant(from, 'from'), to === undefined ? undefined : parseInstant(to, 'to'));
     return c.json(result as unknown as Record<string, unknown>, 200);
   });
 

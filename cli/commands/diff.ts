@@ -14,8 +14,8 @@ export const diff: Command = {
     if (!contractCode || !month || positional.length > 2) throw new UsageError(`usage: ledger ${this.usage}`);
     const from = instantOption(options, 'from');
     if (!from) throw new UsageError(`--from is required; usage: ledger ${this.usage}`);
-    const to = instantOption(options, 'to') ?? new Date();
-    if (to.getTime() < from.getTime()) throw new UsageError('--to must not be before --from');
+    const to = instantOption(options, 'to');
+    if (to && to.getTime() < from.getTime()) throw new UsageError('--to must not be before --from');
     return withReadSide(ctx, async ({ ledger, queries }) => {
       const result = await diffMonth({ store: ledger.store, queries }, contractCode, month, from, to);
       if (options.json) {
