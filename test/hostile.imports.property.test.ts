@@ -20,7 +20,7 @@ import type { LedgerQueries } from '../projections/read-model.ts';
 import { HEADER } from './support/call-csv.ts';
 import { testTargets, type TestDatabase } from './support/stores.ts';
 
-const RUNS = Number(process.env.LEDGER_PROPERTY_RUNS ?? 20);
+const RUNS = Number(process.env.LEDGER_PROPERTY_RUNS ?? 15);
 const MONTHS = ['2017-10', '2017-11', '2017-12'] as const;
 const CALL_TYPES: readonly [string, Category][] = [
   ['国内呼', 'domestic'],
