@@ -11,6 +11,8 @@
 // encoding is handed out again while its month's figures are unchanged, and a contract has at most
 // EXPORT_LIMITS.pendingJobs jobs and EXPORT_LIMITS.files unexpired files at once (ExportLimitReached).
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Writable } from 'node:stream';
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -463,37 +465,39 @@ export class ExportWorker {
       await this.fail(job.id, `the file could not be created: its build stopped ${maxAttempts} times before finishing; please ask for it again later`);
       return true;
     }
+    let stored: ChunkStore | undefined;
     try {
-      const content = await this.options.build({
-        queries: this.options.queries,
-        contractCode: job.contractCode,
-        month: job.month,
-        kind: job.kind,
-        encoding: job.encoding,
-      });
+      // Chunks of an attempt that stopped half way are replaced.
+      await sql`delete from export_chunks where export_id = ${job.id}::uuid`.execute(db);
+      stored = new ChunkStore(db, job.id);
+      const input = { queries: this.options.queries, contractCode: job.contractCode, month: job.month, kind: job.kind, encoding: job.encoding };
+      const answered = await this.options.build(input, stored);
+      if (answered instanceof Uint8Array) await stored.put(answered);
+      await stored.finish();
       const readyAt = clock();
-      const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
       await db.transaction().execute(async (trx) => {
-        // Chunks of an attempt that stopped half way are replaced.
-        await sql`delete from export_chunks where export_id = ${job.id}::uuid`.execute(trx);
-        for (let seq = 0, at = 0; at < bytes.length || seq === 0; seq++, at += CHUNK_BYTES) {
-          await sql`insert into export_chunks (export_id, seq, bytes) values (${job.id}::uuid, ${seq}, ${bytes.subarray(at, at + CHUNK_BYTES)})`.execute(trx);
-        }
+        // The job turns ready in one statement with a check that its chunks are the ones this
+        // build wrote (another worker that took the job over may have replaced them).
         const { rows: done } = await sql`
-          update exports set status = 'ready', bytes = ${bytes.length}, ready_at = ${readyAt.toISOString()}::timestamptz,
+          update exports set status = 'ready', bytes = ${stored!.bytes}, ready_at = ${readyAt.toISOString()}::timestamptz,
             expires_at = ${new Date(readyAt.getTime() + EXPORT_RETENTION_MS).toISOString()}::timestamptz, claimed_at = null
           where id = ${job.id}::uuid and status = 'pending'
+            and (select count(*) from export_chunks where export_id = ${job.id}::uuid) = ${stored!.chunks}
+            and (select coalesce(sum(length(bytes)), 0) from export_chunks where export_id = ${job.id}::uuid) = ${stored!.bytes}
           returning id`.execute(trx);
         if (done.length === 0) throw new JobGone();
       }).catch((e: unknown) => {
         if (!(e instanceof JobGone)) throw e;
       });
-      log?.info({ kind: job.kind, month: job.month, bytes: content.byteLength }, 'export ready');
+      log?.info({ kind: job.kind, month: job.month, bytes: stored.bytes, chunks: stored.chunks }, 'export ready');
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       const coded = hasDomainCode(e);
       const giveUp = coded || row.attempts >= maxAttempts;
       log?.warn({ err: e, attempts: row.attempts, giveUp }, 'export failed');
+      stored?.destroy();
+      // A build that stopped leaves no chunks behind (a retry writes them again).
+      await sql`delete from export_chunks where export_id = ${job.id}::uuid and exists (select 1 from exports where id = ${job.id}::uuid and status = 'pending')`.execute(db).catch(() => {});
       if (giveUp) {
         // A coded error (an unmappable character, a rule) says something the customer can act on;
         // anything else is ours and is not described to them.
@@ -531,6 +535,76 @@ export class ExportWorker {
 
 /** The job stopped being pending while it was built (another worker finished it first). */
 class JobGone extends Error {}
+
+/**
+ * Where a file being built goes: a Writable that stores each CHUNK_BYTES it is given as the file's
+ * next chunk (a statement of its own on the work pool) before it takes more, so a build holds at
+ * most about two chunks in memory (the part of a chunk gathered, and the writes its back-pressure
+ * lets through), whatever the file's size.
+ */
+export class ChunkStore extends Writable {
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
+  /** Chunks stored so far. */
+  chunks = 0;
+  /** Bytes stored so far. */
+  bytes = 0;
+
+  constructor(
+    private readonly db: Kysely<any>,
+    private readonly id: string,
+  ) {
+    super({ highWaterMark: CHUNK_BYTES });
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.gathered.push(chunk);
+    this.gatheredBytes += chunk.length;
+    this.storeFull().then(() => done(), done);
+  }
+
+  override _final(done: (error?: Error | null) => void): void {
+    // A file has at least one chunk (an empty file: one empty chunk), as downloads expect.
+    const rest = this.take(this.gatheredBytes);
+    (rest.length > 0 || this.chunks === 0 ? this.store(rest) : Promise.resolve()).then(() => done(), done);
+  }
+
+  /** Writes the whole of `bytes` (a builder that answered the file instead of writing it). */
+  async put(bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.byteLength; at += CHUNK_BYTES) {
+      if (!this.write(Buffer.from(bytes.buffer, bytes.byteOffset + at, Math.min(CHUNK_BYTES, bytes.byteLength - at)))) await once(this, 'drain');
+    }
+  }
+
+  /** Ends the file and waits until its last chunk is stored. */
+  async finish(): Promise<void> {
+    if (this.errored) throw this.errored;
+    if (this.writableFinished) return;
+    await new Promise<void>((resolve, reject) => {
+      this.once('error', reject);
+      this.end((e?: Error | null) => (e ? reject(e) : resolve()));
+    });
+  }
+
+  private async storeFull(): Promise<void> {
+    while (this.gatheredBytes >= CHUNK_BYTES) await this.store(this.take(CHUNK_BYTES));
+  }
+
+  private take(n: number): Buffer {
+    const all = this.gathered.length === 1 ? this.gathered[0]! : Buffer.concat(this.gathered, this.gatheredBytes);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.gathered = rest.length > 0 ? [rest] : [];
+    this.gatheredBytes = rest.length;
+    return out;
+  }
+
+  private async store(bytes: Buffer): Promise<void> {
+    await sql`insert into export_chunks (export_id, seq, bytes) values (${this.id}::uuid, ${this.chunks}, ${bytes})`.execute(this.db);
+    this.chunks++;
+    this.bytes += bytes.length;
+  }
+}
 
 /** A domain code (`UNMAPPABLE_CHARACTER`), not a system one (`ECONNRESET`, `ERR_…`). */
 function hasDomainCode(e: unknown): boolean {

@@ -1,5 +1,6 @@
 // What the API needs from the other parts, as small functions, so that the routes stay thin and
 // tests can stand in for a part. api/wiring.ts builds them from the real modules.
+import type { Writable } from 'node:stream';
 import type { Category } from '../domain/events.ts';
 import type { Month } from '../domain/time.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
@@ -7,14 +8,25 @@ import type { LedgerQueries } from '../projections/read-model.ts';
 export type ExportKind = 'numbers' | 'calls';
 export type ExportEncoding = 'sjis' | 'utf-8';
 
-/** Builds one SPEC §7 CSV file (the one CSV writer of importers/csv-export.ts). */
-export type CsvFileBuilder = (input: {
+/** Which SPEC §7 CSV file to make. */
+export interface CsvFileInput {
   readonly queries: LedgerQueries;
   readonly contractCode: string;
   readonly month: Month;
   readonly kind: ExportKind;
   readonly encoding: ExportEncoding;
-}) => Promise<Uint8Array>;
+}
+
+/**
+ * Builds one SPEC §7 CSV file (the one CSV writer of importers/csv-export.ts): the whole file, or,
+ * given `out`, written to it as it is made, minding its back-pressure (the export worker stores it
+ * chunk by chunk and never holds it whole). A builder that ignores `out` and answers the bytes
+ * is stored the same way.
+ */
+export interface CsvFileBuilder {
+  (input: CsvFileInput): Promise<Uint8Array>;
+  (input: CsvFileInput, out: Writable): Promise<unknown>;
+}
 
 /** One problem of an input file: a line (1-based, the header is line 1), a field, a message. */
 export interface InputProblem {

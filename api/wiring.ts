@@ -6,10 +6,11 @@ import type { ProjectionRunner } from '../projections/index.ts';
 import { auditFigure, verifyMonth } from '../projections/engineering.ts';
 import { importCalls } from '../importers/calls.ts';
 import { importContracts } from '../importers/contracts.ts';
-import { buildCsvFile } from '../importers/csv-export.ts';
+import type { Writable } from 'node:stream';
+import { buildCsvFile, writeExport } from '../importers/csv-export.ts';
 import { reconcile } from '../importers/reconcile.ts';
 import { ApiError } from './errors.ts';
-import type { CsvFileBuilder, EngineerOperations } from './ports.ts';
+import type { CsvFileBuilder, CsvFileInput, EngineerOperations } from './ports.ts';
 
 export interface WiringDeps {
   readonly database: Database;
@@ -49,5 +50,6 @@ export function createEngineerOperations(deps: WiringDeps): EngineerOperations {
   };
 }
 
-/** The one CSV writer of SPEC §7 (importers/csv-export.ts), as `ledger export` uses it. */
-export const buildCsv: CsvFileBuilder = (input) => buildCsvFile(input);
+/** The one CSV writer of SPEC §7 (importers/csv-export.ts), as `ledger export` uses it: to `out` as it goes, or the whole file. */
+export const buildCsv: CsvFileBuilder = ((input: CsvFileInput, out?: Writable) =>
+  out ? writeExport(input.kind, input.queries, input.contractCode, input.month, input.encoding, out) : buildCsvFile(input)) as CsvFileBuilder;

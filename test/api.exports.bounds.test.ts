@@ -6,7 +6,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHUNK_BYTES, DownloadGate, EXPORT_LIMITS, ExportWorker, exportMigrations } from '../api/exports.ts';
 import { apiMigrations } from '../api/migrations.ts';
-import type { CsvFileBuilder } from '../api/ports.ts';
+import type { Writable } from 'node:stream';
+import type { CsvFileBuilder, CsvFileInput } from '../api/ports.ts';
 import { buildCsv } from '../api/wiring.ts';
 import { migrate, REQUEST_LIMITS } from '../eventstore/database.ts';
 import { projectionMigrations } from '../projections/index.ts';
@@ -25,10 +26,10 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
   const gate = new DownloadGate({ total: 3, perContract: 2 });
 
   beforeAll(async () => {
-    const counting: CsvFileBuilder = async (input) => {
+    const counting = (async (input: CsvFileInput, out?: Writable) => {
       builds++;
-      return buildCsv(input);
-    };
+      return out ? buildCsv(input, out) : buildCsv(input);
+    }) as CsvFileBuilder;
     f = await openFixture(target, { buildCsv: counting, downloads: gate });
     await seedTwoContracts(f);
     // Enough calls in October that their CSV spans several chunks.
@@ -183,6 +184,64 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
     const res = await f.request('GET', `/api/v1/exports/${id}/file`, { token: tokenA });
     expect(res.status).toBe(200);
     expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.concat([bytes, bytes, Buffer.from([0, 0xff, 0x0a])]))).toBe(true);
+  });
+
+  // Issue 18: a build held the whole file in memory before storing it (15 MB for a month of
+  // 200,000 calls, 75 MB at 1M). It stores each chunk as it is made now.
+  it('builds a file into its chunks as it is made: never more than two chunks written and not yet stored, whatever the file’s size', async () => {
+    await clear();
+    const job = await json(await create(tokenA, { month: '2017-09', kind: 'calls', encoding: 'sjis' }));
+    const piece = Buffer.alloc(48 * 1024, 0x41);
+    const pieces = 40; // 1.9 MB: more than seven chunks
+    let written = 0;
+    let mostAhead = 0;
+    const storedBytes = async () =>
+      count(sql<{ n: string }>`select coalesce(sum(length(bytes)), 0)::text as n from export_chunks where export_id = ${job.id}::uuid`);
+    // A builder that writes as fast as it is let (minding back-pressure), and measures how far its
+    // writes run ahead of what is stored; one not given a place to write answers the whole file.
+    const flooding = (async (_input: CsvFileInput, out?: Writable) => {
+      if (!out) return Buffer.concat(Array.from({ length: pieces }, () => piece));
+      for (let i = 0; i < pieces; i++) {
+        if (!out.write(piece)) await new Promise((resolve) => out.once('drain', resolve));
+        written += piece.length;
+        mostAhead = Math.max(mostAhead, written - (await storedBytes()));
+      }
+    }) as CsvFileBuilder;
+    // Where a builder answers the file, that is what it holds.
+    const holding = (async () => Buffer.concat(Array.from({ length: pieces }, () => piece))) as CsvFileBuilder;
+    await new ExportWorker({ db: db(), queries: f.queries, build: flooding, clock: () => f.now }).runOnce();
+    expect(written).toBe(pieces * piece.length);
+    expect(mostAhead).toBeLessThanOrEqual(2 * CHUNK_BYTES + piece.length);
+    const res = await f.request('GET', `/api/v1/exports/${job.id}/file`, { token: tokenA });
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.concat(Array.from({ length: pieces }, () => piece)))).toBe(true);
+    // The other way in stores the same file.
+    await clear();
+    const other = await json(await create(tokenA, { month: '2017-09', kind: 'calls', encoding: 'sjis' }));
+    await new ExportWorker({ db: db(), queries: f.queries, build: holding, clock: () => f.now }).runOnce();
+    const again = await f.request('GET', `/api/v1/exports/${other.id}/file`, { token: tokenA });
+    expect(Buffer.from(await again.arrayBuffer()).equals(Buffer.concat(Array.from({ length: pieces }, () => piece)))).toBe(true);
+  });
+
+  it('leaves no chunks behind a build that failed half way, and none of another attempt in a file that turns ready', async () => {
+    await clear();
+    const job = await json(await create(tokenA, { month: '2017-09', kind: 'calls', encoding: 'sjis' }));
+    const failing = (async (_input: CsvFileInput, out?: Writable) => {
+      for (let i = 0; i < 3; i++) if (!out!.write(Buffer.alloc(CHUNK_BYTES, 0x42))) await new Promise((resolve) => out!.once('drain', resolve));
+      throw new Error('the database went away half way');
+    }) as CsvFileBuilder;
+    await new ExportWorker({ db: db(), queries: f.queries, build: failing, clock: () => f.now }).runOnce();
+    const chunksOf = () => count(sql<{ n: string }>`select count(*)::text as n from export_chunks where export_id = ${job.id}::uuid`);
+    expect(await chunksOf()).toBe(0);
+    expect((await json(await f.request('GET', `/api/v1/exports/${job.id}`, { token: tokenA }))).status).toBe('pending');
+    // A stale chunk past the end of the real file (an attempt that died with more written) is gone once it is ready.
+    await sql`insert into export_chunks (export_id, seq, bytes) values (${job.id}::uuid, 999, ${Buffer.from('stale')})`.execute(db());
+    while (await worker.runOnce());
+    const expected = await buildCsv({ queries: f.queries, contractCode: A.code, month: '2017-09', kind: 'calls', encoding: 'sjis' });
+    const res = await f.request('GET', `/api/v1/exports/${job.id}/file`, { token: tokenA });
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(expected))).toBe(true);
+    expect(await chunksOf()).toBe(Math.max(1, Math.ceil(expected.byteLength / CHUNK_BYTES)));
   });
 
   it('lets a contract download two files at once (429 beyond), the server three (503 beyond); a finished or dropped download frees its place', async () => {

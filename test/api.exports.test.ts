@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { ExportWorker } from '../api/exports.ts';
-import type { CsvFileBuilder } from '../api/ports.ts';
+import type { Writable } from 'node:stream';
+import type { CsvFileBuilder, CsvFileInput } from '../api/ports.ts';
 import { buildCsv } from '../api/wiring.ts';
 import { testTargets } from './support/stores.ts';
 import { A, B, json, openFixture, seedTwoContracts, type Fixture } from './api.support.ts';
@@ -23,10 +24,11 @@ describe.each(testTargets)('CSV downloads on $name', (target) => {
 
   beforeAll(async () => {
     // The worker builds with the real CSV writer (api/wiring.ts → importers/csv-export.ts).
-    const recording: CsvFileBuilder = async (input) => {
+    // It writes the file to the worker's chunk store as it goes, as in the server.
+    const recording = (async (input: CsvFileInput, out?: Writable) => {
       built.push(`${input.contractCode} ${input.month} ${input.kind} ${input.encoding}`);
-      return buildCsv(input);
-    };
+      return out ? buildCsv(input, out) : buildCsv(input);
+    }) as CsvFileBuilder;
     // Room for this story's jobs at once (the bounds per contract have tests of their own).
     f = await openFixture(target, { buildCsv: recording, exportLimits: { pendingJobs: 4, files: 8 } });
     await seedTwoContracts(f);
@@ -69,7 +71,7 @@ describe.each(testTargets)('CSV downloads on $name', (target) => {
 
   it('the worker builds pending jobs, also ones left by an earlier process, and the status turns ready', async () => {
     // A second worker instance stands for the server after a restart: the jobs are in the table.
-    const afterRestart = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: async (i) => buildCsv(i), clock: () => f.now });
+    const afterRestart = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: buildCsv, clock: () => f.now });
     let n = 0;
     while (await afterRestart.runOnce()) n++;
     expect(n).toBe(4);
