@@ -12,6 +12,7 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { stringify as stringifySync } from 'csv-stringify/sync';
 import iconv from 'iconv-lite';
+import { markedCallType } from '../domain/adjustments.ts';
 import { CALL_COLUMNS } from '../domain/call.ts';
 import { freeTextProblem, isTelephoneNumber, mayHoldUnfitCharacter } from '../domain/text.ts';
 import type { Month } from '../domain/time.ts';
@@ -73,11 +74,17 @@ export class UnsafeCellError extends Error {
 }
 
 const DESTINATION_FIELD = 3;
+const CHARGE_FIELD = 8;
+/** 通話料 as the export writes it (Money, 2 places); negative for a carried difference (SPEC §4.1). */
+const AMOUNT = /^-?[0-9]+\.[0-9]{2}$/;
 
 /** Why a call-detail cell may not be written, if it may not. */
-function unsafeCell(index: number, value: string): string | undefined {
+export function unsafeCell(index: number, value: string): string | undefined {
   // A destination's leading + is the number's own (an international number); it is a number then.
   if (index === DESTINATION_FIELD) return isTelephoneNumber(value) ? undefined : `${JSON.stringify(value)} is not a telephone number`;
+  // A charge's leading - is the number's own (a correction's difference carried from a closed
+  // month may be negative): a spreadsheet reads -272.50 as the number it is, never a formula.
+  if (index === CHARGE_FIELD && AMOUNT.test(value)) return undefined;
   return freeTextProblem(value);
 }
 
@@ -104,8 +111,12 @@ const ESCAPED_CONTROL = /\\[trnbfv]/;
 const PLUS_AT_CELL_START = /(?:^|,)\+/m;
 const DESTINATION_PLUS = /^((?:[^,\n]*,){3})\+/gm;
 
+// A negative charge (the last cell) is a number, not a formula: left out of the test above.
+const NEGATIVE_CHARGE = /,-[0-9]+\.[0-9]{2}$/gm;
+
 function mayHoldUnsafeCell(copyText: string): boolean {
-  if (FORMULA_AT_CELL_START.test(copyText) || ESCAPED_CONTROL.test(copyText) || mayHoldUnfitCharacter(copyText)) return true;
+  if (ESCAPED_CONTROL.test(copyText) || mayHoldUnfitCharacter(copyText)) return true;
+  if (FORMULA_AT_CELL_START.test(copyText) && FORMULA_AT_CELL_START.test(copyText.replace(NEGATIVE_CHARGE, ','))) return true;
   return PLUS_AT_CELL_START.test(copyText) && PLUS_AT_CELL_START.test(copyText.replace(DESTINATION_PLUS, '$1'));
 }
 
@@ -223,7 +234,9 @@ export function callRecord(c: CallDetail): string[] {
     c.area,
     c.duration ?? `${c.count}件`,
     c.extensionType,
-    c.callType,
+    // A row carried from a closed month says so (前月以前分の調整, SPEC §4.1): 呼種別 is the one
+    // free-text field of the fixed layout that has room for it.
+    c.adjustment === null ? c.callType : markedCallType(c.callType, c.adjustment.kind, c.adjustment.month),
     c.charge.toString(),
   ];
 }

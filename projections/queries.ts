@@ -5,6 +5,7 @@ import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { contractSummary, type ContractState, type OpenContractState } from '../domain/contract.ts';
 import { CATEGORIES, OPTION_KEYS, type Category, type OptionKey } from '../domain/events.ts';
+import { ADJUSTMENT_KIND_JA, ADJUSTMENT_KINDS, ADJUSTMENT_LABEL_JA, CALL_TYPE_MAX } from '../domain/adjustments.ts';
 import { Money } from '../domain/money.ts';
 import { isoOfJapanDateTime, type JapanDate, type Month } from '../domain/time.ts';
 import type { Database } from '../eventstore/database.ts';
@@ -17,7 +18,6 @@ import { projections } from './index.ts';
 import {
   CALL_WITHOUT_DURATION,
   type Adjustment,
-  type AdjustmentKind,
   type CallDetail,
   type CallDetailPage,
   type CallRecordChunk,
@@ -123,7 +123,6 @@ function adjustmentOf(r: Pick<CallFields, 'call_id' | 'carried_from' | 'carry' |
   return { kind, month: r.carried_from, callId: r.adjusted_call_id ?? r.call_id };
 }
 
-const ADJUSTMENT_KINDS: readonly AdjustmentKind[] = ['late', 'corrected', 'voided'];
 
 /**
  * SPEC §7.2's nine fields, formatted as callRecord (importers/csv-export.ts) formats a CallDetail:
@@ -132,7 +131,22 @@ const ADJUSTMENT_KINDS: readonly AdjustmentKind[] = ['late', 'corrected', 'voide
  * A call has a duration or a count (CallRecorded); a row with neither fails the export (NULL).
  */
 const CALL_RECORD_FIELDS = `attributed_number, replace(start_date, '-', '/'), start_time, destination, area,
-  coalesce(duration, count::text || '件'), extension_type, call_type, round(charge, 2)::text`;
+  coalesce(duration, count::text || '件'), extension_type, ${markedCallTypeSql()}, round(charge, 2)::text`;
+
+/** A text literal of SQL (the labels are ours, but quoted as any text would be). */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/**
+ * 呼種別 of a row carried from a closed month, as markedCallType (domain/adjustments.ts) writes it:
+ * the call type cut to leave room for `(前月以前分の調整 2017/11 訂正)`, then that mark.
+ */
+function markedCallTypeSql(): string {
+  const kind = `case carry ${ADJUSTMENT_KINDS.map((k) => `when ${literal(k)} then ${literal(ADJUSTMENT_KIND_JA[k])}`).join(' ')} end`;
+  const mark = `(${literal(`(${ADJUSTMENT_LABEL_JA} `)} || replace(carried_from, '-', '/') || ' ' || ${kind} || ')')`;
+  return `case when carried_from is null or carry is null then call_type else left(call_type, ${CALL_TYPE_MAX} - char_length(${mark})) || ${mark} end`;
+}
 
 const CALL_RECORD_PAGE = 5000;
 

@@ -4,6 +4,7 @@
 import type { ProjectionStall } from './framework.ts';
 import type { Money } from '../domain/money.ts';
 import type { Category, OptionKey } from '../domain/events.ts';
+import type { AdjustmentKind } from '../domain/adjustments.ts';
 import type { JapanDate, Month } from '../domain/time.ts';
 
 export interface CategoryFigures {
@@ -47,7 +48,7 @@ export interface MonthCharges extends MonthTotals {
  * of that month recorded after its close ('late'), or the difference a late correction or void
  * made to one of its calls ('corrected', 'voided': charge = new − old, may be negative).
  */
-export type AdjustmentKind = 'late' | 'corrected' | 'voided';
+export type { AdjustmentKind };
 
 export interface Adjustment {
   readonly kind: AdjustmentKind;

@@ -106,6 +106,8 @@ interface CallRowData {
   readonly charge: string;
   readonly startedAt: bigint;
   readonly voided: boolean;
+  /** 前月以前分の調整: carried from a closed month (呼種別 gets its mark), or an ordinary call. */
+  readonly carry: { readonly from: string; readonly kind: 'late' | 'corrected' | 'voided' } | null;
 }
 
 const arbCents = fc.bigInt({ min: -(10n ** 14n) + 1n, max: 10n ** 14n - 1n });
@@ -118,8 +120,12 @@ const arbCall = (text: fc.Arbitrary<string>): fc.Arbitrary<CallRowData> => fc.re
   cents: arbCents,
   startedAt: fc.bigInt({ min: -(2n ** 40n), max: 2n ** 40n }),
   voided: fc.boolean(),
-}).map(({ fields, duration, count, cents, startedAt, voided }) => ({
-  fields,
+  carry: fc.option(fc.record({ from: fc.constantFrom('2017-10', '2016-01', '1999-12'), kind: fc.constantFrom('late' as const, 'corrected' as const, 'voided' as const) }), { nil: null, freq: 3 }),
+  // Call types long enough, now and then, that the mark of a carried row cuts them (80 characters).
+  stretch: fc.oneof({ weight: 3, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.integer({ min: 10, max: 40 }) }),
+}).map(({ fields, duration, count, cents, startedAt, voided, carry, stretch }) => ({
+  carry,
+  fields: fields.map((f, i) => (i === 6 ? f.repeat(stretch) : f)),
   duration,
   count: duration === null ? count : null,
   charge: `${cents < 0n ? '-' : ''}${(cents < 0n ? -cents : cents) / 100n}.${String((cents < 0n ? -cents : cents) % 100n).padStart(2, '0')}`,
@@ -158,6 +164,8 @@ async function insertCalls(t: TestDatabase, calls: readonly CallRowData[], optio
         charge: c.charge,
         billed: c.charge,
         voided: c.voided,
+        carried_from: c.carry?.from ?? null,
+        carry: c.carry?.kind ?? null,
       };
     });
     if (rows.length > 0) await db.insertInto(CHARGE_TABLES.calls).values(rows).execute();
@@ -224,8 +232,33 @@ for (const target of testTargets) {
       expect((await both('utf-8')).ours).toMatchObject({ records: n });
     });
 
+    it('rows carried from a closed month (前月以前分の調整): 呼種別 marked and cut to 80 characters, negative charges — the same bytes', async () => {
+      const kinds = ['late', 'corrected', 'voided'] as const;
+      const callTypes = (unit: string) => [0, 1, 52, 53, 54, 55, 79, 80, 81, 120].map((n) => unit.repeat(n));
+      const callsOf = (unit: string) =>
+        callTypes(unit).flatMap((callType, i) =>
+          kinds.map((kind, k): CallRowData => ({
+            fields: ['0310000000', '2017/11/03', '101010.0', '03-1234-5678', '東京', '外線', callType],
+            duration: '000130.0',
+            count: null,
+            charge: k === 2 ? `-${i + 1}.50` : `${i}.00`,
+            startedAt: BigInt(i * 3 + k),
+            voided: false,
+            carry: { from: '2017-10', kind },
+          })),
+        );
+      for (const [unit, encodings] of [['携', ['sjis', 'utf-8']], ['a,"', ['sjis', 'utf-8']], ['𠮷', ['utf-8']]] as const) {
+        await insertCalls(t, callsOf(unit));
+        for (const encoding of encodings) {
+          const { ours, theirs } = await both(encoding);
+          expect(ours).toMatchObject({ records: 30 });
+          expect(ours).toEqual(theirs);
+        }
+      }
+    });
+
     it('refuses a call with neither a duration nor a count (it has no 通話時間)', async () => {
-      await insertCalls(t, [{ fields: ['0310000000', '2017/11/03', '101010.0', '03-1234-5678', '東京', '外線', '国内呼'], duration: null, count: null, charge: '8.00', startedAt: 0n, voided: false }]);
+      await insertCalls(t, [{ fields: ['0310000000', '2017/11/03', '101010.0', '03-1234-5678', '東京', '外線', '国内呼'], duration: null, count: null, charge: '8.00', startedAt: 0n, voided: false, carry: null }]);
       expect((await both('sjis')).ours).toEqual({ error: 'a call in the call details has neither a duration nor a count' });
     });
   });

@@ -5,7 +5,8 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Money } from '../domain/money.ts';
 import { importCalls } from '../importers/calls.ts';
-import { CALLS_HEADER, NUMBERS_HEADER, UnencodableCharacterError, buildCsvFile, callRecord, cp932Text, encodeCp932, writeCsv } from '../importers/csv-export.ts';
+import { CALLS_HEADER, NUMBERS_HEADER, UnencodableCharacterError, buildCsvFile, callRecord, cp932Text, encodeCp932, unsafeCell, writeCsv } from '../importers/csv-export.ts';
+import { CALL_TYPE_MAX, markedCallType } from '../domain/adjustments.ts';
 import { reconcile } from '../importers/reconcile.ts';
 import { ImportRejected } from '../importers/problems.ts';
 import { createProjectionRunner, projectionMigrations } from '../projections/index.ts';
@@ -34,6 +35,36 @@ function detail(overrides: Partial<CallDetail> = {}): CallDetail {
     extensionType: '外線', callType: '国内呼', category: 'domestic', charge: Money.parseCharge('8'), billed: Money.parseCharge('8'), adjustment: null, ...overrides,
   };
 }
+
+describe('前月以前分の調整 in the call-detail records (SPEC §4.1)', () => {
+  it('marks 呼種別 of a carried row with the month and what it adjusts; an ordinary call as it is', () => {
+    expect(callRecord(detail())[7]).toBe('国内呼');
+    const corrected = callRecord(detail({ charge: Money.parse('-6.00'), adjustment: { kind: 'corrected', month: '2017-11', callId: 'c0' } }));
+    expect(corrected.slice(7)).toEqual(['国内呼(前月以前分の調整 2017/11 訂正)', '-6.00']);
+    expect(callRecord(detail({ adjustment: { kind: 'voided', month: '2016-12', callId: 'c0' } }))[7]).toBe('国内呼(前月以前分の調整 2016/12 取消)');
+    expect(callRecord(detail({ adjustment: { kind: 'late', month: '2017-11', callId: 'c' } }))[7]).toBe('国内呼(前月以前分の調整 2017/11 遅れて届いた通話)');
+  });
+
+  it('cuts a long call type, never the mark, to 80 characters (code points, as PostgreSQL counts them)', () => {
+    const long = '携帯呼'.repeat(30);
+    const marked = markedCallType(long, 'late', '2017-11');
+    expect([...marked]).toHaveLength(CALL_TYPE_MAX);
+    expect(marked.endsWith('(前月以前分の調整 2017/11 遅れて届いた通話)')).toBe(true);
+    expect(long.startsWith(marked.slice(0, marked.indexOf('(')))).toBe(true);
+    const astral = markedCallType('𠮷'.repeat(79), 'corrected', '2017-11');
+    expect([...astral]).toHaveLength(CALL_TYPE_MAX);
+    expect(markedCallType('国内呼', 'corrected', '2017-11')).toBe('国内呼(前月以前分の調整 2017/11 訂正)');
+  });
+
+  it('writes a negative charge: its leading - is the number’s own, not a formula; anywhere else - is refused', () => {
+    expect(unsafeCell(8, '-272.50')).toBeUndefined();
+    expect(unsafeCell(8, '8.00')).toBeUndefined();
+    expect(unsafeCell(8, '-1+1')).toMatch(/formula/);
+    expect(unsafeCell(8, '=1+1')).toMatch(/formula/);
+    expect(unsafeCell(4, '-272.50')).toMatch(/formula/);
+    expect(unsafeCell(7, '-国内呼')).toMatch(/formula/);
+  });
+});
 
 describe('Shift_JIS (CP932) output', () => {
   it('maps WAVE DASH, MINUS SIGN, EM DASH, DOUBLE VERTICAL LINE, ¢ £ ¬ ¦ to their CP932 codes', () => {

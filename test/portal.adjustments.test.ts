@@ -2,7 +2,13 @@
 // late correction, a late void and a late telegram of November are listed in December — in the
 // API's listings (the `adjustment` field), on the portal's pages (marked, with a note) and in
 // December's call-detail CSV (呼種別 marked) — and November's listings stay as billed. On every store.
+import { PassThrough } from 'node:stream';
+import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeExport, type ExportEncoding } from '../importers/csv-export.ts';
+import { createQueries } from '../projections/queries.ts';
+import type { LedgerQueries } from '../projections/read-model.ts';
+import { oracleWriteCallsCsv } from './support/csv-oracle.ts';
 import { closeMonth } from '../domain/billing-service.ts';
 import { callRecordedData, parseCallRow } from '../domain/call.ts';
 import { streams } from '../domain/events.ts';
@@ -21,6 +27,15 @@ const VOIDED = callIdOf(NOVEMBER[9]!); // 272.50, voided
 const LATE = row(A.dialIn, '2017/11/20', '100000.0', '国内呼', '30.00');
 const LATE_ID = callIdOf(LATE);
 const LATE_TELEGRAM = '5f9c0a3e-8f2b-4c1d-9e7a-1b2c3d4e5f99';
+
+async function callsCsv(queries: LedgerQueries, month: string, encoding: ExportEncoding = 'sjis'): Promise<Buffer> {
+  const out = new PassThrough();
+  const parts: Buffer[] = [];
+  out.on('data', (b: Buffer) => parts.push(b));
+  await writeExport('calls', queries, A.code, month, encoding, out);
+  out.end();
+  return Buffer.concat(parts);
+}
 
 /** A's November closed on 12/05; then the late call, correction, void and telegram of November. */
 export async function seedLateNovember(f: Fixture): Promise<void> {
@@ -90,6 +105,35 @@ describe.each(testTargets)('前月以前分の調整 on $name', (target) => {
       const body = await json(await f.request('GET', '/api/v1/charges/2017-12/numbers/0698765432/calls', { token: b }));
       expect(body.items).toHaveLength(1);
       expect(body.items[0].adjustment).toBeNull();
+    });
+  });
+
+  describe('call-detail CSV (SPEC §7.2)', () => {
+    it('marks December’s carried rows in 呼種別, writes a negative difference as a number, November’s file without a mark', async () => {
+      const dec = iconv.decode(await callsCsv(f.queries, '2017-12'), 'cp932').split('\r\n');
+      expect(dec.slice(1, 5)).toEqual([
+        `${A.dialIn},2017/11/01,101200.5,03-1111-2222,東京,000106.0,外線,国内呼(前月以前分の調整 2017/11 訂正),2.00`,
+        `${A.dialIn},2017/11/12,090000.0,080-1234-5678,携帯,000106.0,外線,携帯呼(前月以前分の調整 2017/11 取消),-272.50`,
+        `${A.dialIn},2017/11/20,100000.0,03-1111-2222,東京,000106.0,外線,国内呼(前月以前分の調整 2017/11 遅れて届いた通話),30.00`,
+        `${A.dialIn},2017/12/04,100000.0,03-1111-2222,東京,000106.0,外線,国内呼,8.00`,
+      ]);
+      const nov = iconv.decode(await callsCsv(f.queries, '2017-11'), 'cp932');
+      expect(nov).not.toContain('前月以前分の調整');
+      expect(nov).toContain(`${A.dialIn},2017/11/12,090000.0,080-1234-5678,携帯,000106.0,外線,携帯呼,272.50`);
+    });
+
+    it('the database’s records (COPY on PostgreSQL, pages on PGlite), the page path and the TypeScript writer give the same bytes', async () => {
+      const pages = createQueries({ ...f.db.database, pool: undefined }, f.db.store);
+      for (const encoding of ['sjis', 'utf-8'] as const) {
+        const ours = await callsCsv(f.queries, '2017-12', encoding);
+        expect(await callsCsv(pages, '2017-12', encoding)).toEqual(ours);
+        const out = new PassThrough();
+        const parts: Buffer[] = [];
+        out.on('data', (b: Buffer) => parts.push(b));
+        await oracleWriteCallsCsv(f.queries, A.code, '2017-12', encoding, out);
+        out.end();
+        expect(Buffer.concat(parts)).toEqual(ours);
+      }
     });
   });
 });

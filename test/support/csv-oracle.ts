@@ -29,7 +29,16 @@ export async function oracleWriteCsv(
       count++;
       if (callRecords) {
         record.forEach((value, i) => {
-          const why = i === 3 ? (/^\+?[0-9][0-9-]*$/.test(value) ? undefined : `${JSON.stringify(value)} is not a telephone number`) : freeTextProblem(value);
+          // The destination may begin with + (an international number), the charge with - (a
+          // difference carried from a closed month): both are numbers then, not formulas.
+          const why =
+            i === 3
+              ? /^\+?[0-9][0-9-]*$/.test(value)
+                ? undefined
+                : `${JSON.stringify(value)} is not a telephone number`
+              : i === 8 && /^-?[0-9]+\.[0-9]{2}$/.test(value)
+                ? undefined
+                : freeTextProblem(value);
           if (why !== undefined) throw new UnsafeCellError(fields[i] ?? `field ${i + 1}`, value, count, `the call of ${record[0]} started ${record[1]} ${record[2]}`, why);
         });
       }
