@@ -29,6 +29,7 @@ import { createSession, DEFAULT_SESSION_POLICY } from '../api/sessions.ts';
 import { createLogger } from '../api/logger.ts';
 import { CONTRACT_REQUEST_LIMITS, ContractRequestGate } from '../api/fairness.ts';
 import { benchContracts, callRows, contractLines, writeCallCsv } from './generate.ts';
+import { measureAsOf } from './as-of.ts';
 import { fmt, printTable, processRssMb, runMeasured, treeRssMb, type TableRow } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
@@ -113,6 +114,12 @@ async function postgresAtSize(calls: number, largest: boolean): Promise<void> {
     let started = performance.now();
     const applied = await runner.catchUp();
     const catchUpRate = applied / ((performance.now() - started) / 1000);
+
+    // 6. as-of totals (the time machine) of the contract holding every call, from the projection's history
+    if (calls <= 200_000) {
+      const asOf = await measureAsOf(ledger, contract.contractCode, month);
+      row('6 as-of totals of one contract (GET …/charges/:month?asOf=), PostgreSQL', size, `p50 ${fmt(asOf.p50)} ms, p99 ${fmt(asOf.p99)} ms (by a fold of the events: p50 ${fmt(asOf.foldP50)} ms)`, `the month now, from the projection: p50 ${fmt(asOf.projectionP50, 1)} ms`, fmt(asOf.p50 / asOf.projectionP50, 0), '≤ 200 ms p99 (100k calls)', asOf.p99 <= 200);
+    }
     if (largest) {
       const replayBaseline = await decimalReplayBaseline(pool, schema);
       row('2a projection catch-up after import, PostgreSQL', `${fmt(applied)} events`, `${fmt(catchUpRate)} ev/s`, `read + decimal sum ${fmt(replayBaseline)} ev/s`, fmt(catchUpRate / replayBaseline, 2), '—', undefined);

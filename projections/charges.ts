@@ -1022,6 +1022,54 @@ async function replaceBySelect(
 }
 
 /**
+ * A month's figures as they stood at log position `upTo`, from the projection's own history rather
+ * than a fold of the events (what makes an as-of query cost what the month's rows cost to scan:
+ * tens of milliseconds at 100,000 calls instead of seconds of reading and folding events). Every row
+ * keeps the position of the event that made it and every correction and void its own, and rows
+ * never move between months, so the month at `upTo` is: its rows made by then, each valued by its
+ * adjustments up to `bound` (upTo, or the month's close when it closed before — later ones went to
+ * other months as rows of their own), shown under the number `intervals` gives (the timeline as it
+ * stood at `bound`). Only for `upTo` at or below the projection's checkpoint (the caller checks).
+ * Rows: number × category with normal, billed and calls.
+ */
+export async function monthRowsAt(
+  db: Executor,
+  contractCode: string,
+  month: string,
+  upTo: bigint,
+  bound: bigint,
+  intervals: readonly { readonly from: number; readonly to: number | null; readonly number: string }[],
+): Promise<{ number: string; category: string; normal: string; billed: string; calls: number }[]> {
+  const { rows } = await sql<{ number: string; category: string; normal: string; billed: string; calls: number }>`
+    with made as (
+      select c.call_id, c.using_number, c.started_at, c.category, c.free, c.recorded_charge, c.charge, c.carry
+      from ${t(T.calls, '')} c
+      where c.contract_code = ${contractCode} and c.billing_month = ${month} and c.position <= ${upTo.toString()}::bigint
+    ), adjusted as (
+      select a.call_id,
+        (array_agg(a.charge order by a.position desc) filter (where a.kind = 'corrected'))[1] as corrected,
+        bool_or(a.kind = 'voided') as voided
+      from ${t(T.adjustments, '')} a
+      where a.position <= ${bound.toString()}::bigint and a.call_id in (select m.call_id from made m)
+      group by a.call_id
+    ), valued as (
+      select
+        ${intervals.length === 0 ? sql`m.using_number` : sql`coalesce(
+          (select i.number from unnest(${intervals.map((i) => String(i.from))}::bigint[], ${intervals.map((i) => (i.to === null ? null : String(i.to)))}::bigint[], ${intervals.map((i) => i.number)}::text[]) as i(from_t, to_t, number)
+           where i.from_t <= m.started_at and (i.to_t is null or m.started_at < i.to_t) limit 1),
+          m.using_number)`} as number,
+        m.category, m.free,
+        -- a row carrying a difference is that difference; a call is its newest correction by then
+        case when m.carry in ('corrected', 'voided') then m.charge else coalesce(a.corrected, m.recorded_charge) end as charge
+      from made m left join adjusted a on a.call_id = m.call_id
+      where m.carry in ('corrected', 'voided') or not coalesce(a.voided, false)
+    )
+    select number, category, sum(charge)::text as normal, sum(case when free then 0.00 else charge end)::text as billed, count(*)::integer as calls
+    from valued group by number, category order by number, category`.execute(db);
+  return rows;
+}
+
+/**
  * The set-based rebuild reaches the event before the log's first MonthClosed: from there on, what
  * an event does depends on the closes before it (carried rows, frozen attribution), and the rebuild
  * goes on event by event through `apply`, which knows those rules.

@@ -10,7 +10,7 @@ import type { Database } from '../eventstore/database.ts';
 import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
 import type { CallCorrected, CallRecorded, CallVoided, MonthClosed, OptionCancelled, OptionSubscribed } from '../domain/events.ts';
 import { attributedNumberOf, foldContract, intervalsOf } from './attribution.ts';
-import { CHARGE_TABLES } from './charges.ts';
+import { CHARGE_TABLES, monthRowsAt } from './charges.ts';
 import { figuresOf, foldLedger, type FoldedLedger, type FoldedRow, type RowState } from './fold.ts';
 import { monthChargesOf } from './queries.ts';
 import type { CategoryFigures, LedgerQueries } from './read-model.ts';
@@ -126,7 +126,7 @@ async function ledgerEvents(store: EventStore, contractCode: string, month: Mont
 export async function verifyMonth(deps: { database: Database; store: EventStore; queries: LedgerQueries }, contractCode: string, month: Month): Promise<VerifyResult> {
   requireMonth(month);
   await requireContract(deps.queries, contractCode);
-  const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month));
+  const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month), undefined, { changes: false });
   const computed = figuresOf(ledger, month);
   const projected = new Map<string, MonthlyRow>();
   for (const r of await projectedRows(deps.database, contractCode, month)) projected.set(`${r.number}\u0000${r.category}`, r);
@@ -161,7 +161,7 @@ export function parseInstant(text: string, field: string): Date {
   return date;
 }
 
-function chargesOfFold(contractCode: string, month: Month, ledger: FoldedLedger): EngineerCharges {
+export function chargesOfFold(contractCode: string, month: Month, ledger: FoldedLedger): EngineerCharges {
   const rows = [...figuresOf(ledger, month).entries()].flatMap(([number, byCategory]) =>
     [...byCategory.entries()].map(([category, f]) => ({ number, category, normal: f.normal.toString(), billed: f.billed.toString(), calls: f.calls })),
   );
@@ -180,12 +180,44 @@ function chargesOfFold(contractCode: string, month: Month, ledger: FoldedLedger)
  * The month's figures as the ledger stood at `asOf`: the events visible then (an import counts from
  * its commit), folded by the same rules as the projection. Same shape as engineerCharges.
  */
-export async function engineerChargesAsOf(deps: { store: EventStore; queries: LedgerQueries }, contractCode: string, month: Month, asOf: Date): Promise<EngineerCharges & { asOf: string; position: string }> {
+export async function engineerChargesAsOf(
+  deps: { store: EventStore; queries: LedgerQueries; database?: Database },
+  contractCode: string,
+  month: Month,
+  asOf: Date,
+): Promise<EngineerCharges & { asOf: string; position: string }> {
   requireMonth(month);
   await requireContract(deps.queries, contractCode);
   const upTo = await deps.store.visiblePositionAt(asOf);
-  const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month, upTo), upTo);
-  return { ...chargesOfFold(contractCode, month, ledger), asOf: isoJapanOf(asOf), position: upTo.toString() };
+  const when = { asOf: isoJapanOf(asOf), position: upTo.toString() };
+  // From the projection's history when it has reached that position (see monthRowsAt); else a fold.
+  if (deps.database && upTo <= (await chargesCheckpoint(deps.database))) {
+    return { ...(await chargesFromProjectionAt(deps.store, deps.database, contractCode, month, upTo)), ...when };
+  }
+  const ledger = foldLedger(await ledgerEvents(deps.store, contractCode, month, upTo), upTo, { changes: false });
+  return { ...chargesOfFold(contractCode, month, ledger), ...when };
+}
+
+async function chargesCheckpoint(database: Database): Promise<bigint> {
+  const { rows } = await sql<{ position: string }>`select position::text as position from projection_checkpoints where name = 'charges'`.execute(database.db);
+  return rows[0] ? BigInt(rows[0].position) : -1n;
+}
+
+/** engineerCharges at position `upTo`, from the projection (its checkpoint at or past `upTo`). */
+export async function chargesFromProjectionAt(store: EventStore, database: Database, contractCode: string, month: Month, upTo: bigint): Promise<EngineerCharges> {
+  const [contract, billing] = await Promise.all([store.readStream(streams.contract(contractCode)), store.readStream(streams.billing(contractCode))]);
+  const close = billing.find((e) => e.type === 'MonthClosed' && (e.data as MonthClosed['data']).month === month && e.position <= upTo);
+  const bound = close ? close.position : upTo;
+  const intervals = intervalsOf(foldContract(contract.filter((e) => e.position <= bound)));
+  const rows = await monthRowsAt(database.db, contractCode, month, upTo, bound, intervals);
+  const m = monthChargesOf(contractCode, month, rows as { number: string; category: Category; normal: string; billed: string; calls: number }[]);
+  return {
+    contractCode,
+    month,
+    normal: figuresJson(m.normal),
+    billed: figuresJson(m.billed),
+    numbers: m.numbers.map((n) => ({ number: n.number, normal: figuresJson(n.normal), billed: figuresJson(n.billed), calls: n.calls })),
+  };
 }
 
 export interface DiffFigure {
@@ -232,7 +264,7 @@ export async function diffMonth(deps: { store: EventStore; queries: LedgerQuerie
   // Without `to`: everything stored up to now (the newest position).
   const [p1, p2] = await Promise.all([deps.store.visiblePositionAt(from), to ? deps.store.visiblePositionAt(to) : deps.store.headPosition()]);
   const events = await ledgerEvents(deps.store, contractCode, month, p2);
-  const before = figuresOf(foldLedger(events, p1), month);
+  const before = figuresOf(foldLedger(events, p1, { changes: false }), month);
   const ledger = foldLedger(events, p2);
   const after = figuresOf(ledger, month);
   const changed: DiffFigure[] = [];

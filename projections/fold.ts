@@ -16,7 +16,7 @@ import type { CallCorrected, CallRecorded, Category, MonthClosed } from '../doma
 import { adjustmentRowIdOf, carryingMonthOf } from '../domain/billing.ts';
 import { startedAtOf } from '../domain/call.ts';
 import { Money } from '../domain/money.ts';
-import type { Month, Tenths } from '../domain/time.ts';
+import { parseHhmmssS, startOfJapanDate, type Month, type Tenths } from '../domain/time.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { attributedNumberOf, CONTRACT_EVENT_TYPES, foldContract, intervalsOf, type RepresentativeInterval } from './attribution.ts';
 
@@ -85,6 +85,20 @@ interface Adjustment {
   readonly charge: Money | undefined;
 }
 
+// luxon per call costs more than the rest of a call's fold; the days repeat (as in charges.ts).
+const dayStarts = new Map<string, Tenths>();
+function startOf(date: string, time: string): Tenths {
+  let day = dayStarts.get(date);
+  if (day === undefined) {
+    if (dayStarts.size > 50_000) dayStarts.clear();
+    day = startOfJapanDate(date);
+    dayStarts.set(date, day);
+  }
+  const tod = parseHhmmssS(time, 23);
+  if (tod === undefined) return startedAtOf({ startDate: date, startTime: time });
+  return day + tod;
+}
+
 function byPosition(a: RecordedEvent, b: RecordedEvent): number {
   return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
 }
@@ -111,7 +125,9 @@ function stateOf(r: FoldedRow): RowState {
  * Fold one contract's events (its contract stream, its call streams, its billing stream), in log
  * order, up to and including position `upTo` when given.
  */
-export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint): FoldedLedger {
+export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint, options: { readonly changes?: boolean } = {}): FoldedLedger {
+  // Audit and diff read what each event changed; verify and as-of need only the rows (no garbage).
+  const track = options.changes ?? true;
   const sorted = [...events].filter((e) => upTo === undefined || e.position <= upTo).sort(byPosition);
   const contractEvents: { type: string; data: unknown }[] = [];
   let intervals: RepresentativeInterval[] = [];
@@ -131,9 +147,9 @@ export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint): Fol
         if (!isOpen(r.month)) continue;
         const number = attributedNumberOf(intervals, r.data.usingNumber, r.startedAt);
         if (number === r.attributedNumber) continue;
-        const before = stateOf(r);
+        const before = track ? stateOf(r) : undefined;
         r.attributedNumber = number;
-        changes.push({ rowId: r.rowId, before, after: stateOf(r) });
+        if (track) changes.push({ rowId: r.rowId, before: before!, after: stateOf(r) });
       }
     } else if (e.type === 'MonthClosed') {
       const d = e.data as MonthClosed['data'];
@@ -142,7 +158,7 @@ export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint): Fol
       const d = e.data as CallRecorded['data'];
       if (!callRows.has(d.callId)) {
         const month = carryingMonthOf(d.billingMonth, e.position, closes);
-        const startedAt = startedAtOf(d);
+        const startedAt = startOf(d.startDate, d.startTime);
         const now = effective(Money.fromEvent(d.charge), adjustments.get(d.callId) ?? []);
         const row: FoldedRow = {
           rowId: d.callId,
@@ -161,7 +177,7 @@ export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint): Fol
         };
         rows.set(row.rowId, row);
         callRows.set(d.callId, row.rowId);
-        changes.push({ rowId: row.rowId, before: undefined, after: stateOf(row) });
+        if (track) changes.push({ rowId: row.rowId, before: undefined, after: stateOf(row) });
       }
     } else if (e.type === 'CallCorrected' || e.type === 'CallVoided') {
       const d = e.data as CallCorrected['data'];
@@ -172,13 +188,13 @@ export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint): Fol
       const rowId = callRows.get(d.callId);
       const row = rowId === undefined ? undefined : rows.get(rowId);
       if (row && isOpen(row.month)) {
-        const was = stateOf(row);
+        const was = track ? stateOf(row) : undefined;
         const now = effective(Money.fromEvent(row.data.charge), list);
         row.charge = now.charge;
         row.billed = row.data.free ? Money.zero : now.charge;
         row.voided = now.voided;
         row.corrected = now.corrected;
-        changes.push({ rowId: row.rowId, before: was, after: stateOf(row) });
+        if (track) changes.push({ rowId: row.rowId, before: was!, after: stateOf(row) });
       } else if (row) {
         // The bill of the row's month is issued: the difference goes to the next open month.
         const recorded = Money.fromEvent(row.data.charge);
@@ -203,12 +219,12 @@ export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint): Fol
           };
           if (!rows.has(diff.rowId)) {
             rows.set(diff.rowId, diff);
-            changes.push({ rowId: diff.rowId, before: undefined, after: stateOf(diff) });
+            if (track) changes.push({ rowId: diff.rowId, before: undefined, after: stateOf(diff) });
           }
         }
       }
     }
-    folded.push({ event: e, changes });
+    if (track) folded.push({ event: e, changes });
   }
   return { intervals, rows, callRows, closes, events: folded };
 }

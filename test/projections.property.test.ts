@@ -14,7 +14,7 @@ import { createQueries } from '../projections/queries.ts';
 import type { LedgerQueries } from '../projections/read-model.ts';
 import { callRecorded, contractOpened, event, numberAdded } from './support/ledger-events.ts';
 import { monthClosedIdOf } from '../domain/billing-service.ts';
-import { engineerCharges, verifyMonth } from '../projections/engineering.ts';
+import { chargesFromProjectionAt, chargesOfFold, engineerCharges, verifyMonth } from '../projections/engineering.ts';
 import { figuresOf, foldLedger } from '../projections/fold.ts';
 import { testTargets, type TestDatabase } from './support/stores.ts';
 
@@ -351,6 +351,17 @@ for (const target of testTargets) {
               projectedSen += (total.startsWith('-') ? -1 : 1) * (Number(whole) * 100 + Number(cents));
             }
             expect(projectedSen).toBe(finalSen);
+
+            // As-of from the projection's history equals the fold up to the same position, at any position.
+            const positions = [...new Set(events.map((e) => e.position))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+            const step = Math.max(1, Math.floor(positions.length / 6));
+            for (let k = 0; k < positions.length; k += step) {
+              const at = positions[k]!;
+              const folded = foldLedger(events, at);
+              for (const month of MONTHS) {
+                expect(await chargesFromProjectionAt(t.store, t.database, code, month, at), `${month} at ${at}`).toEqual(chargesOfFold(code, month, folded));
+              }
+            }
 
             const incremental = await snapshot(code);
             await runner.rebuild(['charges']);

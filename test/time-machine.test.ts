@@ -261,6 +261,10 @@ for (const target of testTargets) {
         ]);
         const b = await engineerChargesAsOf({ store: t.store, queries }, code, '2017-11', afterCorrection);
         expect(b.normal.total).toBe('27.00');
+        // The same from the projection's history (the projection has caught up past both instants).
+        const fromProjection = await engineerChargesAsOf({ store: t.store, queries, database: t.database }, code, '2017-11', afterCorrection);
+        expect(fromProjection).toEqual(b);
+        expect(await engineerChargesAsOf({ store: t.store, queries, database: t.database }, code, '2017-11', afterCalls)).toEqual(a);
         const now = await engineerChargesAsOf({ store: t.store, queries }, code, '2017-11', new Date(Date.now() + 1000));
         const { asOf: _a, position: _p, ...same } = now;
         expect(same).toEqual(await engineerCharges(queries, code, '2017-11'));

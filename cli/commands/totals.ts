@@ -30,7 +30,7 @@ export const totals: Command = {
     const asOf = instantOption(options, 'as-of');
     return withReadSide(ctx, async ({ ledger, queries }) => {
       const charges: EngineerCharges & { asOf?: string; position?: string } = asOf
-        ? await engineerChargesAsOf({ store: ledger.store, queries }, contractCode, month, asOf)
+        ? await engineerChargesAsOf({ store: ledger.store, queries, database: ledger.database }, contractCode, month, asOf)
         : await engineerCharges(queries, contractCode, month);
       if (options.json) {
         process.stdout.write(`${JSON.stringify(charges, null, 2)}\n`);
