@@ -6,6 +6,7 @@ import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import type { HttpBindings } from '@hono/node-server';
 import { errorBody, handleError } from './errors.ts';
+import { utf8Json } from './schemas.ts';
 import { createLogger } from './logger.ts';
 import type { AppDeps, AppEnv, RouteDeps } from './env.ts';
 import { DEFAULT_SESSION_POLICY } from './sessions.ts';
@@ -81,6 +82,10 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
   app.use('/api/*', (c, next) =>
     c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : c.req.path.startsWith('/api/v1/admin/') ? adminBodyLimit(c, next) : portalBodyLimit(c, next),
   );
+
+  // JSON is read as UTF-8 only (api/schemas.ts utf8Json): every customer route, present and
+  // future; the engineer routes check it after their token (api/routes/admin.ts).
+  app.use('/api/*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.path.startsWith('/api/v1/admin/') ? next() : utf8Json(c, next)));
 
   app.route('/api/v1', sessionRoutes(deps));
   app.route('/api/v1', passwordRoutes(deps));

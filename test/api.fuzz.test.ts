@@ -48,7 +48,7 @@ interface Operation {
   readonly path: string;
   readonly needs: 'session' | 'admin' | 'none';
   readonly parameters: readonly Parameter[];
-  readonly body?: { readonly mediaType: string; readonly schema: any; readonly json: boolean };
+  readonly body?: { readonly mediaType: string; readonly schema: any; readonly json: boolean; readonly properties: Record<string, any> };
   readonly statuses: ReadonlySet<number>;
 }
 
@@ -61,6 +61,8 @@ interface FuzzRequest {
   readonly body?: Buffer;
   /** What the request carried, decoded, for the tenant check (an echo of it is no leak). */
   readonly carried: string;
+  /** The one status the request must get, where the issue says which. */
+  readonly mustGet?: number;
 }
 
 // ---- hostile values ------------------------------------------------------------------------------
@@ -90,6 +92,9 @@ const VALUE_CLASSES = [...Object.keys(HOSTILE), 'random UTF-16', 'random code po
 const FIELD_CLASSES = ['wrong JSON type', 'missing field'];
 const TENANT_CLASS = "another tenant's id";
 const BODY_CLASSES = ['wrong content type', 'malformed body', 'oversize body'];
+/** JSON declared in a charset other than UTF-8: 415, never read as UTF-8 (issue 12). */
+const OTHER_CHARSET = 'JSON in another charset';
+const OTHER_CHARSETS = ['utf-16', 'UTF-16LE', 'iso-8859-1', '"shift_jis"', 'utf-32', 'latin1', 'us-ascii'];
 const REQUEST_CLASSES = ['oversize headers', 'odd header', 'odd query'];
 const ACTOR_CLASSES = ['anonymous', 'garbage token', 'wrong role'];
 /**
@@ -140,6 +145,13 @@ function encodeValue(value: string): string {
 
 // ---- the document as operations ----------------------------------------------------------------------
 
+/** A JSON body's fields: an object's properties, or those of the first object among its alternatives. */
+function propertiesOf(schema: any, resolve: (s: any) => any): Record<string, any> {
+  if (schema?.properties) return schema.properties;
+  for (const alternative of [...(schema?.anyOf ?? []), ...(schema?.oneOf ?? [])].map(resolve)) if (alternative?.properties) return alternative.properties;
+  return {};
+}
+
 function operationsOf(doc: any): Operation[] {
   const resolve = (schema: any): any =>
     schema && typeof schema === 'object' && typeof schema.$ref === 'string' ? resolve(doc.components.schemas[schema.$ref.replace('#/components/schemas/', '')]) : schema;
@@ -159,7 +171,7 @@ function operationsOf(doc: any): Operation[] {
         path,
         needs,
         parameters: [...(item.parameters ?? []), ...(op.parameters ?? [])].map((p: any) => ({ name: p.name, in: p.in, required: !!p.required, schema: resolve(p.schema) ?? {} })),
-        ...(mediaType ? { body: { mediaType, schema, json: /[/+]json$/.test(mediaType) && schema?.type === 'object' } } : {}),
+        ...(mediaType ? { body: { mediaType, schema, json: /[/+]json$/.test(mediaType), properties: propertiesOf(schema, resolve) } } : {}),
         statuses: new Set(Object.keys(op.responses).map(Number)),
       });
     }
@@ -190,6 +202,7 @@ function poolsOf(known: Known): { own: Record<string, readonly string[]>; other:
       size: ['1', '5'],
       id: [known.exportOfA],
       code: [A.code],
+      contracts: [A.code],
       streamId: [streams.contract(A.code), streams.telegrams(A.code), streams.calls(A.code, '2017-11')],
       projection: ['charges', 'telegrams', 'contracts'],
       selfId: [A.selfId],
@@ -225,7 +238,7 @@ type Slot = { readonly kind: 'param'; readonly p: Parameter } | { readonly kind:
 
 function slotsOf(op: Operation): Slot[] {
   const slots: Slot[] = op.parameters.filter((p) => p.in === 'path' || p.in === 'query').map((p) => ({ kind: 'param', p }));
-  if (op.body?.json) for (const [name, schema] of Object.entries((op.body.schema.properties ?? {}) as Record<string, any>)) slots.push({ kind: 'field', name, schema });
+  if (op.body?.json) for (const [name, schema] of Object.entries(op.body.properties)) slots.push({ kind: 'field', name, schema });
   else if (op.body) slots.push({ kind: 'file' });
   return slots;
 }
@@ -242,6 +255,7 @@ function classesOf(op: Operation, pools: ReturnType<typeof poolsOf>): { cls: str
   const tenant = slots.filter((s) => s.kind !== 'file' && (pools.other[slotName(s)]?.length ?? 0) > 0);
   if (op.needs !== 'admin' && tenant.length > 0) out.push({ cls: TENANT_CLASS, slots: tenant });
   if (op.body) for (const cls of BODY_CLASSES) out.push({ cls, slots: [] });
+  if (op.body?.json) out.push({ cls: OTHER_CHARSET, slots: [] });
   for (const cls of [...REQUEST_CLASSES, ...ACTOR_CLASSES]) out.push({ cls, slots: [] });
   if (op.needs === 'session') out.push({ cls: LANE_FULL, slots: [] });
   return out;
@@ -389,12 +403,17 @@ function requestArb(op: Operation, cls: string, slots: readonly Slot[], known: K
           if (cls === 'odd header') Object.assign(headers, ODD_HEADERS[which % ODD_HEADERS.length]);
           // the body: valid but for the target, unless the class is the body's own
           let body: Buffer | undefined;
+          let mustGet: number | undefined;
           if (op.body) {
             headers['content-type'] = op.body.mediaType;
             if (cls === 'wrong content type') {
               const type = WRONG_CONTENT_TYPES(op.body.mediaType)[which % 13];
               if (type === undefined) delete headers['content-type'];
               else headers['content-type'] = type;
+            }
+            if (cls === OTHER_CHARSET) {
+              headers['content-type'] = `${op.body.mediaType}; charset=${OTHER_CHARSETS[which % OTHER_CHARSETS.length]}`;
+              mustGet = 415;
             }
             if (cls === 'malformed body') {
               const list = op.body.json ? MALFORMED_JSON : MALFORMED_FILE;
@@ -404,10 +423,12 @@ function requestArb(op: Operation, cls: string, slots: readonly Slot[], known: K
               body = op.body.json ? Buffer.from(JSON.stringify({ padding: 'p'.repeat(limit + oversizeBy) })) : Buffer.alloc(limit + oversizeBy, 0x41);
             } else if (op.body.json) {
               const object: Record<string, unknown> = {};
-              Object.entries((op.body.schema.properties ?? {}) as Record<string, any>).forEach(([field, s], i) => {
+              Object.entries(op.body.properties).forEach(([field, s], i) => {
                 const isTarget = target?.kind === 'field' && target.name === field;
                 if (isTarget && cls === 'missing field') return;
-                object[field] = isTarget ? bad : pick(validValues(field, s, pools), i + 7);
+                const valid = s?.type === 'array' ? [pick(validValues(field, s.items, pools), i + 7)] : s?.type === 'boolean' ? s.const ?? s.enum?.[0] ?? true : pick(validValues(field, s, pools), i + 7);
+                // In a list, the hostile value is an item of it (a hostile type stands for the list itself).
+                object[field] = !isTarget ? valid : s?.type === 'array' && cls !== 'wrong JSON type' && cls !== TENANT_CLASS ? [bad] : bad;
               });
               const text = JSON.stringify(object);
               carried.push(text);
@@ -418,7 +439,7 @@ function requestArb(op: Operation, cls: string, slots: readonly Slot[], known: K
               body = fileEncoding === 'cp932' ? iconv.encode(text, 'cp932') : Buffer.from(fileEncoding === 'utf-8' ? text : `\ufeff${text}`, 'utf8');
             }
           }
-          return { actor, cls, path: query.length > 0 ? `${path}?${query.join('&')}` : path, headers, ...(body ? { body } : {}), carried: carried.join('\n') };
+          return { actor, cls, path: query.length > 0 ? `${path}?${query.join('&')}` : path, headers, ...(body ? { body } : {}), carried: carried.join('\n'), ...(mustGet ? { mustGet } : {}) };
         },
       );
     });
@@ -520,6 +541,7 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
   function problemsOf(op: Operation, req: FuzzRequest, answer: Answer): string[] {
     const problems: string[] = [];
     if (answer.status >= 500) problems.push(`answered ${answer.status}`);
+    if (req.mustGet !== undefined && answer.status !== req.mustGet) problems.push(`answered ${answer.status} where ${req.mustGet} is due`);
     if (!op.statuses.has(answer.status)) problems.push(`answered ${answer.status}, which the document does not list for ${op.id} (${[...op.statuses].join(', ')})`);
     if (answer.status >= 400) {
       const type = String(answer.headers['content-type'] ?? '');
@@ -581,7 +603,7 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
       expect(f.logs.filter((l) => l.includes('unhandled error')).map((l) => l.slice(0, 500))).toEqual([]);
       // It reached what it meant to: every operation, every class, and past the door often.
       for (const op of ops) expect(sent.get(op.id) ?? 0, op.id).toBeGreaterThanOrEqual(ROUNDS * 7);
-      for (const cls of ['valid', ...VALUE_CLASSES, ...FIELD_CLASSES, TENANT_CLASS, ...BODY_CLASSES, ...REQUEST_CLASSES, ...ACTOR_CLASSES, LANE_FULL]) expect(byClass.get(cls) ?? 0, cls).toBeGreaterThan(0);
+      for (const cls of ['valid', ...VALUE_CLASSES, ...FIELD_CLASSES, TENANT_CLASS, ...BODY_CLASSES, OTHER_CHARSET, ...REQUEST_CLASSES, ...ACTOR_CLASSES, LANE_FULL]) expect(byClass.get(cls) ?? 0, cls).toBeGreaterThan(0);
       expect(turnedAway, 'requests turned away by a full lane').toBe(byClass.get(LANE_FULL));
       expect([...byStatus].filter(([s]) => s < 300).reduce((a, [, n]) => a + n, 0)).toBeGreaterThan(ops.length * ROUNDS);
     },

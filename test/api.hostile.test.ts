@@ -106,6 +106,17 @@ describe.each(testTargets)('hostile requests on $name', (target) => {
       await expectError(await f.request('POST', '/api/v1/exports', { token, body: '{}', headers: { 'content-type': 'application/json;charset=utf-32' } }), 415);
     });
 
+    it('answers 415 on an engineer route too (closing a month), after the token, and closes nothing', async () => {
+      const before = await f.db.store.headPosition();
+      const body = JSON.stringify({ contracts: [A.code] });
+      for (const charset of ['iso-8859-1', 'utf-16']) {
+        const res = await f.request('POST', '/api/v1/admin/months/2017-10/close', { token: f.adminToken, body, headers: { 'content-type': `application/json; charset=${charset}` } });
+        await expectError(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+      }
+      await expectError(await f.request('POST', '/api/v1/admin/months/2017-10/close', { body, headers: { 'content-type': 'application/json; charset=utf-16' } }), 401);
+      expect(await f.db.store.headPosition()).toBe(before);
+    });
+
     it('reads JSON declared as UTF-8 in any spelling', async () => {
       for (const charset of ['utf-8', 'UTF8', '"UTF-8"']) {
         const res = await f.request('POST', '/api/v1/session', { body: login, headers: { 'content-type': `application/json; charset=${charset}` } });

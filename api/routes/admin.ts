@@ -7,7 +7,7 @@ import { commitCredentialChange } from '../credential-change.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireAdmin } from '../auth.ts';
-import { CategorySchema, ContractCodeParam, RequestText, errors, Figures, MonthParam, PhoneNumberParam, validationHook } from '../schemas.ts';
+import { CategorySchema, ContractCodeParam, RequestText, errors, Figures, MonthParam, PhoneNumberParam, utf8Json, validationHook } from '../schemas.ts';
 import { diffMonth, engineerCharges, engineerChargesAsOf, parseInstant } from '../../projections/engineering.ts';
 import { closeMonths } from '../../importers/month-close.ts';
 
@@ -210,6 +210,8 @@ export function adminRoutes(deps: RouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
   // Mounted at /api/v1/admin: this guard covers exactly the engineer routes.
   app.use('*', requireAdmin(deps));
+  // Every JSON body of an engineer route, present and future, is UTF-8 or refused (415), once the token is known.
+  app.use('*', utf8Json);
   const source = (c: Context<AppEnv>) => `api:${c.get('requestId')}`;
   const requireContract = async (code: string) => {
     if (!(await deps.queries.contractExists(code))) throw new ApiError(404, 'CONTRACT_NOT_FOUND', `no contract ${code}`);
