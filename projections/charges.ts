@@ -14,7 +14,7 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import type { CallCorrected, CallRecorded, CallVoided, MonthClosed } from '../domain/events.ts';
 import { adjustmentRowIdOf, carryingMonthOf } from '../domain/billing.ts';
-import { parseHhmmssS, startOfJapanDate, type Tenths } from '../domain/time.ts';
+import { startInstantOf } from '../domain/time.ts';
 import { Money } from '../domain/money.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { CONTRACT_EVENT_TYPES, foldContract, intervalsOf } from './attribution.ts';
@@ -112,8 +112,13 @@ async function createTables(db: Executor, s: string): Promise<void> {
       primary key (contract_code, billing_month, number, category)
     )`.execute(db);
   await createPagesTable(db, s);
+  await createClosesTable(db, T.closes + s);
+}
+
+/** A projection's own record of the closed months it has seen (month → the close's position). */
+export async function createClosesTable(db: Executor, table: string): Promise<void> {
   await sql`
-    create table ${t(T.closes, s)} (
+    create table ${sql.table(table)} (
       contract_code text not null,
       month text not null,
       position bigint not null,
@@ -160,19 +165,7 @@ export function categoryListingIndex(s: string): (db: Executor) => Promise<unkno
   return (db) => sql`create index on ${t(T.calls, s)} (contract_code, billing_month, attributed_number, category, started_at, call_id) include (voided)`.execute(db);
 }
 
-// instantOf (luxon) per call costs more than the rest of a call's projection; the dates repeat.
-const dayStarts = new Map<string, Tenths>();
-function startedAt(date: string, time: string): Tenths {
-  let day = dayStarts.get(date);
-  if (day === undefined) {
-    if (dayStarts.size > 50_000) dayStarts.clear();
-    day = startOfJapanDate(date);
-    dayStarts.set(date, day);
-  }
-  const tod = parseHhmmssS(time, 23);
-  if (tod === undefined) throw new RangeError(`not a time of day: ${time}`);
-  return day + tod;
-}
+const startedAt = startInstantOf;
 
 type Pair = readonly [contractCode: string, month: string];
 

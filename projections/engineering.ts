@@ -13,7 +13,7 @@ import { attributedNumberOf, foldContract, intervalsOf } from './attribution.ts'
 import { CHARGE_TABLES, monthRowsAt } from './charges.ts';
 import { figuresOf, foldLedger, type FoldedLedger, type FoldedRow, type RowState } from './fold.ts';
 import { monthChargesOf } from './queries.ts';
-import type { CategoryFigures, LedgerQueries } from './read-model.ts';
+import type { CategoryFigures, LedgerQueries, MonthCharges } from './read-model.ts';
 
 // ---- totals ----------------------------------------------------------------------------------
 
@@ -57,17 +57,22 @@ async function requireContract(queries: LedgerQueries, contractCode: string): Pr
 }
 
 /** Monthly totals per number and category; zeros and no numbers for a month without calls. Unknown contract: DomainError CONTRACT_NOT_FOUND. */
-export async function engineerCharges(queries: LedgerQueries, contractCode: string, month: Month): Promise<EngineerCharges> {
-  requireMonth(month);
-  await requireContract(queries, contractCode);
-  const m = await queries.monthCharges(contractCode, month);
+/** MonthCharges (amounts as Money) as the engineer route's JSON. */
+function engineerChargesOf(m: MonthCharges): EngineerCharges {
   return {
-    contractCode,
-    month,
+    contractCode: m.contractCode,
+    month: m.month,
     normal: figuresJson(m.normal),
     billed: figuresJson(m.billed),
     numbers: m.numbers.map((n) => ({ number: n.number, normal: figuresJson(n.normal), billed: figuresJson(n.billed), calls: n.calls })),
   };
+}
+
+export async function engineerCharges(queries: LedgerQueries, contractCode: string, month: Month): Promise<EngineerCharges> {
+  requireMonth(month);
+  await requireContract(queries, contractCode);
+  const m = await queries.monthCharges(contractCode, month);
+  return engineerChargesOf(m);
 }
 
 // ---- verify ----------------------------------------------------------------------------------
@@ -167,13 +172,7 @@ export function chargesOfFold(contractCode: string, month: Month, ledger: Folded
   );
   rows.sort((a, b) => (a.number < b.number ? -1 : a.number > b.number ? 1 : 0));
   const m = monthChargesOf(contractCode, month, rows);
-  return {
-    contractCode,
-    month,
-    normal: figuresJson(m.normal),
-    billed: figuresJson(m.billed),
-    numbers: m.numbers.map((n) => ({ number: n.number, normal: figuresJson(n.normal), billed: figuresJson(n.billed), calls: n.calls })),
-  };
+  return engineerChargesOf(m);
 }
 
 /**
@@ -211,13 +210,7 @@ export async function chargesFromProjectionAt(store: EventStore, database: Datab
   const intervals = intervalsOf(foldContract(contract.filter((e) => e.position <= bound)));
   const rows = await monthRowsAt(database.db, contractCode, month, upTo, bound, intervals);
   const m = monthChargesOf(contractCode, month, rows as { number: string; category: Category; normal: string; billed: string; calls: number }[]);
-  return {
-    contractCode,
-    month,
-    normal: figuresJson(m.normal),
-    billed: figuresJson(m.billed),
-    numbers: m.numbers.map((n) => ({ number: n.number, normal: figuresJson(n.normal), billed: figuresJson(n.billed), calls: n.calls })),
-  };
+  return engineerChargesOf(m);
 }
 
 export interface DiffFigure {

@@ -14,9 +14,8 @@
 // - a month's figures are the sums of its rows that are not voided, per attributed number × category.
 import type { CallCorrected, CallRecorded, Category, MonthClosed } from '../domain/events.ts';
 import { adjustmentRowIdOf, carryingMonthOf } from '../domain/billing.ts';
-import { startedAtOf } from '../domain/call.ts';
 import { Money } from '../domain/money.ts';
-import { parseHhmmssS, startOfJapanDate, type Month, type Tenths } from '../domain/time.ts';
+import { startInstantOf, type Month, type Tenths } from '../domain/time.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
 import { attributedNumberOf, CONTRACT_EVENT_TYPES, foldContract, intervalsOf, type RepresentativeInterval } from './attribution.ts';
 
@@ -85,20 +84,6 @@ interface Adjustment {
   readonly charge: Money | undefined;
 }
 
-// luxon per call costs more than the rest of a call's fold; the days repeat (as in charges.ts).
-const dayStarts = new Map<string, Tenths>();
-function startOf(date: string, time: string): Tenths {
-  let day = dayStarts.get(date);
-  if (day === undefined) {
-    if (dayStarts.size > 50_000) dayStarts.clear();
-    day = startOfJapanDate(date);
-    dayStarts.set(date, day);
-  }
-  const tod = parseHhmmssS(time, 23);
-  if (tod === undefined) return startedAtOf({ startDate: date, startTime: time });
-  return day + tod;
-}
-
 function byPosition(a: RecordedEvent, b: RecordedEvent): number {
   return a.position < b.position ? -1 : a.position > b.position ? 1 : 0;
 }
@@ -158,7 +143,7 @@ export function foldLedger(events: readonly RecordedEvent[], upTo?: bigint, opti
       const d = e.data as CallRecorded['data'];
       if (!callRows.has(d.callId)) {
         const month = carryingMonthOf(d.billingMonth, e.position, closes);
-        const startedAt = startOf(d.startDate, d.startTime);
+        const startedAt = startInstantOf(d.startDate, d.startTime);
         const now = effective(Money.fromEvent(d.charge), adjustments.get(d.callId) ?? []);
         const row: FoldedRow = {
           rowId: d.callId,

@@ -5,7 +5,7 @@ import { carryingMonthOf } from '../domain/billing.ts';
 import { Money } from '../domain/money.ts';
 import { upcastTelegramRecorded } from '../domain/upcasters.ts';
 import type { RecordedEvent } from '../eventstore/port.ts';
-import { beforeFirstClose } from './charges.ts';
+import { beforeFirstClose, createClosesTable } from './charges.ts';
 import type { Executor, Projection } from './framework.ts';
 
 export const TELEGRAM_TABLES = { telegrams: 'proj_telegrams', closes: 'proj_telegram_closes' } as const;
@@ -29,13 +29,7 @@ async function createTables(db: Executor, s: string): Promise<void> {
     )`.execute(db);
   await sql`create index on ${t(TELEGRAM_TABLES.telegrams, s)} (contract_code, month, date)`.execute(db);
   // Closed months (SPEC §4.1): a telegram recorded after its month closed is listed in the next open month.
-  await sql`
-    create table ${t(TELEGRAM_TABLES.closes, s)} (
-      contract_code text not null,
-      month text not null,
-      position bigint not null,
-      primary key (contract_code, month)
-    )`.execute(db);
+  await createClosesTable(db, TELEGRAM_TABLES.closes + s);
 }
 
 async function apply(trx: Transaction<any>, events: readonly RecordedEvent[], ctx: { suffix: string }): Promise<void> {
