@@ -19,6 +19,10 @@ import { createProjectionRunner } from '../projections/index.ts';
 import { prepareServer } from '../cli/commands/serve.ts';
 import { createSession, DEFAULT_SESSION_POLICY } from '../api/sessions.ts';
 import { createLogger } from '../api/logger.ts';
+import { createApp } from '../api/app.ts';
+import { buildCsv, createEngineerOperations } from '../api/wiring.ts';
+import { createQueries } from '../projections/queries.ts';
+import { DOWNLOAD_BYTES_PER_SECOND, DownloadGate } from '../api/exports.ts';
 import { benchContracts, contractLines, writeCallCsv } from './generate.ts';
 import { fmt, runMeasured } from './measure.ts';
 
@@ -72,9 +76,26 @@ if (process.env.NOISY_FRESH || Number(present[0]!.n) < CALLS) {
   log(`imported in ${fmt(imported.ms / 1000, 1)} s`);
 }
 
+// NOISY_PACES=a,b (MiB/s per download): the download loads again at each pace, same run.
+const paces = (process.env.NOISY_PACES ?? '').split(',').filter(Boolean).map(Number);
+const downloads = new DownloadGate();
 const prepared = await prepareServer(ledger, { demo: false, adminToken: 'noisy-admin-token', logger: createLogger({ level: 'silent' }) });
 await prepared.start();
-const server = listen({ fetch: prepared.app.fetch, port: 0 });
+// The server's app as prepareServer makes it (requests' pool, their event store), with the gate
+// whose pace this script sets.
+const requestDatabase = ledger.database.forRequests();
+const app = createApp({
+  database: requestDatabase,
+  store: ledger.store,
+  queries: createQueries(requestDatabase, ledger.store),
+  clock: () => new Date(),
+  adminToken: 'noisy-admin-token',
+  logger: createLogger({ level: 'silent' }),
+  engineer: createEngineerOperations({ database: ledger.database, store: ledger.store, queries: createQueries(ledger.database, ledger.store) }),
+  buildCsv,
+  downloads,
+});
+const server = listen({ fetch: app.fetch, port: 0 });
 await once(server, 'listening');
 const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 try {
@@ -170,14 +191,17 @@ try {
   poolFigures();
   quiet = await load(neighbourUrl, nAuth);
   show('quiet', quiet!, poolFigures());
-  for (const what of ONLY.filter((w) => w !== 'quiet')) {
+  const phases = ONLY.filter((w) => w !== 'quiet').flatMap((w) => (w !== 'listing' && paces.length > 0 ? paces.map((p) => `${w}@${p}`) : [w]));
+  for (const phase of phases) {
+    const [what, pace] = phase.split('@') as [string, string | undefined];
+    downloads.bytesPerSecond = pace ? Number(pace) * 2 ** 20 : DOWNLOAD_BYTES_PER_SECOND;
     peak = 0;
     started = performance.now();
     const noisy = load(neighbourUrl, nAuth);
     const listing = what === 'listing' || what === 'both' ? load(listingUrl, `Bearer ${token}`) : undefined;
     const exports = what === 'exports' || what === 'both' ? hammer(base, token) : undefined;
     const [n, l, e] = await Promise.all([noisy, listing, exports]);
-    show(what, n, ` | listing ${l ? fmt(l.requestsPerSecond) : '-'} req/s | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${poolFigures()}`);
+    show(phase, n, ` | listing ${l ? fmt(l.requestsPerSecond) : '-'} req/s | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${poolFigures()}`);
   }
   clearInterval(sampler);
   clearInterval(poolSampler);

@@ -322,6 +322,22 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
   });
 });
 
+describe('the pace of a contract’s downloads', () => {
+  it('is shared by its downloads (a second one halves the first’s), and another contract’s downloads do not wait for it', () => {
+    const gate = new DownloadGate({ total: 16, perContract: 2 }, 4 * 2 ** 20);
+    const chunkMs = (CHUNK_BYTES / (4 * 2 ** 20)) * 1000;
+    // Two downloads of A ask for a chunk each, four times, at the same instant.
+    const waits = Array.from({ length: 8 }, () => gate.delayFor(A.code, CHUNK_BYTES, 1000));
+    expect(waits).toEqual(waits.map((_, i) => i * chunkMs));
+    expect(gate.delayFor(B.code, CHUNK_BYTES, 1000)).toBe(0);
+    // Time that passed counts: a second later A's booked time is spent and it sends at once.
+    expect(gate.delayFor(A.code, CHUNK_BYTES, 1000 + 8 * chunkMs)).toBe(0);
+    // No credit is kept for later: after a pause, one chunk's worth at once, then the pace again.
+    expect(gate.delayFor(A.code, CHUNK_BYTES, 60_000)).toBe(0);
+    expect(gate.delayFor(A.code, CHUNK_BYTES, 60_000)).toBe(chunkMs);
+  });
+});
+
 describe.each(testTargets)('export files of the version before, on $name', (target) => {
   it('are moved into chunks when unexpired (same bytes), and marked deleted when expired', async () => {
     const before = Object.fromEntries(Object.entries(apiMigrations).filter(([name]) => name !== '0203-api-export-chunks'));

@@ -143,7 +143,7 @@ export async function openExportFile(deps: ExportDeps, contractCode: string, id:
   const label = `${FILE_LABELS[job.kind]}_${job.month.replace('-', '')}.csv`;
   return {
     job,
-    body: exportStream(chunkReader(deps.database), job.id, release),
+    body: exportStream(chunkReader(deps.database), job.id, release, (bytes) => deps.downloads.delayFor(contractCode, bytes)),
     headers: {
       'Content-Type': job.encoding === 'sjis' ? 'text/csv; charset=Shift_JIS' : 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(label)}`,
