@@ -3,19 +3,23 @@
 // BACK), フリーコール numbers, the representative-number option subscribed part-way through the
 // previous month, free calls (au 定額 and 内線: shown at their normal charge, billed 0), a call
 // running past midnight at a month's end, 番号案内 counted in 件, 050 IP calls, telegrams in some
-// months, and enough calls on the main number for several pages of details.
+// months, and enough calls on the main number for several pages of details. The months before the
+// current one are closed (billed, SPEC §4.1), and a correction, a void and a call of the previous
+// month arrive after its close: the current month lists them as 前月以前分の調整.
 //
 // Everything is relative to the clock (the last four months and the current one) and deterministic:
 // the same `now` always gives the same contract, calls and telegrams. Contract changes go through
 // the contract service, calls are built and validated by domain/call.ts like any imported row, and
 // telegrams through the telegram importer.
 import type { Kysely } from 'kysely';
+import { closeMonth } from '../domain/billing-service.ts';
+import { uuidv5 } from '../domain/uuid.ts';
 import { DateTime } from 'luxon';
 import { handleContractCommand } from '../domain/contract-service.ts';
 import type { ContractCommand } from '../domain/contract.ts';
 import { callRecordedData, parseCallRow, type CallRow } from '../domain/call.ts';
 import { streams } from '../domain/events.ts';
-import { addMonths, japanMonthAt, ZONE, type JapanDate, type Month } from '../domain/time.ts';
+import { addMonths, isoJapanOf, japanMonthAt, ZONE, type JapanDate, type Month } from '../domain/time.ts';
 import type { EventStore, StreamAppend } from '../eventstore/port.ts';
 import { importTelegrams } from '../importers/telegrams.ts';
 import { generateInitialPassword, setInitialCredentials } from '../projections/credentials.ts';
@@ -188,6 +192,42 @@ export function demoTelegramLines(now: Date): { contractCode: string; date: Japa
   ];
 }
 
+/** UUIDv5 namespace of the demo's late corrections and voids (deterministic: the same `now`, the same ids). */
+const DEMO_NAMESPACE = '6a0f3b52-1d7e-4c9a-8b2f-5e4d3c2b1a09';
+
+/**
+ * What arrives after the previous month's bill (SPEC §4.1): the months before the current one are
+ * closed, each on the 5th of the month after it (or at `now`, if sooner); then the carrier re-rates
+ * one of the previous month's domestic calls on the main number, voids one of its IP calls, and
+ * delivers a call of that month late. The current month carries all three (前月以前分の調整).
+ */
+export function demoLateData(now: Date): {
+  closes: { month: Month; closedAt: string }[];
+  corrections: { row: CallRow; charge: string; reason: string }[];
+  voids: { row: CallRow; reason: string }[];
+  lateCalls: CallRow[];
+} {
+  const current = japanMonthAt(now);
+  const previous = addMonths(current, -1);
+  const closes = demoMonths(now)
+    .filter((m) => m < current)
+    .map((month) => {
+      const fifth = DateTime.fromISO(`${addMonths(month, 1)}-05T10:00:00`, { zone: ZONE }).toJSDate();
+      return { month, closedAt: isoJapanOf(fifth < now ? fifth : now) };
+    });
+  const main = demoCallRows(previous, now).filter((r) => r.usingNumber === DEMO_DIAL_IN_NUMBER);
+  const domestic = main.find((r) => r.callType === '国内呼' && r.extensionType === '外線');
+  const ip = main.find((r) => r.callType === 'IP間呼');
+  return {
+    closes,
+    corrections: domestic ? [{ row: domestic, charge: `${Number.parseInt(domestic.charge, 10) + 16}.00`, reason: 'carrier re-rated (demo)' }] : [],
+    voids: ip ? [{ row: ip, reason: 'duplicate from the carrier (demo)' }] : [],
+    lateCalls: [
+      { usingNumber: DEMO_DIAL_IN_NUMBER, startDate: `${previous.replace('-', '/')}/27`, startTime: '143015.0', destination: '06-6345-0202', area: '大阪', duration: '000412.5', extensionType: '外線', callType: '国内呼', charge: '16.00' },
+    ],
+  };
+}
+
 /** True when the store holds no event at all (the demo loads only into an empty store). */
 export async function isEmptyStore(store: EventStore): Promise<boolean> {
   return (await store.headPosition()) === 0n;
@@ -222,5 +262,31 @@ export async function loadDemo(deps: { store: EventStore; db: Kysely<any> }, opt
   await deps.store.appendMany([...byStream.entries()].map(([streamId, events]) => ({ streamId, events })));
   const telegramLines = demoTelegramLines(options.now);
   await importTelegrams(deps.store, new TextEncoder().encode(telegramLines.map((t) => JSON.stringify(t)).join('\n') + '\n'), { name: 'demo-telegrams.jsonl' });
+
+  // The bills issued, then what came after them (SPEC §4.1).
+  const late = demoLateData(options.now);
+  for (const c of late.closes) {
+    await closeMonth(deps.store, { type: 'CloseMonth', contractCode: DEMO_CONTRACT_CODE, month: c.month, now: c.closedAt }, { source: 'demo' });
+  }
+  const dataOf = (row: CallRow) => {
+    const parsed = parseCallRow(row);
+    if (!parsed.ok) throw new Error(`demo call row is invalid: ${parsed.problems.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+    return callRecordedData(parsed.call, DEMO_CONTRACT_CODE);
+  };
+  const lateEvents: StreamAppend[] = [];
+  for (const c of late.corrections) {
+    const d = dataOf(c.row);
+    lateEvents.push({ streamId: streams.calls(DEMO_CONTRACT_CODE, d.billingMonth), events: [{ id: uuidv5(`corrected ${d.callId}`, DEMO_NAMESPACE), type: 'CallCorrected', data: { callId: d.callId, charge: c.charge, reason: c.reason }, metadata: { source: 'demo' } }] });
+  }
+  for (const v of late.voids) {
+    const d = dataOf(v.row);
+    lateEvents.push({ streamId: streams.calls(DEMO_CONTRACT_CODE, d.billingMonth), events: [{ id: uuidv5(`voided ${d.callId}`, DEMO_NAMESPACE), type: 'CallVoided', data: { callId: d.callId, reason: v.reason }, metadata: { source: 'demo' } }] });
+  }
+  for (const row of late.lateCalls) {
+    const d = dataOf(row);
+    lateEvents.push({ streamId: streams.calls(DEMO_CONTRACT_CODE, d.billingMonth), events: [{ id: d.callId, type: 'CallRecorded', data: d, metadata: { source: 'demo' } }] });
+    calls++;
+  }
+  for (const a of lateEvents) await deps.store.append(a.streamId, a.events);
   return { contractCode: DEMO_CONTRACT_CODE, selfId: DEMO_SELF_ID, password, calls, telegrams: telegramLines.length, months };
 }

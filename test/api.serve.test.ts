@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { prepareServer, type PreparedServer } from '../cli/commands/serve.ts';
-import { DEMO_CONTRACT_CODE, DEMO_DIAL_IN_NUMBER, DEMO_FREECALL_NUMBERS, DEMO_LINES, demoCallRows, demoMonths, demoTelegramLines, representativeFrom } from '../cli/demo.ts';
+import { DEMO_CONTRACT_CODE, DEMO_DIAL_IN_NUMBER, DEMO_FREECALL_NUMBERS, DEMO_LINES, demoCallRows, demoLateData, demoMonths, demoTelegramLines, representativeFrom } from '../cli/demo.ts';
 import { callRecordedData, parseCallRow } from '../domain/call.ts';
 import { Money } from '../domain/money.ts';
 import { apiMigrations } from '../api/migrations.ts';
@@ -77,6 +77,9 @@ describe.each(testTargets)('ledger serve start-up on $name', (target) => {
         billedIn.set(billing, (billedIn.get(billing) ?? 0) + 1);
       }
     }
+    // The previous month's late call, correction and void: rows of the current month (SPEC §4.1).
+    const late = demoLateData(NOW);
+    billedIn.set('2017-12', billedIn.get('2017-12')! + late.lateCalls.length + late.corrections.length + late.voids.length);
     for (const m of charges.months) {
       expect(m.normal.total, m.month).not.toBe('0.00');
       // Free calls (au 定額, 内線) are shown at their normal charge and billed 0.
@@ -122,6 +125,23 @@ describe.each(testTargets)('ledger serve start-up on $name', (target) => {
       expect(details.items).toHaveLength(lines.filter((t) => t.date.startsWith(m.month)).length);
     }
     expect(charges.months.filter((m) => m.telegrams !== '0.00').map((m) => m.month)).toEqual(['2017-11', '2017-09']);
+  });
+
+  it('closes the months before the current one; the current month lists the previous month’s late correction, void and call as 前月以前分の調整', async () => {
+    const late = demoLateData(NOW);
+    expect(late.closes.map((c) => c.month)).toEqual(['2017-08', '2017-09', '2017-10', '2017-11']);
+    expect(late.closes.at(-1)!.closedAt).toBe('2017-12-05T10:00:00.000+09:00');
+    const listing = (await (await get(`/api/v1/charges/2017-12/numbers/${DEMO_DIAL_IN_NUMBER}/calls`)).json()) as { items: { startedAt: string; charge: string; adjustment: { kind: string; month: string } | null }[] };
+    const carried = listing.items.filter((c) => c.adjustment !== null);
+    expect(carried.map((c) => c.adjustment!.kind).sort()).toEqual(['corrected', 'late', 'voided']);
+    expect(carried.every((c) => c.adjustment!.month === '2017-11' && c.startedAt.startsWith('2017-11'))).toBe(true);
+    expect(carried.find((c) => c.adjustment!.kind === 'corrected')!.charge).toBe('16.00');
+    expect(carried.find((c) => c.adjustment!.kind === 'voided')!.charge).toBe('-8.00');
+    // The closed month is as billed (its count is held above): the voided IP call is still listed in it.
+    const voidedAt = `${late.voids[0]!.row.startDate.replaceAll('/', '-')}T`;
+    const novemberAll = (await (await get(`/api/v1/charges/2017-11/numbers/${DEMO_DIAL_IN_NUMBER}/calls?category=domestic`)).json()) as { total: number };
+    expect(novemberAll.total).toBeGreaterThan(0);
+    expect(carried.find((c) => c.adjustment!.kind === 'voided')!.startedAt.startsWith(voidedAt)).toBe(true);
   });
 
   it('has no calls after the clock’s today', () => {

@@ -28,6 +28,33 @@ const LATE = row(A.dialIn, '2017/11/20', '100000.0', '国内呼', '30.00');
 const LATE_ID = callIdOf(LATE);
 const LATE_TELEGRAM = '5f9c0a3e-8f2b-4c1d-9e7a-1b2c3d4e5f99';
 
+/** Logs in through the self-page's form; answers a GET with the page's HTML. */
+async function portalSession(f: Fixture): Promise<(path: string) => Promise<string>> {
+  const cookies = new Map<string, string>();
+  const request = async (method: string, path: string, form?: Record<string, string>) => {
+    const headers: Record<string, string> = {};
+    if (cookies.size > 0) headers.cookie = [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    if (form) headers['content-type'] = 'application/x-www-form-urlencoded';
+    const res = await f.app.request(path, { method, headers, ...(form ? { body: new URLSearchParams(form).toString() } : {}) });
+    for (const c of res.headers.getSetCookie()) {
+      const pair = c.split(';')[0]!;
+      cookies.set(pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1));
+    }
+    return res;
+  };
+  const login = await (await request('GET', '/login')).text();
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(login)![1]!;
+  expect((await request('POST', '/login', { _csrf: csrf, selfId: A.selfId, password: A.password })).status).toBe(303);
+  return async (path) => {
+    const res = await request('GET', path);
+    expect(res.status, path).toBe(200);
+    return res.text();
+  };
+}
+
+/** The visible text of an element's HTML (tags out). */
+const textOf = (html: string) => html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+
 async function callsCsv(queries: LedgerQueries, month: string, encoding: ExportEncoding = 'sjis'): Promise<Buffer> {
   const out = new PassThrough();
   const parts: Buffer[] = [];
@@ -134,6 +161,45 @@ describe.each(testTargets)('前月以前分の調整 on $name', (target) => {
         out.end();
         expect(Buffer.concat(parts)).toEqual(ours);
       }
+    });
+  });
+
+  describe('portal pages', () => {
+    let page: (path: string) => Promise<string>;
+    beforeAll(async () => {
+      page = await portalSession(f);
+    });
+    /** The rows of the listing's table body. */
+    const rowsOf = (html: string) => [...(/<table class="stacked">[\s\S]*?<tbody>([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '').matchAll(/<tr\b([^>]*)>([\s\S]*?)<\/tr>/g)].map((m) => ({ marked: /class="adjustment"/.test(m[1]!), text: textOf(m[2]!) }));
+
+    it('marks each carried call of December with 前月以前分の調整, its month and what it adjusts, under a note', async () => {
+      const html = await page(`/charges/2017-12/numbers/${A.dialIn}/calls`);
+      const rows = rowsOf(html);
+      expect(rows.map((r) => r.marked)).toEqual([true, true, true, false]);
+      expect(rows[0]!.text).toContain('前月以前分の調整 2017年11月分・訂正 11/01(水)');
+      expect(rows[0]!.text).toContain('2.00円');
+      expect(rows[1]!.text).toContain('前月以前分の調整 2017年11月分・取消 11/12(日)');
+      expect(rows[1]!.text).toContain('-272.50円');
+      expect(rows[2]!.text).toContain('前月以前分の調整 2017年11月分・遅れて届いた通話 11/20(月)');
+      expect(rows[3]!.text).not.toContain('前月以前分の調整');
+      const note = /<p class="adjustment-note"[^>]*>([\s\S]*?)<\/p>/.exec(html)?.[1];
+      expect(note).toContain('すでにご請求済みの月のご利用分です');
+      // The note stands before the table.
+      expect(html.indexOf('adjustment-note')).toBeLessThan(html.indexOf('<table class="stacked"'));
+    });
+
+    it('shows November as billed: no mark, no note', async () => {
+      const html = await page(`/charges/2017-11/numbers/${A.dialIn}/calls`);
+      expect(html).not.toContain('前月以前分の調整');
+      expect(html).not.toContain('adjustment');
+    });
+
+    it('marks the late telegram in December’s 電報明細, with its note; November’s without', async () => {
+      const dec = await page('/charges/2017-12/telegrams');
+      expect(rowsOf(dec).map((r) => [r.marked, r.text.includes('前月以前分の調整 2017年11月分・遅れて届いた電報 2017年11月28日')])).toEqual([[true, true]]);
+      expect(dec).toContain('すでにご請求済みの月のご利用分です');
+      const nov = await page('/charges/2017-11/telegrams');
+      expect(nov).not.toContain('前月以前分の調整');
     });
   });
 });

@@ -327,6 +327,27 @@ describe('the self-page in Chromium', () => {
     expect([main.au, main.billed.au]).toEqual([au.toString(), '0.00']);
   });
 
+  it('前月以前分の調整: the current month lists the previous month’s late correction, void and call, marked, under a note', async () => {
+    await page.goto(`/charges/${CURRENT}/numbers/${DEMO_DIAL_IN_NUMBER}/calls`);
+    const marked = page.locator('main table.stacked tbody tr.adjustment');
+    const cells = await marked.evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('th, td')].map((c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim())));
+    expect(cells).toHaveLength(3);
+    const what = cells.map((c) => /^前月以前分の調整\s*2026年10月分・(訂正|取消|遅れて届いた通話)\s*10\/\d{2}\([月火水木金土日]\)/.exec(c[1]!)?.[1]);
+    expect([...what].sort()).toEqual(['取消', '訂正', '遅れて届いた通話']);
+    expect(cells.find((c) => c[1]!.includes('取消'))![5]).toMatch(/^-\d+\.\d{2}円$/);
+    const note = page.locator('main .adjustment-note');
+    await expect(note.isVisible()).resolves.toBe(true);
+    expect(await note.innerText()).toContain('すでにご請求済みの月のご利用分です');
+    // The note comes before the listing; the marked rows are the month's first (October's dates).
+    expect(await page.locator('main').evaluate((m) => m.querySelector('.adjustment-note')!.compareDocumentPosition(m.querySelector('table.stacked tbody')!) & 4 /* DOCUMENT_POSITION_FOLLOWING */)).toBeTruthy();
+    const api_ = await api<{ items: { adjustment: { kind: string; month: string } | null }[] }>(`/api/v1/charges/${CURRENT}/numbers/${DEMO_DIAL_IN_NUMBER}/calls`);
+    expect(api_.items.slice(0, 3).map((i) => i.adjustment?.month)).toEqual([PREVIOUS, PREVIOUS, PREVIOUS]);
+    await shot('29-calls-adjustments');
+    await page.setViewportSize(MOBILE);
+    await shot('30-mobile-calls-adjustments');
+    await page.setViewportSize(DESKTOP);
+  });
+
   it('電報明細: the month’s telegrams with their total, apart from the call charges', async () => {
     await page.goto('/charges');
     await page.getByRole('link', { name: `${PREVIOUS.slice(0, 4)}年${PREVIOUS.slice(5)}月分 電報明細を画面に表示` }).click();

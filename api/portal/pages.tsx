@@ -3,7 +3,8 @@
 import type { FC } from 'hono/jsx';
 import { CATEGORIES, OPTION_KEYS, OPTION_LABELS, type Category } from '../../domain/events.ts';
 import type { Month } from '../../domain/time.ts';
-import type { CallDetailPage, CategoryFigures, ContractNumber, ContractView, NumberCharges, Telegram } from '../../projections/read-model.ts';
+import type { Adjustment, CallDetailPage, CategoryFigures, ContractNumber, ContractView, NumberCharges, Telegram, TelegramAdjustment } from '../../projections/read-model.ts';
+import { ADJUSTMENT_KIND_JA, ADJUSTMENT_LABEL_JA } from '../../domain/adjustments.ts';
 import { Money } from '../../domain/money.ts';
 import { isExpired, type ExportJob } from '../exports.ts';
 import type { ExportKind } from '../ports.ts';
@@ -648,6 +649,32 @@ export const NumbersPage: FC<{ menu: Menu; month: Month; numbers: readonly Numbe
   </Layout>
 );
 
+// ---- 前月以前分の調整 (SPEC §4.1) ----------------------------------------------------------------
+// A row carried from a month already billed into the month shown: marked in its row, with a note
+// that says what such rows are. The note stands above the table, where the customer reads first.
+
+/** `前月以前分の調整` and `2017年11月分・訂正` under it. */
+const AdjustmentMark: FC<{ adjustment: Adjustment | TelegramAdjustment; telegram?: boolean }> = ({ adjustment, telegram }) => (
+  <>
+    <span class="adjustment-tag">{ADJUSTMENT_LABEL_JA}</span>
+    <span class="adjustment-what">
+      {monthJa(adjustment.month)}分・{telegram && adjustment.kind === 'late' ? '遅れて届いた電報' : ADJUSTMENT_KIND_JA[adjustment.kind]}
+    </span>
+  </>
+);
+
+export const CALL_ADJUSTMENT_NOTE =
+  '「前月以前分の調整」と表示された明細は、すでにご請求済みの月のご利用分です。ご請求後に届いた通話や、通話料金の訂正・取消を、この月のご請求で調整しています。訂正・取消の金額は元の料金との差額で、マイナスの金額は減額です。通話開始日時は元の通話の日時です。';
+
+export const TELEGRAM_ADJUSTMENT_NOTE =
+  '「前月以前分の調整」と表示された電報は、すでにご請求済みの月のご利用分です。ご請求後にお届けした明細のため、この月のご請求に含めています。ご利用日は元の日付です。';
+
+const AdjustmentNote: FC<{ text: string }> = ({ text }) => (
+  <p class="adjustment-note" id="adjustment-note">
+    ※{text}
+  </p>
+);
+
 // ---- 電報明細 ---------------------------------------------------------------------------------
 
 export const TelegramsPage: FC<{ menu: Menu; month: Month; telegrams: readonly Telegram[] }> = ({ menu, month, telegrams }) => (
@@ -667,6 +694,7 @@ export const TelegramsPage: FC<{ menu: Menu; month: Month; telegrams: readonly T
         </tr>
       </tbody>
     </table>
+    {telegrams.some((t) => t.adjustment !== null) ? <AdjustmentNote text={TELEGRAM_ADJUSTMENT_NOTE} /> : null}
     {telegrams.length === 0 ? (
       <p>この月の電報のご利用はありません。</p>
     ) : (
@@ -684,10 +712,13 @@ export const TelegramsPage: FC<{ menu: Menu; month: Month; telegrams: readonly T
           </thead>
           <tbody>
             {telegrams.map((t) => (
-              <tr>
+              <tr class={t.adjustment ? 'adjustment' : undefined}>
                 {/* A telegram stored before receipt numbers has none until a file numbers it. */}
                 <td data-label="受付番号">{t.receiptNumber ?? '—'}</td>
-                <td data-label="ご利用日">{dateJa(t.date)}</td>
+                <td data-label="ご利用日">
+                  {t.adjustment ? <AdjustmentMark adjustment={t.adjustment} telegram /> : null}
+                  {dateJa(t.date)}
+                </td>
                 <td data-label="あて先">{t.destination}</td>
                 <td data-label="種類">{t.kind}</td>
                 <td class="num" data-label="料金">
@@ -808,6 +839,7 @@ export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category:
         {monthJa(month)}分 {periodJa(month)}　ご利用電話番号 {number}（{what}）
       </p>
       <CallsSummary details={details} />
+      {details.items.some((c) => c.adjustment !== null) ? <AdjustmentNote text={CALL_ADJUSTMENT_NOTE} /> : null}
       {details.items.length === 0 ? (
         <p>表示する明細はありません。</p>
       ) : (
@@ -828,9 +860,12 @@ export const CallsPage: FC<{ menu: Menu; month: Month; number: string; category:
             </thead>
             <tbody>
               {details.items.map((call) => (
-                <tr>
+                <tr class={call.adjustment ? 'adjustment' : undefined}>
                   <th scope="row">{call.seq}</th>
-                  <td data-label="通話開始日時">{callStartJa(call)}</td>
+                  <td data-label="通話開始日時">
+                    {call.adjustment ? <AdjustmentMark adjustment={call.adjustment} /> : null}
+                    {callStartJa(call)}
+                  </td>
                   <td data-label="通話先電話番号">{call.destination}</td>
                   <td data-label="地域名">{call.area}</td>
                   <td class="num" data-label="通話時間">

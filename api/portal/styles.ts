@@ -72,6 +72,11 @@ form.stack { max-width: 420px; }
 .hint.expiry { display: block; margin-top: 2px; font-size: .8rem; white-space: nowrap; }
 .nowrap { white-space: nowrap; }
 .provisional { font-size: .8rem; color: var(--warn); display: block; }
+tr.adjustment td, tr.adjustment th[scope="row"] { background: #fff8e6; }
+.adjustment-tag { display: inline-block; font-size: .8rem; font-weight: bold; color: #7a4b00; background: #fde9b8;
+  border: 1px solid #e0b85a; border-radius: 3px; padding: 0 6px; margin: 0 6px 2px 0; white-space: nowrap; }
+.adjustment-what { display: block; font-size: .85rem; color: #4a5565; }
+.adjustment-note { border: 1px solid #e0b85a; background: #fff8e6; padding: 8px 12px; border-radius: 6px; font-size: .9rem; margin: 8px 0; }
 .menu-list li { margin: 4px 0; }
 .support-box { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; margin: 24px 0 0; max-width: 560px; }
 .support-box h2 { margin-top: 0; font-size: 1rem; }
