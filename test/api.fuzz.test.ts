@@ -91,6 +91,9 @@ const VALUE_CLASSES = [...Object.keys(HOSTILE), 'random UTF-16', 'random code po
 /** Classes of a JSON field only. */
 const FIELD_CLASSES = ['wrong JSON type', 'missing field'];
 const TENANT_CLASS = "another tenant's id";
+/** A path parameter sent unencoded: dot segments and slashes that a client generator would have escaped. */
+const RAW_PATH = 'raw traversal in the path';
+const RAW_PATHS = ['..', '../..', `../../admin/streams/contract-${B.code}`, `../../../api/v1/admin/contracts/${B.code}/charges/2017-11`, '%2e%2e/%2e%2e', './', '..;/', '.%2e/x', `..%2f..%2f${B.code}`, '//', '%2F'];
 const BODY_CLASSES = ['wrong content type', 'malformed body', 'oversize body'];
 /** JSON declared in a charset other than UTF-8: 415, never read as UTF-8 (issue 12). */
 const OTHER_CHARSET = 'JSON in another charset';
@@ -254,6 +257,8 @@ function classesOf(op: Operation, pools: ReturnType<typeof poolsOf>): { cls: str
   if (fields.length > 0) for (const cls of FIELD_CLASSES) out.push({ cls, slots: fields });
   const tenant = slots.filter((s) => s.kind !== 'file' && (pools.other[slotName(s)]?.length ?? 0) > 0);
   if (op.needs !== 'admin' && tenant.length > 0) out.push({ cls: TENANT_CLASS, slots: tenant });
+  const inPath = slots.filter((s) => s.kind === 'param' && s.p.in === 'path');
+  if (inPath.length > 0) out.push({ cls: RAW_PATH, slots: inPath });
   if (op.body) for (const cls of BODY_CLASSES) out.push({ cls, slots: [] });
   if (op.body?.json) out.push({ cls: OTHER_CHARSET, slots: [] });
   for (const cls of [...REQUEST_CLASSES, ...ACTOR_CLASSES]) out.push({ cls, slots: [] });
@@ -367,6 +372,8 @@ function requestArb(op: Operation, cls: string, slots: readonly Slot[], known: K
       const bad: fc.Arbitrary<unknown> =
         cls === TENANT_CLASS
           ? fc.constantFrom(...(pools.other[name] ?? ['x']))
+          : cls === RAW_PATH
+            ? fc.constantFrom(...RAW_PATHS)
           : cls === 'wrong JSON type'
             ? fc.constantFrom(...WRONG_TYPES)
             : VALUE_CLASSES.includes(cls)
@@ -391,7 +398,7 @@ function requestArb(op: Operation, cls: string, slots: readonly Slot[], known: K
             if (!isTarget && p.in === 'query' && !present[i % 16]) return;
             const value = isTarget ? String(bad) : pick(validValues(p.name, p.schema, pools), i);
             carried.push(value);
-            if (p.in === 'path') path = path.replace(`{${p.name}}`, encodeValue(value));
+            if (p.in === 'path') path = path.replace(`{${p.name}}`, isTarget && cls === RAW_PATH ? value : encodeValue(value));
             else if (p.in === 'query') query.push(`${encodeURIComponent(p.name)}=${encodeValue(value)}`);
           });
           if (cls === 'odd query') {
@@ -495,6 +502,7 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
   const sent = new Map<string, number>();
   const byClass = new Map<string, number>();
   const byStatus = new Map<number, number>();
+  let slowest = { ms: 0, what: '' };
 
   beforeAll(async () => {
     f = await openFixture(target, { bodyLimit: BODY_LIMIT, adminBodyLimit: ADMIN_BODY_LIMIT });
@@ -526,7 +534,7 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
     await f?.close();
     const total = [...sent.values()].reduce((a, b) => a + b, 0);
     console.info(
-      `fuzz on ${target.name}: ${total} requests, ${sent.size} operations, ${byClass.size} classes (seed ${SEED}, ${ROUNDS} per class and operation); statuses ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}; by class ${JSON.stringify(Object.fromEntries(byClass))}`,
+      `fuzz on ${target.name}: ${total} requests, ${sent.size} operations, ${byClass.size} classes (seed ${SEED}, ${ROUNDS} per class and operation); statuses ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}; slowest ${Math.round(slowest.ms)} ms (${slowest.what}); by class ${JSON.stringify(Object.fromEntries(byClass))}`,
     );
   });
 
@@ -582,7 +590,10 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
           const seed = SEED + run++;
           const outcome = await fc.check(
             fc.asyncProperty(requestArb(op, cls, slots, known), async (req) => {
+              const started = performance.now();
               const answer = await send(cls === LANE_FULL ? crowded.port : live.port, agent, op.method, req);
+              const ms = performance.now() - started;
+              if (ms > slowest.ms) slowest = { ms, what: `${op.id} ${cls} → ${answer.status}` };
               sent.set(op.id, (sent.get(op.id) ?? 0) + 1);
               byStatus.set(answer.status, (byStatus.get(answer.status) ?? 0) + 1);
               byClass.set(cls, (byClass.get(cls) ?? 0) + 1);
@@ -603,7 +614,7 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
       expect(f.logs.filter((l) => l.includes('unhandled error')).map((l) => l.slice(0, 500))).toEqual([]);
       // It reached what it meant to: every operation, every class, and past the door often.
       for (const op of ops) expect(sent.get(op.id) ?? 0, op.id).toBeGreaterThanOrEqual(ROUNDS * 7);
-      for (const cls of ['valid', ...VALUE_CLASSES, ...FIELD_CLASSES, TENANT_CLASS, ...BODY_CLASSES, OTHER_CHARSET, ...REQUEST_CLASSES, ...ACTOR_CLASSES, LANE_FULL]) expect(byClass.get(cls) ?? 0, cls).toBeGreaterThan(0);
+      for (const cls of ['valid', ...VALUE_CLASSES, ...FIELD_CLASSES, TENANT_CLASS, RAW_PATH, ...BODY_CLASSES, OTHER_CHARSET, ...REQUEST_CLASSES, ...ACTOR_CLASSES, LANE_FULL]) expect(byClass.get(cls) ?? 0, cls).toBeGreaterThan(0);
       expect(turnedAway, 'requests turned away by a full lane').toBe(byClass.get(LANE_FULL));
       expect([...byStatus].filter(([s]) => s < 300).reduce((a, [, n]) => a + n, 0)).toBeGreaterThan(ops.length * ROUNDS);
     },
