@@ -151,7 +151,8 @@ for (const target of testTargets) {
           }
         }
       }
-    });
+      // Four fresh stores: an embedded one takes 10–15 s to open on a loaded 2-core machine.
+    }, 180_000);
 
     it('reconcile: our own per-number export agrees; a changed figure is listed with the difference', async () => {
       const file = await buildCsvFile({ queries, contractCode: code, month: '2017-11', kind: 'numbers', encoding: 'sjis' });
