@@ -550,6 +550,8 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
     const problems: string[] = [];
     if (answer.status >= 500) problems.push(`answered ${answer.status}`);
     if (req.mustGet !== undefined && answer.status !== req.mustGet) problems.push(`answered ${answer.status} where ${req.mustGet} is due`);
+    // A client told to come back later is told when (docs/api.md).
+    if ((answer.status === 429 || answer.status === 503) && !/^\d+$/.test(String(answer.headers['retry-after'] ?? ''))) problems.push(`a ${answer.status} without Retry-After`);
     if (!op.statuses.has(answer.status)) problems.push(`answered ${answer.status}, which the document does not list for ${op.id} (${[...op.statuses].join(', ')})`);
     if (answer.status >= 400) {
       const type = String(answer.headers['content-type'] ?? '');
