@@ -96,8 +96,8 @@ const TELEGRAM_POISONS: readonly [string, unknown][] = [
   ['date', '2017-13-01'],
 ];
 
-/** Mostly no poison: one line in five carries one. */
-const poisonArb = (count: number) => fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.nat({ max: count - 1 }) });
+/** Mostly no poison: one line in three carries one. */
+const poisonArb = (count: number) => fc.oneof({ weight: 2, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.nat({ max: count - 1 }) });
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 4, arbitrary: fc.array(fc.record({ call: fc.nat({ max: CALLS - 1 }), variant: fc.constantFrom<0 | 1>(0, 0, 0, 1), poison: poisonArb(CALL_POISONS.length) }, { requiredKeys: ['call', 'variant'] }), { minLength: 1, maxLength: 4 }).map((lines) => ({ kind: 'calls' as const, lines })) },
   {
