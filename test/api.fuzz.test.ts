@@ -369,16 +369,12 @@ function requestArb(op: Operation, cls: string, slots: readonly Slot[], known: K
       const name = target ? slotName(target) : '';
       const schema = target?.kind === 'param' ? target.p.schema : target?.kind === 'field' ? target.schema : undefined;
       const valid = validValues(name, schema, pools);
-      const bad: fc.Arbitrary<unknown> =
-        cls === TENANT_CLASS
-          ? fc.constantFrom(...(pools.other[name] ?? ['x']))
-          : cls === RAW_PATH
-            ? fc.constantFrom(...RAW_PATHS)
-          : cls === 'wrong JSON type'
-            ? fc.constantFrom(...WRONG_TYPES)
-            : VALUE_CLASSES.includes(cls)
-              ? hostileValue(cls, valid)
-              : fc.constant(undefined);
+      const special: Record<string, fc.Arbitrary<unknown>> = {
+        [TENANT_CLASS]: fc.constantFrom(...(pools.other[name] ?? ['x'])),
+        [RAW_PATH]: fc.constantFrom(...RAW_PATHS),
+        'wrong JSON type': fc.constantFrom(...WRONG_TYPES),
+      };
+      const bad: fc.Arbitrary<unknown> = special[cls] ?? (VALUE_CLASSES.includes(cls) ? hostileValue(cls, valid) : fc.constant(undefined));
       const pick = <T,>(list: readonly T[], i: number) => list[seedOfValues[i % 16]! % list.length]!;
       return fc.record({ bad, fileAt: fc.nat(), fileEncoding: fc.constantFrom('utf-8', 'cp932', 'utf-8 with BOM'), which: fc.nat(), oversizeBy: fc.integer({ min: 1, max: 4096 }) }).map(
         ({ bad, fileAt, fileEncoding, which, oversizeBy }): FuzzRequest => {
