@@ -199,13 +199,14 @@ const DEMO_NAMESPACE = '6a0f3b52-1d7e-4c9a-8b2f-5e4d3c2b1a09';
  * What arrives after the previous month's bill (SPEC §4.1): the months before the current one are
  * closed, each on the 5th of the month after it (or at `now`, if sooner); then the carrier re-rates
  * one of the previous month's domestic calls on the main number, voids one of its IP calls, and
- * delivers a call of that month late. The current month carries all three (前月以前分の調整).
+ * delivers a call and a telegram of that month late. The current month carries them (前月以前分の調整).
  */
 export function demoLateData(now: Date): {
   closes: { month: Month; closedAt: string }[];
   corrections: { row: CallRow; charge: string; reason: string }[];
   voids: { row: CallRow; reason: string }[];
   lateCalls: CallRow[];
+  lateTelegrams: ReturnType<typeof demoTelegramLines>;
 } {
   const current = japanMonthAt(now);
   const previous = addMonths(current, -1);
@@ -224,6 +225,9 @@ export function demoLateData(now: Date): {
     voids: ip ? [{ row: ip, reason: 'duplicate from the carrier (demo)' }] : [],
     lateCalls: [
       { usingNumber: DEMO_DIAL_IN_NUMBER, startDate: `${previous.replace('-', '/')}/27`, startTime: '143015.0', destination: '06-6345-0202', area: '大阪', duration: '000412.5', extensionType: '外線', callType: '国内呼', charge: '16.00' },
+    ],
+    lateTelegrams: [
+      { contractCode: DEMO_CONTRACT_CODE, date: `${previous}-28`, receiptNumber: `D${previous.replace('-', '')}-0003`, destination: '東京都港区', kind: '慶弔', charge: '1530.00' },
     ],
   };
 }
@@ -288,5 +292,6 @@ export async function loadDemo(deps: { store: EventStore; db: Kysely<any> }, opt
     calls++;
   }
   for (const a of lateEvents) await deps.store.append(a.streamId, a.events);
-  return { contractCode: DEMO_CONTRACT_CODE, selfId: DEMO_SELF_ID, password, calls, telegrams: telegramLines.length, months };
+  await importTelegrams(deps.store, new TextEncoder().encode(late.lateTelegrams.map((t) => JSON.stringify(t)).join('\n') + '\n'), { name: 'demo-late-telegrams.jsonl' });
+  return { contractCode: DEMO_CONTRACT_CODE, selfId: DEMO_SELF_ID, password, calls, telegrams: telegramLines.length + late.lateTelegrams.length, months };
 }

@@ -117,14 +117,20 @@ describe.each(testTargets)('ledger serve start-up on $name', (target) => {
 
   it('has telegrams in some months, with their totals in the month summary', async () => {
     const charges = (await (await get('/api/v1/charges')).json()) as { months: { month: string; telegrams: string }[] };
-    const lines = demoTelegramLines(NOW);
+    // The late telegram of November (closed) is listed in December, the current month (SPEC §4.1).
+    const late = demoLateData(NOW).lateTelegrams;
+    expect(late.map((t) => t.date.slice(0, 7))).toEqual(['2017-11']);
+    const lines = [...demoTelegramLines(NOW), ...late.map((t) => ({ ...t, date: `2017-12${t.date.slice(7)}` }))];
     for (const m of charges.months) {
       const want = Money.sum(lines.filter((t) => t.date.startsWith(m.month)).map((t) => Money.parse(t.charge)));
       expect(m.telegrams, m.month).toBe(want.toString());
-      const details = (await (await get(`/api/v1/charges/${m.month}/telegrams`)).json()) as { items: unknown[] };
+      const details = (await (await get(`/api/v1/charges/${m.month}/telegrams`)).json()) as { items: { receiptNumber: string; adjustment: unknown }[] };
       expect(details.items).toHaveLength(lines.filter((t) => t.date.startsWith(m.month)).length);
+      for (const item of details.items) {
+        expect(item.adjustment, item.receiptNumber).toEqual(late.some((t) => t.receiptNumber === item.receiptNumber) ? { kind: 'late', month: '2017-11' } : null);
+      }
     }
-    expect(charges.months.filter((m) => m.telegrams !== '0.00').map((m) => m.month)).toEqual(['2017-11', '2017-09']);
+    expect(charges.months.filter((m) => m.telegrams !== '0.00').map((m) => m.month)).toEqual(['2017-12', '2017-11', '2017-09']);
   });
 
   it('closes the months before the current one; the current month lists the previous month’s late correction, void and call as 前月以前分の調整', async () => {

@@ -17,7 +17,7 @@ import pino from 'pino';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareServer, type PreparedServer } from '../cli/commands/serve.ts';
-import { DEMO_DIAL_IN_NUMBER, DEMO_FREECALL_NUMBERS, DEMO_LINES, demoTelegramLines } from '../cli/demo.ts';
+import { DEMO_DIAL_IN_NUMBER, DEMO_FREECALL_NUMBERS, DEMO_LINES, demoLateData, demoTelegramLines } from '../cli/demo.ts';
 import { apiMigrations } from '../api/migrations.ts';
 import { setInitialCredentials } from '../projections/credentials.ts';
 import { ExportWorker, requestExport } from '../api/exports.ts';
@@ -209,7 +209,8 @@ describe('the self-page in Chromium', () => {
       expect(cells.map((c) => c.replace(/,/g, ''))).toEqual([`${m.yen.total}円`, `${m.yen.domestic}円`, `${m.yen.international}円`, `${m.yen.mobile}円`]);
       expect(await page.locator(`tr[data-month="${m.month}"] td[data-label="電報明細"] .amount`).innerText()).toBe(`${Money.parse(m.telegrams).toDisplayWholeYen()}円`);
     }
-    expect(charges.months.filter((m) => m.telegrams !== '0.00').map((m) => m.month)).toEqual([PREVIOUS, '2026-08']);
+    // The current month carries the previous (closed) month's late telegram (前月以前分の調整).
+    expect(charges.months.filter((m) => m.telegrams !== '0.00').map((m) => m.month)).toEqual([CURRENT, PREVIOUS, '2026-08']);
     expect(await page.locator(`tr[data-month="${PREVIOUS}"] td.period`).innerText()).toBe('【10月01日～10月31日】');
 
     await shot('08-charges');
@@ -346,6 +347,15 @@ describe('the self-page in Chromium', () => {
     await page.setViewportSize(MOBILE);
     await shot('30-mobile-calls-adjustments');
     await page.setViewportSize(DESKTOP);
+
+    // 電報明細 of the current month: the previous month's late telegram, marked, under its note.
+    await page.goto(`/charges/${CURRENT}/telegrams`);
+    const late = demoLateData(NOW).lateTelegrams;
+    const rows = await page.locator('main table.stacked tbody tr').evaluateAll((rs) => rs.map((r) => [r.className, ...[...r.querySelectorAll('td')].map((c) => (c.textContent ?? '').replace(/\s+/g, ' ').trim())]));
+    expect(rows.map((r) => [r[0], r[1]])).toEqual(late.map((t) => ['adjustment', t.receiptNumber]));
+    expect(rows[0]![2]).toMatch(/^前月以前分の調整\s*2026年10月分・遅れて届いた電報\s*2026年10月28日$/);
+    expect(await page.locator('main .adjustment-note').innerText()).toContain('すでにご請求済みの月のご利用分です');
+    await shot('31-telegrams-adjustments');
   });
 
   it('電報明細: the month’s telegrams with their total, apart from the call charges', async () => {
