@@ -1,6 +1,7 @@
 // Measuring helpers: child processes with their peak RSS, the process tree's RSS, a table.
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 export interface ChildRun {
   readonly ms: number;
@@ -103,4 +104,21 @@ export function printTable(rows: readonly TableRow[]): string {
 
 export function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** Runs a bench script (path from the repository root) in its own Node process and parses the one JSON value it prints. */
+export function runJsonScript<T = any>(root: string, script: string, args: readonly string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(root, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.on('error', reject);
+    p.on('close', () => {
+      try {
+        resolve(JSON.parse(out) as T);
+      } catch {
+        reject(new Error(`${script} printed ${out}`));
+      }
+    });
+  });
 }

@@ -4,7 +4,6 @@
 // NOISY_CALLS (default 200,000) calls in the schema noisy_<calls>, kept between runs (NOISY_FRESH=1
 // makes it again). NOISY_SECONDS (default 10) per load. NOISY_ONLY=quiet,exports,listing,both.
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
@@ -24,7 +23,7 @@ import { buildCsv, createEngineerOperations } from '../api/wiring.ts';
 import { createQueries } from '../projections/queries.ts';
 import { DOWNLOAD_BYTES_PER_SECOND, DownloadGate } from '../api/exports.ts';
 import { benchContracts, contractLines, writeCallCsv } from './generate.ts';
-import { fmt, runMeasured } from './measure.ts';
+import { fmt, runJsonScript, runMeasured } from './measure.ts';
 
 const CALLS = Number(process.env.NOISY_CALLS ?? 200_000);
 const SECONDS = String(process.env.NOISY_SECONDS ?? 10);
@@ -37,21 +36,7 @@ const month = addMonths(japanMonthAt(new Date()), -1);
 const [contract, neighbour] = benchContracts(2) as [ReturnType<typeof benchContracts>[number], ReturnType<typeof benchContracts>[number]];
 const log = (line: string) => process.stderr.write(`[noisy] ${line}\n`);
 
-function node(script: string, args: string[]): Promise<any> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(root, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('close', () => {
-      try {
-        resolve(JSON.parse(out));
-      } catch {
-        reject(new Error(`${script} printed ${out}`));
-      }
-    });
-  });
-}
+const node = (script: string, args: string[]) => runJsonScript(root, script, args);
 const load = (url: string, auth: string) => node('bench/load.mjs', [url, '50', SECONDS, auth]);
 const hammer = (base: string, token: string) => node('bench/hammer-exports.mjs', [base, token, month, SECONDS, '8']);
 

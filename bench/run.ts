@@ -30,7 +30,7 @@ import { createLogger } from '../api/logger.ts';
 import { CONTRACT_REQUEST_LIMITS, ContractRequestGate } from '../api/fairness.ts';
 import { benchContracts, callRows, contractLines, writeCallCsv } from './generate.ts';
 import { measureAsOf } from './as-of.ts';
-import { fmt, printTable, processRssMb, runMeasured, treeRssMb, type TableRow } from './measure.ts';
+import { fmt, printTable, processRssMb, runJsonScript, runMeasured, treeRssMb, type TableRow } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
 const CALLS = Number(process.env.BENCH_CALLS ?? (quick ? 50_000 : 1_000_000));
@@ -196,19 +196,7 @@ async function decimalReplayBaseline(pool: pg.Pool, schema: string): Promise<num
 }
 
 function load(url: string, authorization?: string): Promise<{ requestsPerSecond: number; p99: number; non2xx: number; errors: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(root, 'bench/load.mjs'), url, '50', String(LOAD_SECONDS), ...(authorization ? [authorization] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('close', () => {
-      try {
-        resolve(JSON.parse(out));
-      } catch (e) {
-        reject(new Error(`load generator printed ${out}`));
-      }
-    });
-  });
+  return runJsonScript(root, 'bench/load.mjs', [url, '50', String(LOAD_SECONDS), ...(authorization ? [authorization] : [])]);
 }
 
 async function httpBenchmarks(ledger: Ledger, pool: pg.Pool, schema: string): Promise<void> {
@@ -294,19 +282,7 @@ async function listingPages(port: number, auth: string, pool: pg.Pool, schema: s
 }
 
 function hammerExports(base: string, token: string, seconds: number, concurrency: number): Promise<{ requests: number; downloads: number; bytes: number; refused: number }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(root, 'bench/hammer-exports.mjs'), base, token, month, String(seconds), String(concurrency)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.on('error', reject);
-    p.on('close', () => {
-      try {
-        resolve(JSON.parse(out));
-      } catch {
-        reject(new Error(`export hammer printed ${out}`));
-      }
-    });
-  });
+  return runJsonScript(root, 'bench/hammer-exports.mjs', [base, token, month, String(seconds), String(concurrency)]);
 }
 
 /**

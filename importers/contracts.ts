@@ -28,11 +28,11 @@ import { evolve, initialState, isContractCode, isPhoneNumber, type ContractComma
 import { DomainError } from '../domain/errors.ts';
 import { streams, type ContractEvent, type NumberEvent } from '../domain/events.ts';
 import { evolveNumber, initialNumberState, type NumberState } from '../domain/numbers.ts';
-import { ExpectedVersionConflict, type EventStore, type EventToAppend, type RecordedEvent } from '../eventstore/port.ts';
+import type { EventStore, EventToAppend, RecordedEvent } from '../eventstore/port.ts';
 import { hashPassword, insertInitialCredentials } from '../projections/credentials.ts';
-import { appendAll, plural, readJsonLines, StreamBatches, type ImportResult, type JsonLinesOptions } from './jsonl.ts';
+import { appendAll, importWithRetries, plural, readJsonLines, StreamBatches, type ImportResult, type JsonLinesOptions } from './jsonl.ts';
 import { ProblemList } from './problems.ts';
-import { readAllBytes, type ImportInput } from './source.ts';
+import type { ImportInput } from './source.ts';
 import { basename } from 'node:path';
 
 export interface ContractImportOptions extends JsonLinesOptions {
@@ -66,17 +66,7 @@ interface Credential {
 }
 
 export async function importContracts(store: EventStore, input: ImportInput, options: ContractImportOptions = {}): Promise<ImportResult> {
-  // Read once: a one-shot body can be validated again after a concurrent writer.
-  const bytes = await readAllBytes(input);
-  const name = options.name ?? (typeof input === 'string' ? input : 'input');
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await importOnce(store, bytes, name, options);
-    } catch (e) {
-      if (!(e instanceof ExpectedVersionConflict) || attempt >= maxAttempts) throw e;
-    }
-  }
+  return importWithRetries(input, options, (bytes, name) => importOnce(store, bytes, name, options));
 }
 
 async function importOnce(store: EventStore, bytes: Buffer, name: string, options: ContractImportOptions): Promise<ImportResult> {

@@ -1,7 +1,7 @@
 // JSON Lines inputs (contract changes, telegrams, corrections: INTERFACE.md). These files are
 // small, so they are read whole; each is validated line by line, then applied whole or not at all.
 import type { Kysely, Transaction } from 'kysely';
-import { sharedTransactionOf, type AppendResult, type EventStore, type StreamAppend } from '../eventstore/port.ts';
+import { ExpectedVersionConflict, sharedTransactionOf, type AppendResult, type EventStore, type StreamAppend } from '../eventstore/port.ts';
 import { codePointName, firstUnfitCharacter } from '../domain/text.ts';
 import { ProblemList } from './problems.ts';
 import { displayName, readAllBytes, type ImportInput } from './source.ts';
@@ -148,4 +148,27 @@ export async function appendCounting(store: EventStore, batches: StreamBatches):
     }
   });
   return { imported, alreadyPresent };
+}
+
+/**
+ * An import of JSON Lines validated against what is stored, then appended under expected versions:
+ * read the body once, and when another writer changed a stream in between (ExpectedVersionConflict),
+ * validate and append again, up to `maxAttempts` times (default 3).
+ */
+export async function importWithRetries<T>(
+  input: ImportInput,
+  options: { readonly name?: string; readonly maxAttempts?: number },
+  once: (bytes: Buffer, name: string) => Promise<T>,
+): Promise<T> {
+  // Read once: a one-shot body can be validated again after a concurrent writer.
+  const bytes = await readAllBytes(input);
+  const name = options.name ?? (typeof input === 'string' ? input : 'input');
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await once(bytes, name);
+    } catch (e) {
+      if (!(e instanceof ExpectedVersionConflict) || attempt >= maxAttempts) throw e;
+    }
+  }
 }

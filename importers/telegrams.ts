@@ -20,10 +20,10 @@ import { Money, MoneyFormatError } from '../domain/money.ts';
 import { freeTextProblem } from '../domain/text.ts';
 import { isJapanDate } from '../domain/time.ts';
 import { upcastTelegramRecorded } from '../domain/upcasters.ts';
-import { ExpectedVersionConflict, type EventStore, type RecordedEvent } from '../eventstore/port.ts';
-import { appendCounting, plural, readJsonLines, StreamBatches, type ImportResult, type JsonLinesOptions } from './jsonl.ts';
+import type { EventStore, RecordedEvent } from '../eventstore/port.ts';
+import { appendCounting, importWithRetries, plural, readJsonLines, StreamBatches, type ImportResult, type JsonLinesOptions } from './jsonl.ts';
 import { ProblemList } from './problems.ts';
-import { readAllBytes, type ImportInput } from './source.ts';
+import type { ImportInput } from './source.ts';
 
 /** UUIDv5 namespace of telegram ids. Never change it: stored ids depend on it. */
 export const TELEGRAM_NAMESPACE = '2b7f4c1e-8d3a-4f6b-9e2c-5a1d7c3e9f40';
@@ -66,17 +66,7 @@ export interface TelegramImportOptions extends JsonLinesOptions {
 }
 
 export async function importTelegrams(store: EventStore, input: ImportInput, options: TelegramImportOptions = {}): Promise<ImportResult> {
-  // Read once: a one-shot body can be validated again after a concurrent writer.
-  const bytes = await readAllBytes(input);
-  const name = options.name ?? (typeof input === 'string' ? input : 'input');
-  const maxAttempts = Math.max(1, options.maxAttempts ?? 3);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await importOnce(store, bytes, name, options);
-    } catch (e) {
-      if (!(e instanceof ExpectedVersionConflict) || attempt >= maxAttempts) throw e;
-    }
-  }
+  return importWithRetries(input, options, (bytes, name) => importOnce(store, bytes, name, options));
 }
 
 /** A contract's telegram stream as stored, and what this file has claimed of it so far. */
