@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ApiError } from './errors.ts';
 import type { AppEnv, RouteDeps } from './env.ts';
 import { resolveSession } from './sessions.ts';
@@ -18,20 +18,24 @@ export function requireSession(deps: RouteDeps): MiddlewareHandler<AppEnv> {
     if (!session) throw new ApiError(401, 'NOT_LOGGED_IN', 'the session has ended or is unknown; log in again', undefined, { 'WWW-Authenticate': 'Bearer' });
     c.set('session', session);
     c.set('sessionToken', token);
-    await inContractLane(deps, session.contractCode, next);
+    await inContractLane(deps, session.contractCode, c, next);
   };
 }
 
-/** Runs the rest of a customer's request in its contract's turn (api/fairness.ts); 429 when too many wait. */
-export async function inContractLane(deps: Pick<RouteDeps, 'requestGate'>, contractCode: string, next: () => Promise<void>): Promise<void> {
-  const release = await deps.requestGate.enter(contractCode);
-  if (!release) {
+/**
+ * Runs the rest of a customer's request in its contract's turn (api/fairness.ts); 429 when too many
+ * wait. The place is `lane` on the context: a download keeps it (`keep`) until its last byte.
+ */
+export async function inContractLane(deps: Pick<RouteDeps, 'requestGate'>, contractCode: string, c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
+  const place = await deps.requestGate.enter(contractCode);
+  if (!place) {
     throw new ApiError(429, 'TOO_MANY_REQUESTS', `too many requests at once for this contract; try again in a moment (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '1' });
   }
+  c.set('lane', place);
   try {
     await next();
   } finally {
-    release();
+    place.release();
   }
 }
 

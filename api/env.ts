@@ -10,7 +10,7 @@ import type { ReadinessCheck } from './readiness.ts';
 import type { Session, SessionPolicy } from './sessions.ts';
 import type { SupportDesk } from './portal/support.tsx';
 import type { DownloadGate, ExportLimits } from './exports.ts';
-import type { ContractRequestGate } from './fairness.ts';
+import type { ContractRequestGate, LanePlace } from './fairness.ts';
 
 export interface AppDeps {
   readonly database: Database;
@@ -63,5 +63,7 @@ export interface AppEnv {
     requestId: string;
     session: Session;
     sessionToken: string;
+    /** The request's place in its contract's lane (customer routes). */
+    lane: LanePlace;
   };
 }

@@ -27,7 +27,7 @@ import { createProjectionRunner } from '../projections/index.ts';
 import { prepareServer } from '../cli/commands/serve.ts';
 import { createSession, DEFAULT_SESSION_POLICY } from '../api/sessions.ts';
 import { createLogger } from '../api/logger.ts';
-import { CONTRACT_REQUEST_LIMITS, ContractRequestGate } from '../api/fairness.ts';
+import { CONTRACT_REQUEST_LIMITS, ContractRequestGate, type RequestLimits } from '../api/fairness.ts';
 import { benchContracts, callRows, contractLines, writeCallCsv } from './generate.ts';
 import { measureAsOf } from './as-of.ts';
 import { fmt, printTable, processRssMb, runJsonScript, runMeasured, treeRssMb, type TableRow } from './measure.ts';
@@ -205,7 +205,7 @@ async function httpBenchmarks(ledger: Ledger, pool: pg.Pool, schema: string): Pr
   // lane as it is (what one customer gets), and with it widened to 50 (what a request costs the
   // server: the goal's figure, as 50 customers' connections would load it). 3c and 3d, the lane's
   // own benchmarks, run with it as it is.
-  const lane: { inFlight: number; waiting: number } = { ...CONTRACT_REQUEST_LIMITS };
+  const lane: RequestLimits = { ...CONTRACT_REQUEST_LIMITS };
   const prepared = await prepareServer(ledger, { demo: false, adminToken: 'bench-admin-token', logger: createLogger({ level: 'silent' }), requestGate: new ContractRequestGate(lane) });
   await prepared.start();
   const server = listen({ fetch: prepared.app.fetch, port: 0 });
@@ -235,9 +235,9 @@ async function httpBenchmarks(ledger: Ledger, pool: pg.Pool, schema: string): Pr
     for (const [what, size, path] of targets) {
       // The bare route is loaded right before each target, so that both see the same machine.
       const bareResult = await load(bareUrl);
-      lane.inFlight = 50;
+      lane.inFlight = lane.total = 50;
       const wide = await load(`http://127.0.0.1:${port}${path}`, auth);
-      lane.inFlight = CONTRACT_REQUEST_LIMITS.inFlight;
+      ({ inFlight: lane.inFlight, total: lane.total } = CONTRACT_REQUEST_LIMITS);
       const oneCustomer = await load(`http://127.0.0.1:${port}${path}`, auth);
       for (const r of [wide, oneCustomer]) if (r.non2xx > 0 || r.errors > 0) log(`${what}: ${r.non2xx} non-2xx answers, ${r.errors} errors`);
       const ratio = wide.requestsPerSecond / bareResult.requestsPerSecond;

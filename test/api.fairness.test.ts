@@ -1,36 +1,139 @@
 // One customer's burst waits its turn (api/fairness.ts): a few requests of a contract in work at
-// once, the others queued, 429 beyond the queue; another contract is never held back by it.
+// once, the others queued, 429 beyond the queue; a few handlers in work in all, the freed place
+// going to the contract with the least recent work; a download keeps its contract's place.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContractRequestGate } from '../api/fairness.ts';
+import { ExportWorker } from '../api/exports.ts';
+import { ContractRequestGate, type LanePlace, type RequestLimits } from '../api/fairness.ts';
+import { buildCsv } from '../api/wiring.ts';
 import { testTargets } from './support/stores.ts';
 import { A, B, json, openFixture, seedTwoContracts, type Fixture } from './api.support.ts';
 
+/** A gate on a clock the test moves (ms). */
+function gateAt(limits: RequestLimits) {
+  const clock = { ms: 0 };
+  return { gate: new ContractRequestGate(limits, () => clock.ms), clock };
+}
+
+/** Records the order in which waiting requests get their place. */
+function queue(gate: ContractRequestGate, order: string[], contract: string, label = contract): Promise<LanePlace> {
+  return gate.enter(contract).then((place) => (order.push(label), place!));
+}
+
+const settled = () => new Promise((r) => setImmediate(r));
+
 describe('the turn of a contract’s requests (ContractRequestGate)', () => {
   it('lets the first N in, queues the next in order, refuses beyond the queue, and hands each turn over', async () => {
-    const gate = new ContractRequestGate({ inFlight: 2, waiting: 2 });
+    const gate = new ContractRequestGate({ inFlight: 2, waiting: 2, total: 8 });
     const first = (await gate.enter('a'))!;
     const second = (await gate.enter('a'))!;
     const order: string[] = [];
-    const third = gate.enter('a').then((r) => (order.push('third'), r!));
-    const fourth = gate.enter('a').then((r) => (order.push('fourth'), r!));
+    const third = queue(gate, order, 'a', 'third');
+    const fourth = queue(gate, order, 'a', 'fourth');
     expect(await gate.enter('a')).toBeUndefined();
-    expect(await gate.enter('b')).toBeTypeOf('function');
+    expect(await gate.enter('b')).toBeDefined();
     expect(gate.inFlight('a')).toBe(2);
-    first();
-    first(); // twice is once
-    (await third)();
-    second();
-    (await fourth)();
+    first.release();
+    first.release(); // twice is once
+    (await third).release();
+    second.release();
+    (await fourth).release();
     expect(order).toEqual(['third', 'fourth']);
     expect(gate.inFlight('a')).toBe(0);
+  });
+
+  it('keeps the server’s handlers in work to its total: another contract waits for a freed place though its own lane is empty', async () => {
+    const { gate } = gateAt({ inFlight: 4, waiting: 4, total: 2 });
+    const a1 = (await gate.enter('a'))!;
+    (await gate.enter('a'))!;
+    const order: string[] = [];
+    const b = queue(gate, order, 'b');
+    await settled();
+    expect(order).toEqual([]);
+    expect(gate.working).toBe(2);
+    a1.release();
+    (await b).release();
+    expect(order).toEqual(['b']);
+  });
+
+  it('gives a freed place to the contract with the least recent work, not to the one that asked first', async () => {
+    const { gate, clock } = gateAt({ inFlight: 4, waiting: 8, total: 1 });
+    // The heavy contract has kept the server's one place for 300 ms; the light one has done nothing.
+    const heavy = (await gate.enter('heavy'))!;
+    clock.ms = 300;
+    const order: string[] = [];
+    const heavyNext = queue(gate, order, 'heavy', 'heavy again');
+    const light = queue(gate, order, 'light');
+    heavy.release();
+    (await light).release();
+    (await heavyNext).release();
+    expect(order).toEqual(['light', 'heavy again']);
+    expect(gate.recentWork('heavy')).toBeGreaterThan(gate.recentWork('light'));
+  });
+
+  it('serves contracts with equal recent work in the order they asked', async () => {
+    const { gate } = gateAt({ inFlight: 4, waiting: 8, total: 1 });
+    const holder = (await gate.enter('x'))!;
+    const order: string[] = [];
+    const b = queue(gate, order, 'b');
+    const c = queue(gate, order, 'c');
+    holder.release();
+    (await b).release();
+    (await c).release();
+    expect(order).toEqual(['b', 'c']);
+  });
+
+  it('lets past work fade: a second after, half of it counts; long after, none', async () => {
+    const { gate, clock } = gateAt({ inFlight: 4, waiting: 8, total: 8 });
+    const place = (await gate.enter('a'))!;
+    clock.ms = 400;
+    place.release();
+    expect(gate.recentWork('a')).toBe(400);
+    clock.ms = 1_400;
+    expect(gate.recentWork('a')).toBeCloseTo(200, 6);
+    clock.ms = 60_000;
+    expect(gate.recentWork('a')).toBeLessThan(1e-9);
+  });
+
+  it('a kept place (a download still being sent) frees its handler place for others but stays in its contract’s lane until the response ends', async () => {
+    const { gate, clock } = gateAt({ inFlight: 1, waiting: 4, total: 1 });
+    const download = (await gate.enter('a'))!;
+    const order: string[] = [];
+    const other = queue(gate, order, 'b');
+    const mine = queue(gate, order, 'a', 'a again');
+    const ended = download.keep();
+    download.release(); // the handler returning does not end the download
+    (await other).release();
+    await settled();
+    expect(order).toEqual(['b']);
+    expect(gate.inFlight('a')).toBe(1);
+    expect(gate.working).toBe(0);
+    clock.ms = 2_000;
+    ended();
+    ended(); // twice is once
+    (await mine).release();
+    expect(order).toEqual(['b', 'a again']);
+    expect(gate.inFlight('a')).toBe(0);
+    // Its two seconds of sending count as the contract's work.
+    expect(gate.recentWork('a')).toBeGreaterThan(1_000);
+  });
+
+  it('forgets idle contracts whose work has faded, so a gate seen by many contracts stays small', async () => {
+    const { gate, clock } = gateAt({ inFlight: 1, waiting: 1, total: 8 });
+    for (let i = 0; i < 600; i++) {
+      clock.ms += 5;
+      (await gate.enter(`c${i}`))!.release();
+      clock.ms += 60_000;
+    }
+    // Each sweep (every 256th new contract) drops every idle lane with its work faded.
+    expect((gate as unknown as { lanes: Map<string, unknown> }).lanes.size).toBeLessThan(256);
   });
 });
 
 describe.each(testTargets)('a contract’s burst on $name', (target) => {
   let f: Fixture;
-  const gate = new ContractRequestGate({ inFlight: 1, waiting: 1 });
+  const gate = new ContractRequestGate({ inFlight: 1, waiting: 1, total: 8 });
   beforeAll(async () => {
-    f = await openFixture(target, { app: { requestGate: gate } });
+    f = await openFixture(target, { app: { requestGate: gate }, buildCsv });
     await seedTwoContracts(f);
   });
   afterAll(async () => {
@@ -50,8 +153,34 @@ describe.each(testTargets)('a contract’s burst on $name', (target) => {
     expect(page.status).toBe(429);
     expect(await page.text()).toContain('しばらくしてから');
     expect((await f.request('GET', '/api/v1/charges', { token: tokenB })).status).toBe(200);
-    held();
-    (await queued)!();
+    held.release();
+    (await queued)!.release();
     expect((await f.request('GET', '/api/v1/charges', { token: tokenA })).status).toBe(200);
+  });
+
+  it('counts a download in its contract’s lane until its last byte is read, not while the handler runs only', async () => {
+    const tokenA = await f.login(A.selfId, A.password);
+    const tokenB = await f.login(B.selfId, B.password);
+    const job = await json(await f.request('POST', '/api/v1/exports', { token: tokenA, json: { month: '2017-11', kind: 'calls', encoding: 'utf-8' } }));
+    const worker = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: buildCsv, clock: () => f.now });
+    while (await worker.runOnce());
+    const download = await f.request('GET', `/api/v1/exports/${job.id}/file`, { token: tokenA });
+    expect(download.status).toBe(200);
+    // The body is not read yet: A's one place is the download's, its queue of one takes the next
+    // request and the one after is refused; B is served.
+    expect(gate.inFlight(A.code)).toBe(1);
+    const waiting = f.request('GET', '/api/v1/charges', { token: tokenA });
+    await settled();
+    expect((await f.request('GET', '/api/v1/charges', { token: tokenA })).status).toBe(429);
+    expect((await f.request('GET', '/api/v1/charges', { token: tokenB })).status).toBe(200);
+    const text = await download.text();
+    expect(text.split('\r\n')[0]).toContain('ご利用電話番号');
+    expect((await waiting).status).toBe(200);
+    expect(gate.inFlight(A.code)).toBe(0);
+    // A download given up half way gives its place back too.
+    const abandoned = await f.request('GET', `/api/v1/exports/${job.id}/file`, { token: tokenA });
+    expect(gate.inFlight(A.code)).toBe(1);
+    await abandoned.body!.cancel();
+    expect(gate.inFlight(A.code)).toBe(0);
   });
 });

@@ -505,7 +505,7 @@ describe.each(testTargets)('fuzzing every documented operation through the HTTP 
     await seedTwoContracts(f);
     hashOfA = await hashPassword(A.password);
     live = await listenOnLoopback(f.app.fetch);
-    crowded = await listenOnLoopback(f.appWith({ requestGate: new ContractRequestGate({ inFlight: 0, waiting: 0 }) }).fetch);
+    crowded = await listenOnLoopback(f.appWith({ requestGate: new ContractRequestGate({ inFlight: 0, waiting: 0, total: 8 }) }).fetch);
     agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const tokenOfA = await f.login(A.selfId, A.password);
     const tokenOfB = await f.login(B.selfId, B.password);

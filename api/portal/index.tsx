@@ -325,7 +325,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
   app.get('/exports/:id/file', session, async (c) => {
     const id = c.req.param('id');
     try {
-      const file = await openExportFile(deps, c.get('session').contractCode, id);
+      const file = await openExportFile(deps, c.get('session').contractCode, id, c.get('lane'));
       for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
       return c.body(file.body, 200);
     } catch (e) {

@@ -53,7 +53,7 @@ export function requirePortalSession(deps: RouteDeps): MiddlewareHandler<AppEnv>
     }
     c.set('session', session);
     c.set('sessionToken', token);
-    await inContractLane(deps, session.contractCode, next);
+    await inContractLane(deps, session.contractCode, c, next);
   };
 }
 

@@ -4,6 +4,7 @@ import { isExportBlackoutDay } from '../../domain/time.ts';
 import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
+import type { LanePlace } from '../fairness.ts';
 import { errors, IsoTime, RequestText, utf8Json, validationHook } from '../schemas.ts';
 import { isoJapan } from '../format.ts';
 import { requirePortalMonth } from '../window.ts';
@@ -123,7 +124,7 @@ export async function createExportJob(deps: ExportDeps, contractCode: string, in
  * the contract or the server has as many downloads going as it may. The stream must be consumed or
  * cancelled: it holds a place among the downloads until then.
  */
-export async function openExportFile(deps: ExportDeps, contractCode: string, id: string): Promise<{ job: ExportJob; body: ReadableStream<Uint8Array>; headers: Record<string, string> }> {
+export async function openExportFile(deps: ExportDeps, contractCode: string, id: string, lane?: LanePlace): Promise<{ job: ExportJob; body: ReadableStream<Uint8Array>; headers: Record<string, string> }> {
   notOnBlackoutDay(deps);
   const now = deps.clock();
   const job = await findExport(deps.db, contractCode, id);
@@ -139,11 +140,17 @@ export async function openExportFile(deps: ExportDeps, contractCode: string, id:
     throw new ApiError(429, 'TOO_MANY_DOWNLOADS', `at most ${deps.downloads.limits.perContract} downloads at once per contract (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '5' });
   }
   if (release === 'total') throw new ApiError(503, 'DOWNLOADS_BUSY', 'the server is sending as many files as it can; try again in a moment', undefined, { 'Retry-After': '5' });
+  // The contract's place in its lane goes with the file until its last byte (api/fairness.ts).
+  const keptPlace = lane?.keep();
+  const ended = () => {
+    release();
+    keptPlace?.();
+  };
   const ascii = `${contractCode}_${job.month}_${job.kind}.csv`;
   const label = `${FILE_LABELS[job.kind]}_${job.month.replace('-', '')}.csv`;
   return {
     job,
-    body: exportStream(chunkReader(deps.database), job.id, release, (bytes) => deps.downloads.delayFor(contractCode, bytes)),
+    body: exportStream(chunkReader(deps.database), job.id, ended, (bytes) => deps.downloads.delayFor(contractCode, bytes)),
     headers: {
       'Content-Type': job.encoding === 'sjis' ? 'text/csv; charset=Shift_JIS' : 'text/csv; charset=utf-8',
       'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(label)}`,
@@ -174,7 +181,7 @@ export function exportRoutes(deps: RouteDeps) {
 
   app.openapi({ ...exportFile, middleware: [session] as const }, async (c) => {
     const { contractCode } = c.get('session');
-    const file = await openExportFile(deps, contractCode, c.req.valid('param').id);
+    const file = await openExportFile(deps, contractCode, c.req.valid('param').id, c.get('lane'));
     for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
     return c.body(file.body, 200) as never;
   });
