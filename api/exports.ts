@@ -389,10 +389,11 @@ export function exportStream(read: ChunkReader, id: string, onEnd: () => void = 
     {
       async pull(controller) {
         try {
-          const wait = delayFor(CHUNK_BYTES);
-          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
           const chunk = await read(id, seq++);
           if (chunk) {
+            // Paced by the bytes sent; the end is found without waiting, so the place is free at once.
+            const wait = delayFor(chunk.byteLength);
+            if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
             controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
           } else {
             end();

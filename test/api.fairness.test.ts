@@ -2,11 +2,12 @@
 // once, the others queued, 429 beyond the queue; a few handlers in work in all, the freed place
 // going to the contract with the least recent work; a download keeps its contract's place.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ExportWorker } from '../api/exports.ts';
+import { DOWNLOAD_LIMITS, DownloadGate, ExportWorker } from '../api/exports.ts';
 import { ContractRequestGate, type LanePlace, type RequestLimits } from '../api/fairness.ts';
 import { buildCsv } from '../api/wiring.ts';
 import { testTargets } from './support/stores.ts';
 import { A, B, json, openFixture, seedTwoContracts, type Fixture } from './api.support.ts';
+import { listenOnLoopback } from './support/http.ts';
 
 /** A gate on a clock the test moves (ms). */
 function gateAt(limits: RequestLimits) {
@@ -182,5 +183,42 @@ describe.each(testTargets)('a contract’s burst on $name', (target) => {
     expect(gate.inFlight(A.code)).toBe(1);
     await abandoned.body!.cancel();
     expect(gate.inFlight(A.code)).toBe(0);
+  });
+});
+
+describe.each(testTargets)('a download over a real socket on $name', (target) => {
+  let f: Fixture;
+  const gate = new ContractRequestGate({ inFlight: 2, waiting: 2, total: 8 });
+  beforeAll(async () => {
+    // A pace that holds the file's first bytes back: the answer has begun, the file is still being sent.
+    const holdingBack = new (class extends DownloadGate {
+      override delayFor(): number {
+        return 60_000;
+      }
+    })(DOWNLOAD_LIMITS);
+    f = await openFixture(target, { app: { requestGate: gate }, buildCsv, downloads: holdingBack });
+    await seedTwoContracts(f);
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  it('gives its contract’s place back when the customer goes away half way', async () => {
+    const token = await f.login(A.selfId, A.password);
+    const job = await json(await f.request('POST', '/api/v1/exports', { token, json: { month: '2017-11', kind: 'calls', encoding: 'sjis' } }));
+    const worker = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: buildCsv, clock: () => f.now });
+    while (await worker.runOnce());
+    const live = await listenOnLoopback(f.app.fetch);
+    try {
+      const gone = new AbortController();
+      const res = await live.fetch(`/api/v1/exports/${job.id}/file`, { headers: { authorization: `Bearer ${token}` }, signal: gone.signal });
+      expect(res.status).toBe(200);
+      expect(gate.inFlight(A.code)).toBe(1);
+      gone.abort();
+      for (let i = 0; i < 200 && gate.inFlight(A.code) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(gate.inFlight(A.code)).toBe(0);
+    } finally {
+      await live.close();
+    }
   });
 });
