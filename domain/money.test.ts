@@ -50,6 +50,12 @@ describe('Money', () => {
     expect(m.toDisplayWholeYen()).toBe('1,928');
     expect(Money.parseCharge('1872.99').toWholeYen()).toBe('1872');
     expect(Money.parse('-0.50').toWholeYen()).toBe('0');
+    // A month carried into by a late void can total below zero: the cut is toward zero, so each
+    // figure's yen is the same size as the positive one's, and never "-0".
+    expect(Money.parse('-56.50').toWholeYen()).toBe('-56');
+    expect(Money.parse('-1928.50').toDisplayWholeYen()).toBe('-1,928');
+    expect(Money.parse('-1928.50').toDisplay()).toBe('-1,928.50');
+    expect(Money.parse('-0.01').toDisplayWholeYen()).toBe('0');
     expect(JSON.stringify({ a: Money.parseCharge('56') })).toBe('{"a":"56.00"}');
   });
 

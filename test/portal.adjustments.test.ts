@@ -108,6 +108,14 @@ describe.each(testTargets)('前月以前分の調整 on $name', (target) => {
       expect(body.sum).toBe('-232.50'); // 2.00 − 272.50 + 30.00 + 8.00
     });
 
+    it('a month carried below zero: each whole-yen figure is its exact figure cut toward zero (1円未満切り捨て), never "-0"', async () => {
+      const body = await json(await f.request('GET', '/api/v1/charges', { token }));
+      const december = body.months.find((m: any) => m.month === '2017-12');
+      // domestic 2.00 + 30.00 + 8.00; other mobile −272.50 (the void).
+      expect(december.normal).toMatchObject({ total: '-232.50', domestic: '40.00', mobile: '-272.50', otherMobile: '-272.50' });
+      expect(december.yen).toEqual({ total: '-232', domestic: '40', international: '0', mobile: '-272' });
+    });
+
     it('leaves November’s listing as billed: no adjustment, the corrected and voided calls as they were', async () => {
       const body = await json(await f.request('GET', `/api/v1/charges/2017-11/numbers/${A.dialIn}/calls?page=1`, { token }));
       expect(body.total).toBe(12);
@@ -186,6 +194,13 @@ describe.each(testTargets)('前月以前分の調整 on $name', (target) => {
       expect(note).toContain('すでにご請求済みの月のご利用分です');
       // The note stands before the table.
       expect(html.indexOf('adjustment-note')).toBeLessThan(html.indexOf('<table class="stacked"'));
+    });
+
+    it('shows a month carried below zero with its minus sign, cut toward zero', async () => {
+      const text = textOf(await page('/charges'));
+      expect(text).toContain('-232円');
+      expect(text).toContain('-272円');
+      expect(text).not.toContain('-0円');
     });
 
     it('shows November as billed: no mark, no note', async () => {
