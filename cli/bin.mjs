@@ -3,9 +3,9 @@
 // `npm run build`). The sources run through tsx only in development: `npm run ledger -- …`.
 let main;
 try {
-  ({ main } = await import('../dist/cli/main.js'));
+  ({ main } = await import('../dist/ledger/main.js'));
 } catch (e) {
-  if (e?.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes('dist/cli/main.js')) throw e;
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND' || !String(e.message).includes('dist/ledger/main.js')) throw e;
   process.stderr.write('ledger: not built yet (dist/ is missing); run `npm run build` (npm install does it)\n');
   process.exit(1);
 }

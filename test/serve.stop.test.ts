@@ -74,7 +74,7 @@ describe.each(targets)('npm start on $name', ({ name, env: targetEnv }) => {
   let env: NodeJS.ProcessEnv;
 
   beforeAll(() => {
-    if (!existsSync('dist/cli/main.js')) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
+    if (!existsSync('dist/ledger/main.js')) throw new Error('dist/ is missing: run `npm run build` (npm test does it first)');
     dataDir = mkdtempSync(join(tmpdir(), 'ledger-stop-'));
     env = { ...targetEnv, LEDGER_DATA_DIR: dataDir, LEDGER_ADMIN_TOKEN: '', LEDGER_DB_SCHEMA: name === 'PostgreSQL' ? `stop_${process.pid}` : '' };
   });
