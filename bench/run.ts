@@ -40,6 +40,8 @@ const SIZES = [...new Set([...(process.env.BENCH_SIZES?.split(',').map(Number) ?
   .sort((a, b) => a - b);
 const PGLITE_CALLS = Number(process.env.BENCH_PGLITE_CALLS ?? (quick ? 5_000 : 50_000));
 const LOAD_SECONDS = quick ? 3 : 10;
+const only = process.env.BENCH_ONLY?.split(',');
+const importOnly = only?.includes('import') && !only.includes('postgres');
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const root = new URL('..', import.meta.url).pathname;
 const work = join(tmpdir(), `ledger-bench-${process.pid}`);
@@ -108,6 +110,7 @@ async function postgresAtSize(calls: number, largest: boolean): Promise<void> {
     const copyRate = await rawCopyRate(pool, schema, calls);
     const importGoal = calls >= 200_000 ? 0.8 : 0.6;
     row('1 import (CLI process, CP932 CSV → events), PostgreSQL', size, `${fmt(importRate)} calls/s (${fmt(imported.ms / 1000, 1)} s, peak ${fmt(imported.peakRssMb)} MB)`, `raw COPY ${fmt(copyRate)} rows/s`, fmt(importRate / copyRate, 2), `≥ ${importGoal.toFixed(2)} of COPY`, importRate / copyRate >= importGoal);
+    if (importOnly) return;
 
     // 2. projection catch-up after the import, then a full rebuild (at the largest size)
     const runner = createProjectionRunner(ledger.database, ledger.store);
@@ -410,9 +413,9 @@ void PGlite;
 
 try {
   log(`${quick ? 'quick' : 'full'} run: ${SIZES.map((n) => fmt(n)).join(', ')} calls on PostgreSQL, ${fmt(PGLITE_CALLS)} on PGlite`);
-  // BENCH_ONLY=postgres,pglite,coldstart runs a part (for development; the README's table is a full run).
-  const only = process.env.BENCH_ONLY?.split(',');
-  if (!only || only.includes('postgres')) await postgresBenchmarks();
+  // BENCH_ONLY=postgres,pglite,coldstart runs a part, `import` row 1 alone at each size (for
+  // development; the README's table is a full run).
+  if (!only || only.includes('postgres') || importOnly) await postgresBenchmarks();
   if (!only || only.includes('pglite')) await pgliteBenchmarks();
   if (!only || only.includes('coldstart')) await coldStart();
 } finally {
