@@ -1,6 +1,7 @@
 // `ledger import contracts|calls|telegrams|corrections FILE…` (INTERFACE.md). Each file is applied
 // whole or not at all; a refused file prints `FILE:LINE: FIELD: message` lines and exits 1, and the
 // files after it are not read. A progress bar on a terminal (stderr), only the summary otherwise.
+import { setFlagsFromString } from 'node:v8';
 import cliProgress from 'cli-progress';
 import type { Command } from '../command.ts';
 import { parseArgs } from '../command.ts';
@@ -58,6 +59,10 @@ async function importOne(kind: Kind, file: string, ledger: Awaited<ReturnType<ty
       return importCorrections(ledger.store, file);
     }
     case 'calls': {
+      // A call import makes a few short-lived strings and objects a row: with a young generation of
+      // up to 32 MB instead of 16, fewer scavenges (a tenth of its CPU time went to the collector).
+      // Only here: the server and the export keep the default, they count their resident memory.
+      setFlagsFromString('--max-semi-space-size=32');
       const { importCalls } = await import('../../importers/calls.ts');
       const bar = progressBar(file);
       try {
