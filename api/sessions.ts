@@ -99,64 +99,103 @@ async function sweepDeadSessions(db: Kysely<any>, contractCode: string, now: Dat
  * parallel requests on one row and cost a commit each.
  */
 export async function resolveSession(db: Kysely<any>, token: string, now: Date, policy: SessionPolicy): Promise<Session | undefined> {
-  const idleCutoff = new Date(now.getTime() - policy.idleMinutes * 60_000);
   const hash = hashToken(token);
-  const cache = cacheOf(db);
-  const cached = cache.get(hash);
-  if (
-    cached &&
-    performance.now() < cached.freshUntil &&
-    now.getTime() < cached.absolute.getTime() &&
-    cached.lastSeen.getTime() > idleCutoff.getTime() &&
-    now.getTime() - cached.lastSeen.getTime() < TOUCH_EVERY_MS
-  ) {
-    return { contractCode: cached.contractCode, expiresAt: expiryOf(cached.lastSeen, cached.absolute, policy) };
-  }
-  const { rows } = await sql<{ contract_code: string; absolute_expires_at: Date | string; last_seen_at: Date | string }>`
-    select contract_code, absolute_expires_at, last_seen_at from sessions
-    where token_hash = ${hash}
-      and absolute_expires_at > ${now.toISOString()}::timestamptz
-      and last_seen_at > ${idleCutoff.toISOString()}::timestamptz`.execute(db);
-  const row = rows[0];
-  if (!row) {
-    cache.delete(hash);
-    return undefined;
-  }
-  let lastSeen = new Date(row.last_seen_at);
-  if (now.getTime() - lastSeen.getTime() >= TOUCH_EVERY_MS) {
-    await sql`update sessions set last_seen_at = ${now.toISOString()}::timestamptz where token_hash = ${hash} and last_seen_at < ${now.toISOString()}::timestamptz`.execute(db);
-    lastSeen = now;
-  }
-  const absolute = new Date(row.absolute_expires_at);
-  if (cache.size >= CACHE_LIMIT) cache.clear();
-  cache.set(hash, { contractCode: row.contract_code, absolute, lastSeen, freshUntil: performance.now() + CACHE_MS });
-  return { contractCode: row.contract_code, expiresAt: expiryOf(lastSeen, absolute, policy) };
+  const sessions = cacheOf(db);
+  const cached = sessions.cache.get(hash);
+  const found =
+    cached && performance.now() < cached.freshUntil && now.getTime() - cached.lastSeen.getTime() < TOUCH_EVERY_MS && isLive(cached, now, policy)
+      ? cached
+      : await readSession(db, sessions, hash, now, policy);
+  if (!found || !isLive(found, now, policy)) return undefined;
+  return { contractCode: found.contractCode, expiresAt: expiryOf(found.lastSeen, found.absolute, policy) };
+}
+
+function isLive(session: StoredSession, now: Date, policy: SessionPolicy): boolean {
+  return now.getTime() < session.absolute.getTime() && session.lastSeen.getTime() > now.getTime() - policy.idleMinutes * 60_000;
+}
+
+/**
+ * The session row, read once for all the requests that miss the cache at the same moment (a
+ * page's requests when its entry has gone stale): one read and at most one touch instead of one
+ * of each per request in flight. Each request judges the row by its own clock (isLive).
+ */
+function readSession(db: Kysely<any>, sessions: SessionCache, hash: string, now: Date, policy: SessionPolicy): Promise<StoredSession | undefined> {
+  const pending = sessions.reading.get(hash);
+  if (pending && pending.generation === sessions.generation) return pending.read;
+  const generation = sessions.generation;
+  const read = (async () => {
+    const { rows } = await sql<{ contract_code: string; absolute_expires_at: Date | string; last_seen_at: Date | string }>`
+      select contract_code, absolute_expires_at, last_seen_at from sessions where token_hash = ${hash}`.execute(db);
+    const row = rows[0];
+    if (!row) {
+      sessions.cache.delete(hash);
+      return undefined;
+    }
+    const found: StoredSession = { contractCode: row.contract_code, absolute: new Date(row.absolute_expires_at), lastSeen: new Date(row.last_seen_at) };
+    if (!isLive(found, now, policy)) {
+      sessions.cache.delete(hash);
+      return found;
+    }
+    let lastSeen = found.lastSeen;
+    if (now.getTime() - lastSeen.getTime() >= TOUCH_EVERY_MS) {
+      await sql`update sessions set last_seen_at = ${now.toISOString()}::timestamptz where token_hash = ${hash} and last_seen_at < ${now.toISOString()}::timestamptz`.execute(db);
+      lastSeen = now;
+    }
+    const live = { ...found, lastSeen };
+    // A logout or password change since the read began may have ended this session: not cached then.
+    if (generation === sessions.generation) {
+      if (sessions.cache.size >= CACHE_LIMIT) sessions.cache.clear();
+      sessions.cache.set(hash, { ...live, freshUntil: performance.now() + CACHE_MS });
+    }
+    return live;
+  })().finally(() => {
+    if (sessions.reading.get(hash)?.read === read) sessions.reading.delete(hash);
+  });
+  sessions.reading.set(hash, { generation, read });
+  return read;
 }
 
 // A portal page fires several requests at once; each need not read the session row again. A cached
 // session is trusted for CACHE_MS of real time, and never past its own expiry by the given clock.
-// Logout and password changes in this process drop it at once; another server process may still
-// accept a session ended elsewhere for up to CACHE_MS.
+// Logout and password changes in this process drop it at once (and keep a read that was under way
+// from caching what it read); another server process may still accept a session ended elsewhere
+// for up to CACHE_MS.
 const CACHE_MS = 2_000;
 const CACHE_LIMIT = 10_000;
-interface CachedSession {
+interface StoredSession {
   readonly contractCode: string;
   readonly absolute: Date;
   readonly lastSeen: Date;
+}
+interface CachedSession extends StoredSession {
   readonly freshUntil: number;
 }
-const caches = new WeakMap<Kysely<any>, Map<string, CachedSession>>();
-function cacheOf(db: Kysely<any>): Map<string, CachedSession> {
-  let cache = caches.get(db);
-  if (!cache) caches.set(db, (cache = new Map()));
-  return cache;
+interface SessionCache {
+  readonly cache: Map<string, CachedSession>;
+  readonly reading: Map<string, { readonly generation: number; readonly read: Promise<StoredSession | undefined> }>;
+  /** Moves on at every ending of sessions: reads begun before it neither cache nor are shared after it. */
+  generation: number;
+}
+const caches = new WeakMap<Kysely<any>, SessionCache>();
+function cacheOf(db: Kysely<any>): SessionCache {
+  let sessions = caches.get(db);
+  if (!sessions) caches.set(db, (sessions = { cache: new Map(), reading: new Map(), generation: 0 }));
+  return sessions;
 }
 
 const TOUCH_EVERY_MS = 60_000;
 
 export async function deleteSession(db: Kysely<any>, token: string): Promise<void> {
-  cacheOf(db).delete(hashToken(token));
-  await sql`delete from sessions where token_hash = ${hashToken(token)}`.execute(db);
+  const hash = hashToken(token);
+  forget(cacheOf(db), [hash]);
+  await sql`delete from sessions where token_hash = ${hash}`.execute(db);
+  // Again once deleted: a read that began before the delete committed must not cache the row.
+  forget(cacheOf(db), [hash]);
+}
+
+function forget(sessions: SessionCache, hashes: Iterable<string>): void {
+  sessions.generation++;
+  for (const hash of hashes) sessions.cache.delete(hash);
 }
 
 /**
@@ -172,7 +211,7 @@ export async function deleteSessionsOfContract(db: Kysely<any>, contractCode: st
 
 /** Drops this process's cached sessions of a contract (but the one given). */
 export function forgetSessionsOfContract(db: Kysely<any>, contractCode: string, except?: string): void {
-  const cache = cacheOf(db);
+  const sessions = cacheOf(db);
   const kept = except === undefined ? undefined : hashToken(except);
-  for (const [hash, cached] of cache) if (cached.contractCode === contractCode && hash !== kept) cache.delete(hash);
+  forget(sessions, [...sessions.cache].filter(([hash, cached]) => cached.contractCode === contractCode && hash !== kept).map(([hash]) => hash));
 }

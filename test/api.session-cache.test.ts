@@ -3,8 +3,10 @@
 // a session must still take effect at once: every test below first uses the token, so that it is
 // cached, and then ends the session in one of the ways a session ends.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Kysely } from 'kysely';
 import { A, B, MID_DECEMBER_2017, openContract, openFixture, type Fixture } from './api.support.ts';
 import { testTargets } from './support/stores.ts';
+import { createSession, deleteSession, DEFAULT_SESSION_POLICY, resolveSession } from '../api/sessions.ts';
 
 describe.each(testTargets)('a cached session ends at once on $name', (target) => {
   let f: Fixture;
@@ -79,5 +81,54 @@ describe.each(testTargets)('a cached session ends at once on $name', (target) =>
     } finally {
       f.now = MID_DECEMBER_2017;
     }
+  });
+});
+
+describe.each(testTargets)('session reads on $name', (target) => {
+  let f: Fixture;
+  beforeAll(async () => {
+    f = await openFixture(target);
+    await openContract(f, A);
+  });
+  afterAll(async () => {
+    await f.close();
+  });
+
+  /** The fixture's database, counting the statements that read the sessions table. */
+  function counting(): { db: Kysely<any>; reads: () => number } {
+    let reads = 0;
+    const db = f.db.database.db.withPlugin({
+      transformQuery(args) {
+        if (args.node.kind === 'RawNode' && args.node.sqlFragments.join('?').includes('from sessions where token_hash')) reads++;
+        return args.node;
+      },
+      async transformResult(args) {
+        return args.result;
+      },
+    });
+    return { db, reads: () => reads };
+  }
+
+  it('many requests missing the cache at once read the session row once, and each gets the session', async () => {
+    const { db, reads } = counting();
+    const now = new Date();
+    const { token } = await createSession(db, A.code, now, DEFAULT_SESSION_POLICY);
+    const sessions = await Promise.all(Array.from({ length: 20 }, () => resolveSession(db, token, now, DEFAULT_SESSION_POLICY)));
+    expect(sessions.map((s) => s?.contractCode)).toEqual(Array(20).fill(A.code));
+    expect(reads()).toBe(1);
+    // and the next request finds it cached
+    expect((await resolveSession(db, token, now, DEFAULT_SESSION_POLICY))?.contractCode).toBe(A.code);
+    expect(reads()).toBe(1);
+  });
+
+  it('a read under way when the session is logged out does not leave it usable', async () => {
+    const { db } = counting();
+    const now = new Date();
+    const { token } = await createSession(db, A.code, now, DEFAULT_SESSION_POLICY);
+    // the read starts before the logout's delete and may see the row; it must not cache it
+    const reading = resolveSession(db, token, now, DEFAULT_SESSION_POLICY);
+    await deleteSession(db, token);
+    await reading;
+    expect(await resolveSession(db, token, now, DEFAULT_SESSION_POLICY)).toBeUndefined();
   });
 });
