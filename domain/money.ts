@@ -33,12 +33,17 @@ export class Money {
   // toString() once known: a Money never changes, and the portal prints every amount it reads
   // (decimal.js's toFixed for the 21 amounts of a call-details page: about 5% of its CPU, measured).
   #text: string | undefined;
+  // The decimal once needed: an amount read from the database is often only printed (a
+  // call-details page prints its 20 without adding any up), and its text is then enough.
+  #value: Decimal | undefined;
 
-  private constructor(
-    private readonly value: Decimal,
-    text?: string,
-  ) {
+  private constructor(value: Decimal | undefined, text?: string) {
+    this.#value = value;
     this.#text = text;
+  }
+
+  private get value(): Decimal {
+    return (this.#value ??= new D(this.#text!));
   }
 
   static readonly zero = new Money(new D(0));
@@ -84,9 +89,10 @@ export class Money {
   static fromDb(text: string | null | undefined): Money {
     if (text == null) return Money.zero;
     if (typeof text !== 'string') throw new TypeError(`numeric came back as ${typeof text}, not string`);
+    if (PLAIN_TWO_PLACES.test(text)) return new Money(undefined, text);
     const v = new D(text);
     if (!v.isFinite() || v.decimalPlaces() > 2) throw new MoneyFormatError(text, 'a numeric with at most 2 decimals');
-    return new Money(v, PLAIN_TWO_PLACES.test(text) ? text : undefined);
+    return new Money(v);
   }
 
   static sum(items: Iterable<Money>): Money {
@@ -96,6 +102,9 @@ export class Money {
   }
 
   plus(other: Money): Money {
+    // Adding nothing (a category or a month without calls, most of a summary's figures) changes nothing.
+    if (other === Money.zero) return this;
+    if (this === Money.zero) return other;
     return new Money(this.value.plus(other.value));
   }
 
@@ -130,6 +139,10 @@ export class Money {
 
   /** Whole yen, fractions below 1 yen cut off (1円未満切り捨て): 1928.50 → "1928". */
   toWholeYen(): string {
+    const text = this.toString();
+    // Non-negative: the digits before the point of the 2-place text are the cut-off (the summary
+    // prints both forms of the same figures, so the text is usually known already).
+    if (!text.startsWith('-')) return text.slice(0, text.indexOf('.'));
     return this.value.toDecimalPlaces(0, Decimal.ROUND_DOWN).toFixed(0);
   }
 
