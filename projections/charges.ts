@@ -1033,32 +1033,38 @@ export async function monthRowsAt(
   bound: bigint,
   intervals: readonly { readonly from: number; readonly to: number | null; readonly number: string }[],
 ): Promise<{ number: string; category: string; normal: string; billed: string; calls: number }[]> {
+  // The adjustments are looked up for the few calls marked corrected or voided, found by one scan
+  // of the month (`apply` marks every call an adjustment reached while its month was open, and one
+  // that reached it after the close is past `bound`), and joined by hash whatever the statistics
+  // say: a month just imported has none, and the semi-join planned for one row of it probed the
+  // adjustments once per call (50,000 probes, measured 0.3 s of a 0.4 s query).
   const { rows } = await sql<{ number: string; category: string; normal: string; billed: string; calls: number }>`
-    with made as (
-      select c.call_id, c.using_number, c.started_at, c.category, c.free, c.recorded_charge, c.charge, c.carry
-      from ${t(T.calls, '')} c
-      where c.contract_code = ${contractCode} and c.billing_month = ${month} and c.position <= ${upTo.toString()}::bigint
-    ), adjusted as (
+    with adjusted as materialized (
       select a.call_id,
         (array_agg(a.charge order by a.position desc) filter (where a.kind = 'corrected'))[1] as corrected,
         bool_or(a.kind = 'voided') as voided
       from ${t(T.adjustments, '')} a
-      where a.position <= ${bound.toString()}::bigint and a.call_id in (select m.call_id from made m)
+      where a.position <= ${bound.toString()}::bigint and a.call_id = any(array(
+        select c.call_id from ${t(T.calls, '')} c
+        where c.contract_code = ${contractCode} and c.billing_month = ${month} and c.position <= ${upTo.toString()}::bigint
+          and (c.corrected or c.voided)))
       group by a.call_id
-    ), valued as (
-      select
-        ${intervals.length === 0 ? sql`m.using_number` : sql`coalesce(
-          (select i.number from unnest(${intervals.map((i) => String(i.from))}::bigint[], ${intervals.map((i) => (i.to === null ? null : String(i.to)))}::bigint[], ${intervals.map((i) => i.number)}::text[]) as i(from_t, to_t, number)
-           where i.from_t <= m.started_at and (i.to_t is null or m.started_at < i.to_t) limit 1),
-          m.using_number)`} as number,
-        m.category, m.free,
-        -- a row carrying a difference is that difference; a call is its newest correction by then
-        case when m.carry in ('corrected', 'voided') then m.charge else coalesce(a.corrected, m.recorded_charge) end as charge
-      from made m left join adjusted a on a.call_id = m.call_id
-      where m.carry in ('corrected', 'voided') or not coalesce(a.voided, false)
     )
     select number, category, sum(charge)::text as normal, sum(case when free then 0.00 else charge end)::text as billed, count(*)::integer as calls
-    from valued group by number, category order by number, category`.execute(db);
+    from (
+      select
+        ${intervals.length === 0 ? sql`c.using_number` : sql`coalesce(
+          (select i.number from unnest(${intervals.map((i) => String(i.from))}::bigint[], ${intervals.map((i) => (i.to === null ? null : String(i.to)))}::bigint[], ${intervals.map((i) => i.number)}::text[]) as i(from_t, to_t, number)
+           where i.from_t <= c.started_at and (i.to_t is null or c.started_at < i.to_t) limit 1),
+          c.using_number)`} as number,
+        c.category, c.free,
+        -- a row carrying a difference is that difference; a call is its newest correction by then
+        case when c.carry in ('corrected', 'voided') then c.charge else coalesce(a.corrected, c.recorded_charge) end as charge
+      from ${t(T.calls, '')} c left join adjusted a on a.call_id = c.call_id
+      where c.contract_code = ${contractCode} and c.billing_month = ${month} and c.position <= ${upTo.toString()}::bigint
+        and (c.carry in ('corrected', 'voided') or not coalesce(a.voided, false))
+    ) valued
+    group by number, category order by number, category`.execute(db);
   return rows;
 }
 

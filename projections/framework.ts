@@ -546,7 +546,12 @@ export class ProjectionRunner {
         count = 0;
       }
     }
+    // Nothing lies past the head, yet a read filtered by stream finds that out by scanning the log
+    // when the statistics are stale (after an import of 1,000,000 calls: 0.8 s a read, two reads
+    // for each projection so filtered): a rebuild whose set-based part reached the head reads nothing.
+    let head = await this.store.headPosition();
     for (;;) {
+      if (position >= head) break;
       const events = await this.store.readAll({ after: position, limit: this.rebuildBatchSize, streamPrefixes: p.streamPrefixes });
       if (events.length === 0) break;
       const handled = events.filter((e) => p.handles.includes(e.type));
@@ -558,8 +563,8 @@ export class ProjectionRunner {
       position = events[events.length - 1]!.position;
       if (events.length < this.rebuildBatchSize) break;
     }
-    const head = await this.store.headPosition();
-    const tail = await this.readAllAfter(p, position);
+    head = await this.store.headPosition();
+    const tail = head > position ? await this.readAllAfter(p, position) : [];
     const tailHandled = tail.filter((e) => p.handles.includes(e.type));
     await this.db
       .transaction()

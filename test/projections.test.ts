@@ -508,6 +508,23 @@ for (const target of testTargets) {
         }
       });
 
+      it('reads no event through the store when the set-based part reached the head (a read filtered by stream may scan the log)', async () => {
+        const code = await newContract();
+        await appendContract(t.store, code, representativeSubscribed(code, REP, '2017-11-10'));
+        let reads = 0;
+        const counting = new Proxy(t.store, {
+          get(target, key) {
+            const value: unknown = Reflect.get(target, key);
+            if (key === 'readAll') reads++;
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+        const [report] = await createProjectionRunner(t.database, counting).rebuild(['contracts']);
+        expect(reads).toBe(0);
+        expect(report!.position).toBe((await t.store.headPosition()).toString());
+        expect(report!.events).toBeGreaterThan(0);
+      });
+
       it('keeps the first of a call recorded twice, as the incremental path does', async () => {
         const code = await newContract();
         const [call] = await appendCalls(t.store, code, [{ usingNumber: OFFICE, startDate: '2017/11/05', startTime: '100000.0', charge: '8.00' }]);
