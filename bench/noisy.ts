@@ -173,6 +173,8 @@ try {
     loopDelay.reset();
     return `${text} | CPU (100% = one core): ${ticks}`;
   };
+  // Warmed first, so that the quiet figure is the neighbour's steady state (as in bench/run.ts).
+  await node('bench/load.mjs', [neighbourUrl, '50', '2', nAuth]);
   poolFigures();
   quiet = await load(neighbourUrl, nAuth);
   show('quiet', quiet!, poolFigures());
