@@ -29,7 +29,7 @@ import { createSession, DEFAULT_SESSION_POLICY } from '../api/sessions.ts';
 import { createLogger } from '../api/logger.ts';
 import { CONTRACT_REQUEST_LIMITS, ContractRequestGate, type RequestLimits } from '../api/fairness.ts';
 import { benchContracts, callRows, contractLines, writeCallCsv } from './generate.ts';
-import { measureAsOf } from './as-of.ts';
+import { asOfOnFreshContract, measureAsOf } from './as-of.ts';
 import { fmt, printTable, processRssMb, runJsonScript, runMeasured, treeRssMb, type TableRow } from './measure.ts';
 
 const quick = process.argv.includes('--quick');
@@ -85,6 +85,12 @@ async function openBenchLedger(env: Record<string, string>): Promise<Ledger> {
 
 async function postgresBenchmarks(): Promise<void> {
   for (const calls of SIZES) await postgresAtSize(calls, calls === CALLS);
+  if (importOnly) return;
+  // 6 at the goal's size, 100 queries: a p99 that is not only the slowest of 20.
+  const asOfCalls = quick ? 10_000 : 100_000;
+  log(`as-of on a fresh contract of ${fmt(asOfCalls)} calls`);
+  const asOf = await asOfOnFreshContract(asOfCalls, 100);
+  row('6 as-of totals of one contract (GET …/charges/:month?asOf=), PostgreSQL, 100 queries', `${fmt(asOfCalls)} calls`, `p50 ${fmt(asOf.p50)} ms, p99 ${fmt(asOf.p99)} ms (by a fold of the events: p50 ${fmt(asOf.foldP50)} ms)`, `the month now, from the projection: p50 ${fmt(asOf.projectionP50, 1)} ms`, fmt(asOf.p50 / asOf.projectionP50, 0), '≤ 200 ms p99 (100k calls)', asOf.p99 <= 200);
 }
 
 /** Import and export of `calls` calls in a schema of their own; at the largest size also catch-up, rebuild and the portal. */
@@ -121,7 +127,7 @@ async function postgresAtSize(calls: number, largest: boolean): Promise<void> {
     // 6. as-of totals (the time machine) of the contract holding every call, from the projection's history
     if (calls <= 200_000) {
       const asOf = await measureAsOf(ledger, contract.contractCode, month);
-      row('6 as-of totals of one contract (GET …/charges/:month?asOf=), PostgreSQL', size, `p50 ${fmt(asOf.p50)} ms, p99 ${fmt(asOf.p99)} ms (by a fold of the events: p50 ${fmt(asOf.foldP50)} ms)`, `the month now, from the projection: p50 ${fmt(asOf.projectionP50, 1)} ms`, fmt(asOf.p50 / asOf.projectionP50, 0), '≤ 200 ms p99 (100k calls)', asOf.p99 <= 200);
+      row('6 as-of totals of one contract (GET …/charges/:month?asOf=), PostgreSQL', size, `p50 ${fmt(asOf.p50)} ms, p99 ${fmt(asOf.p99)} ms (by a fold of the events: p50 ${fmt(asOf.foldP50)} ms)`, `the month now, from the projection: p50 ${fmt(asOf.projectionP50, 1)} ms`, fmt(asOf.p50 / asOf.projectionP50, 0), '— (the goal is at 100k: the 100-query row)', undefined);
     }
     if (largest) {
       const replayBaseline = await decimalReplayBaseline(pool, schema);
