@@ -87,6 +87,17 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
   // future; the engineer routes check it after their token (api/routes/admin.ts).
   app.use('/api/*', (c, next) => (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.path.startsWith('/api/v1/admin/') ? next() : utf8Json(c, next)));
 
+  // hono answers a HEAD with its GET route's answer, dropping the body unread: a body still being
+  // made — a download's stream, holding its places among the downloads and in its contract's lane
+  // until read or cancelled — is cancelled here, or a customer's HEADs would keep those places.
+  app.use('*', async (c, next) => {
+    await next();
+    if (c.req.method === 'HEAD' && c.res.body) {
+      await c.res.body.cancel().catch(() => {});
+      c.res = new Response(null, { status: c.res.status, headers: c.res.headers });
+    }
+  });
+
   app.route('/api/v1', sessionRoutes(deps));
   app.route('/api/v1', passwordRoutes(deps));
   app.route('/api/v1', contractRoutes(deps));

@@ -133,8 +133,9 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
 describe.each(testTargets)('a contract’s burst on $name', (target) => {
   let f: Fixture;
   const gate = new ContractRequestGate({ inFlight: 1, waiting: 1, total: 8 });
+  const downloads = new DownloadGate();
   beforeAll(async () => {
-    f = await openFixture(target, { app: { requestGate: gate }, buildCsv });
+    f = await openFixture(target, { app: { requestGate: gate }, buildCsv, downloads });
     await seedTwoContracts(f);
   });
   afterAll(async () => {
@@ -178,6 +179,14 @@ describe.each(testTargets)('a contract’s burst on $name', (target) => {
     expect(text.split('\r\n')[0]).toContain('ご利用電話番号');
     expect((await waiting).status).toBe(200);
     expect(gate.inFlight(A.code)).toBe(0);
+    // A HEAD is answered without the file, and gives both places back (hono drops the body unread).
+    for (const path of [`/api/v1/exports/${job.id}/file`, `/exports/${job.id}/file`]) {
+      const head = await f.app.request(path, { method: 'HEAD', headers: { authorization: `Bearer ${tokenA}`, cookie: `ledger_session=${tokenA}` } });
+      expect(head.status, path).toBe(200);
+      expect(head.body, path).toBeNull();
+      expect(gate.inFlight(A.code), path).toBe(0);
+      expect(downloads.downloads, path).toBe(0);
+    }
     // A download given up half way gives its place back too.
     const abandoned = await f.request('GET', `/api/v1/exports/${job.id}/file`, { token: tokenA });
     expect(gate.inFlight(A.code)).toBe(1);
