@@ -3,6 +3,7 @@
 // loops, (b) hammers its largest listing's last page, (c) both. Same run, ratios of its quiet figure.
 // NOISY_CALLS (default 200,000) calls in the schema noisy_<calls>, kept between runs (NOISY_FRESH=1
 // makes it again). NOISY_SECONDS (default 10) per load. NOISY_ONLY=quiet,exports,listing,both.
+// NOISY_TOTAL: the server's handler places in all (default as the server's).
 import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -22,6 +23,7 @@ import { createApp } from '../api/app.ts';
 import { buildCsv, createEngineerOperations } from '../api/wiring.ts';
 import { createQueries } from '../projections/queries.ts';
 import { DOWNLOAD_BYTES_PER_SECOND, DownloadGate } from '../api/exports.ts';
+import { CONTRACT_REQUEST_LIMITS, ContractRequestGate } from '../api/fairness.ts';
 import { benchContracts, contractLines, writeCallCsv } from './generate.ts';
 import { fmt, runJsonScript, runMeasured } from './measure.ts';
 
@@ -63,6 +65,8 @@ if (process.env.NOISY_FRESH || Number(present[0]!.n) < CALLS) {
 
 // NOISY_PACES=a,b (MiB/s per download): the download loads again at each pace, same run.
 const paces = (process.env.NOISY_PACES ?? '').split(',').filter(Boolean).map(Number);
+// NOISY_TOTAL=n: the server's handler places in all (api/fairness.ts), to try another bound.
+const requestGate = new ContractRequestGate({ ...CONTRACT_REQUEST_LIMITS, total: Number(process.env.NOISY_TOTAL ?? CONTRACT_REQUEST_LIMITS.total) });
 const downloads = new DownloadGate();
 const prepared = await prepareServer(ledger, { demo: false, adminToken: 'noisy-admin-token', logger: createLogger({ level: 'silent' }) });
 await prepared.start();
@@ -79,6 +83,7 @@ const app = createApp({
   engineer: createEngineerOperations({ database: ledger.database, store: ledger.store, queries: createQueries(ledger.database, ledger.store) }),
   buildCsv,
   downloads,
+  requestGate,
 });
 const server = listen({ fetch: app.fetch, port: 0 });
 await once(server, 'listening');
