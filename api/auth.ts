@@ -24,12 +24,15 @@ export function requireSession(deps: RouteDeps): MiddlewareHandler<AppEnv> {
 
 /**
  * Runs the rest of a customer's request in its contract's turn (api/fairness.ts); 429 when too many
- * wait. The place is `lane` on the context: a download keeps it (`keep`) until its last byte.
+ * wait for this contract, 503 when too many wait in all. The place is `lane` on the context: a download keeps it (`keep`) until its last byte.
  */
 export async function inContractLane(deps: Pick<RouteDeps, 'requestGate'>, contractCode: string, c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
   const place = await deps.requestGate.enter(contractCode);
-  if (!place) {
+  if (place === 'queue-full') {
     throw new ApiError(429, 'TOO_MANY_REQUESTS', `too many requests at once for this contract; try again in a moment (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '1' });
+  }
+  if (place === 'server-full') {
+    throw new ApiError(503, 'SERVER_BUSY', `the server has as many requests waiting as it takes; try again in a moment (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '1' });
   }
   c.set('lane', place);
   try {

@@ -11,15 +11,34 @@
 // A download's place stays taken in its contract's lane until its last byte (`keep`): the file is
 // work done for that contract all along, paced and read through a pool of its own, so it leaves
 // the server's handler places to others.
+// Beyond places, a contract starts at most `perSecond` requests a second (after a quiet spell up to
+// `burst` at once): work per request is bounded (seeks, bounded pages), so this bounds the work
+// one customer can ask of the server, however many connections it opens. A portal page is one
+// request and its JSON is a handful; a person clicking never meets the bound, a script looping over
+// its listing or its file does, and waits for its turns rather than taking them from others.
+// And the requests waiting in all are bounded (`waitingTotal`): a crowd of contracts at once gets
+// 503, not an ever longer queue.
 
-/** Requests of one contract in work at once and waiting for a turn; handlers in work at once in all. */
-export const CONTRACT_REQUEST_LIMITS = { inFlight: 4, waiting: 64, total: 8 } as const;
+/** Requests of one contract in work at once and waiting for a turn; handlers in work and requests waiting in all; turns a second. */
+export const CONTRACT_REQUEST_LIMITS: RequestLimits = { inFlight: 4, waiting: 64, total: 8, waitingTotal: 1_024, perSecond: 50, burst: 100 };
 
 export interface RequestLimits {
+  /** A key's places in work at once. */
   inFlight: number;
+  /** A key's requests waiting for a turn; beyond them, 'queue-full'. */
   waiting: number;
+  /** Handler places in work at once, all keys. */
   total: number;
+  /** Requests waiting, all keys; beyond them, 'server-full'. */
+  waitingTotal: number;
+  /** Turns a key may start a second, sustained (Infinity: no bound). */
+  perSecond: number;
+  /** Turns a key may start at once after a quiet spell (its bucket of turns). */
+  burst: number;
 }
+
+/** Why a request got no place: its own key's queue is full (429), or every queue together is (503). */
+export type GateRefusal = 'queue-full' | 'server-full';
 
 /** How fast a contract's past work fades from its priority (half of it a second). */
 const WORK_HALF_LIFE_MS = 1_000;
@@ -31,6 +50,8 @@ interface Lane {
   /** Places in work × milliseconds, fading (WORK_HALF_LIFE_MS), as of `at`. */
   work: number;
   at: number;
+  /** Turns it may start now (perSecond, up to burst), as of `at`. */
+  turns: number;
 }
 
 /** A request's place: released once; `keep` turns it into a download's place, released by the stream. */
@@ -45,25 +66,42 @@ export class ContractRequestGate {
   /** Contracts with requests waiting, in no order (few; scanned on each freed place). */
   private readonly queued = new Set<string>();
   private handlers = 0;
+  private waitingAll = 0;
   private seq = 0;
+  /** The wake-up armed for a lane whose next turn is due (perSecond), and when. */
+  private wake: { at: number; cancel: () => void } | undefined;
   /** Lanes made so far: every 256th sweeps the idle ones whose work has faded. */
   private created = 0;
+  readonly limits: RequestLimits;
   constructor(
-    readonly limits: RequestLimits = { ...CONTRACT_REQUEST_LIMITS },
+    limits: Partial<RequestLimits> = {},
     private readonly now: () => number = () => performance.now(),
-  ) {}
+    /** Runs `wake` after `ms` (a timer that does not keep the process alive); the tests drive it themselves. */
+    private readonly schedule: (wake: () => void, ms: number) => () => void = (wake, ms) => {
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      return () => clearTimeout(timer);
+    },
+  ) {
+    const merged = { ...CONTRACT_REQUEST_LIMITS, ...limits };
+    // No bound on the rate: a bucket that never empties (Infinity − 1 is Infinity).
+    this.limits = Number.isFinite(merged.perSecond) ? merged : { ...merged, burst: Number.POSITIVE_INFINITY };
+  }
 
-  /** Resolves with the request's place once it may go on; undefined when the contract's queue is full. */
-  async enter(contractCode: string): Promise<LanePlace | undefined> {
+  /** Resolves with the request's place once it may go on, or why it gets none. */
+  async enter(contractCode: string): Promise<LanePlace | GateRefusal> {
     const lane = this.laneOf(contractCode);
     if (lane.waiting.length === 0 && this.mayStart(lane)) {
       this.start(lane);
     } else {
-      if (lane.waiting.length >= this.limits.waiting) return undefined;
-      // The place is taken for it by whoever frees one (dispatch).
+      if (lane.waiting.length >= this.limits.waiting) return 'queue-full';
+      if (this.waitingAll >= this.limits.waitingTotal) return 'server-full';
+      // The place is taken for it by whoever frees one, or by the wake-up when its turn is due (dispatch).
       await new Promise<void>((admit) => {
         lane.waiting.push({ seq: this.seq++, admit });
+        this.waitingAll++;
         this.queued.add(contractCode);
+        this.dispatch();
       });
     }
     return this.placeIn(contractCode, lane);
@@ -89,21 +127,24 @@ export class ContractRequestGate {
     let lane = this.lanes.get(contractCode);
     if (!lane) {
       if (++this.created % 256 === 0) for (const [code, idle] of this.lanes) this.dropIfIdle(code, idle);
-      this.lanes.set(contractCode, (lane = { active: 0, waiting: [], work: 0, at: this.now() }));
+      this.lanes.set(contractCode, (lane = { active: 0, waiting: [], work: 0, at: this.now(), turns: this.limits.burst }));
     }
     return lane;
   }
 
   private mayStart(lane: Lane): boolean {
-    return lane.active < this.limits.inFlight && this.handlers < this.limits.total;
+    if (lane.active >= this.limits.inFlight || this.handlers >= this.limits.total) return false;
+    this.settle(lane);
+    return lane.turns >= 1;
   }
 
-  /** Brings the lane's work up to now: past work fades, places in work since `at` add theirs. */
+  /** Brings the lane up to now: past work fades, places in work since `at` add theirs, turns come back. */
   private settle(lane: Lane): number {
     const now = this.now();
     const elapsed = now - lane.at;
     if (elapsed > 0) {
       lane.work = lane.work * 0.5 ** (elapsed / WORK_HALF_LIFE_MS) + lane.active * elapsed;
+      lane.turns = Math.min(this.limits.burst, lane.turns + (elapsed * this.limits.perSecond) / 1_000);
       lane.at = now;
     }
     return lane.work;
@@ -111,6 +152,7 @@ export class ContractRequestGate {
 
   private start(lane: Lane): void {
     this.settle(lane);
+    lane.turns--;
     lane.active++;
     this.handlers++;
   }
@@ -143,27 +185,50 @@ export class ContractRequestGate {
     };
   }
 
-  /** Hands free places to waiting requests: the contract with the least recent work first. */
+  /**
+   * Hands free places to waiting requests: the contract with the least recent work first, among
+   * those with a turn due; when only turns are missing, a wake-up is armed for the first one due.
+   */
   private dispatch(): void {
+    let due = Number.POSITIVE_INFINITY;
     while (this.handlers < this.limits.total && this.queued.size > 0) {
       let chosen: { code: string; lane: Lane; work: number; seq: number } | undefined;
+      due = Number.POSITIVE_INFINITY;
       for (const code of this.queued) {
         const lane = this.lanes.get(code)!;
         if (lane.active >= this.limits.inFlight) continue;
         const work = this.settle(lane);
+        if (lane.turns < 1) {
+          due = Math.min(due, ((1 - lane.turns) * 1_000) / this.limits.perSecond);
+          continue;
+        }
         const seq = lane.waiting[0]!.seq;
         if (!chosen || work < chosen.work || (work === chosen.work && seq < chosen.seq)) chosen = { code, lane, work, seq };
       }
-      if (!chosen) return;
+      if (!chosen) break;
       const next = chosen.lane.waiting.shift()!;
+      this.waitingAll--;
       if (chosen.lane.waiting.length === 0) this.queued.delete(chosen.code);
       this.start(chosen.lane);
       next.admit();
     }
+    if (due !== Number.POSITIVE_INFINITY) this.wakeIn(due);
   }
 
-  /** A lane with nothing in work, nothing waiting and its work faded is forgotten (the map stays small: see laneOf). */
+  /** Arms one wake-up (the earliest asked for): a lane waiting only for its next turn gets it without another request freeing a place. */
+  private wakeIn(ms: number): void {
+    const at = this.now() + ms;
+    if (this.wake && this.wake.at <= at) return;
+    this.wake?.cancel();
+    const cancel = this.schedule(() => {
+      if (this.wake?.cancel === cancel) this.wake = undefined;
+      this.dispatch();
+    }, Math.max(1, Math.ceil(ms)));
+    this.wake = { at, cancel };
+  }
+
+  /** A lane with nothing in work or waiting, its work faded and its turns all back is forgotten (the map stays small: see laneOf). */
   private dropIfIdle(contractCode: string, lane: Lane): void {
-    if (lane.active === 0 && lane.waiting.length === 0 && this.settle(lane) < 1) this.lanes.delete(contractCode);
+    if (lane.active === 0 && lane.waiting.length === 0 && this.settle(lane) < 1 && lane.turns >= this.limits.burst) this.lanes.delete(contractCode);
   }
 }

@@ -3,21 +3,28 @@
 // going to the contract with the least recent work; a download keeps its contract's place.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOWNLOAD_LIMITS, DownloadGate, ExportWorker } from '../api/exports.ts';
-import { ContractRequestGate, type LanePlace, type RequestLimits } from '../api/fairness.ts';
+import { ContractRequestGate, type GateRefusal, type LanePlace, type RequestLimits } from '../api/fairness.ts';
 import { buildCsv } from '../api/wiring.ts';
 import { testTargets } from './support/stores.ts';
 import { A, B, json, openFixture, seedTwoContracts, type Fixture } from './api.support.ts';
 import { listenOnLoopback } from './support/http.ts';
 
+/** The place a request got; a refusal fails the test. */
+async function placed(entering: Promise<LanePlace | GateRefusal>): Promise<LanePlace> {
+  const place = await entering;
+  if (typeof place === 'string') throw new Error(`refused: ${place}`);
+  return place;
+}
+
 /** A gate on a clock the test moves (ms). */
-function gateAt(limits: RequestLimits) {
+function gateAt(limits: Partial<RequestLimits>) {
   const clock = { ms: 0 };
   return { gate: new ContractRequestGate(limits, () => clock.ms), clock };
 }
 
 /** Records the order in which waiting requests get their place. */
 function queue(gate: ContractRequestGate, order: string[], contract: string, label = contract): Promise<LanePlace> {
-  return gate.enter(contract).then((place) => (order.push(label), place!));
+  return placed(gate.enter(contract)).then((place) => (order.push(label), place));
 }
 
 const settled = () => new Promise((r) => setImmediate(r));
@@ -25,12 +32,12 @@ const settled = () => new Promise((r) => setImmediate(r));
 describe('the turn of a contract’s requests (ContractRequestGate)', () => {
   it('lets the first N in, queues the next in order, refuses beyond the queue, and hands each turn over', async () => {
     const gate = new ContractRequestGate({ inFlight: 2, waiting: 2, total: 8 });
-    const first = (await gate.enter('a'))!;
-    const second = (await gate.enter('a'))!;
+    const first = await placed(gate.enter('a'));
+    const second = await placed(gate.enter('a'));
     const order: string[] = [];
     const third = queue(gate, order, 'a', 'third');
     const fourth = queue(gate, order, 'a', 'fourth');
-    expect(await gate.enter('a')).toBeUndefined();
+    expect(await gate.enter('a')).toBe('queue-full');
     expect(await gate.enter('b')).toBeDefined();
     expect(gate.inFlight('a')).toBe(2);
     first.release();
@@ -44,8 +51,8 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
 
   it('keeps the server’s handlers in work to its total: another contract waits for a freed place though its own lane is empty', async () => {
     const { gate } = gateAt({ inFlight: 4, waiting: 4, total: 2 });
-    const a1 = (await gate.enter('a'))!;
-    (await gate.enter('a'))!;
+    const a1 = await placed(gate.enter('a'));
+    await placed(gate.enter('a'));
     const order: string[] = [];
     const b = queue(gate, order, 'b');
     await settled();
@@ -59,7 +66,7 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
   it('gives a freed place to the contract with the least recent work, not to the one that asked first', async () => {
     const { gate, clock } = gateAt({ inFlight: 4, waiting: 8, total: 1 });
     // The heavy contract has kept the server's one place for 300 ms; the light one has done nothing.
-    const heavy = (await gate.enter('heavy'))!;
+    const heavy = await placed(gate.enter('heavy'));
     clock.ms = 300;
     const order: string[] = [];
     const heavyNext = queue(gate, order, 'heavy', 'heavy again');
@@ -73,7 +80,7 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
 
   it('serves contracts with equal recent work in the order they asked', async () => {
     const { gate } = gateAt({ inFlight: 4, waiting: 8, total: 1 });
-    const holder = (await gate.enter('x'))!;
+    const holder = await placed(gate.enter('x'));
     const order: string[] = [];
     const b = queue(gate, order, 'b');
     const c = queue(gate, order, 'c');
@@ -85,7 +92,7 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
 
   it('lets past work fade: a second after, half of it counts; long after, none', async () => {
     const { gate, clock } = gateAt({ inFlight: 4, waiting: 8, total: 8 });
-    const place = (await gate.enter('a'))!;
+    const place = await placed(gate.enter('a'));
     clock.ms = 400;
     place.release();
     expect(gate.recentWork('a')).toBe(400);
@@ -97,7 +104,7 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
 
   it('a kept place (a download still being sent) frees its handler place for others but stays in its contract’s lane until the response ends', async () => {
     const { gate, clock } = gateAt({ inFlight: 1, waiting: 4, total: 1 });
-    const download = (await gate.enter('a'))!;
+    const download = await placed(gate.enter('a'));
     const order: string[] = [];
     const other = queue(gate, order, 'b');
     const mine = queue(gate, order, 'a', 'a again');
@@ -118,11 +125,72 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
     expect(gate.recentWork('a')).toBeGreaterThan(1_000);
   });
 
+  it('starts at most `burst` of a contract’s requests at once, then `perSecond`: the rest wait for their turn, not for a freed place', async () => {
+    const clock = { ms: 0 };
+    const wakes: { wake: () => void; ms: number; live: boolean }[] = [];
+    const gate = new ContractRequestGate({ inFlight: 100, waiting: 100, total: 100, perSecond: 10, burst: 3 }, () => clock.ms, (wake, ms) => {
+      const armed = { wake, ms, live: true };
+      wakes.push(armed);
+      return () => (armed.live = false);
+    });
+    for (let i = 0; i < 3; i++) (await placed(gate.enter('a'))).release();
+    const order: string[] = [];
+    const fourth = queue(gate, order, 'a', 'fourth');
+    const fifth = queue(gate, order, 'a', 'fifth');
+    await settled();
+    expect(order).toEqual([]);
+    // Another contract is not held back by a's rate.
+    (await placed(gate.enter('b'))).release();
+    // The wake-up is armed for a's next turn: 1 / 10 s.
+    const armed = wakes.filter((w) => w.live);
+    expect(armed.map((w) => w.ms)).toEqual([100]);
+    clock.ms = 60;
+    armed[0]!.live = false;
+    armed[0]!.wake();
+    await settled();
+    expect(order).toEqual([]);
+    clock.ms = 100;
+    wakes.filter((w) => w.live).forEach((w) => ((w.live = false), w.wake()));
+    (await fourth).release();
+    expect(order).toEqual(['fourth']);
+    clock.ms = 200;
+    wakes.filter((w) => w.live).forEach((w) => ((w.live = false), w.wake()));
+    (await fifth).release();
+    expect(order).toEqual(['fourth', 'fifth']);
+    // After a quiet spell the bucket is full again, and no fuller than `burst`.
+    clock.ms = 60_000;
+    for (let i = 0; i < 3; i++) (await placed(gate.enter('a'))).release();
+    const sixth = queue(gate, order, 'a', 'sixth');
+    await settled();
+    expect(order).toEqual(['fourth', 'fifth']);
+    clock.ms += 100;
+    wakes.filter((w) => w.live).forEach((w) => ((w.live = false), w.wake()));
+    (await sixth).release();
+  });
+
+  it('refuses a request with server-full once the requests waiting in all reach their bound, and with queue-full for its own queue', async () => {
+    const { gate } = gateAt({ inFlight: 1, waiting: 2, total: 8, waitingTotal: 2 });
+    const a = await placed(gate.enter('a'));
+    const b = await placed(gate.enter('b'));
+    const waitingA = gate.enter('a');
+    const waitingB = gate.enter('b');
+    expect(await gate.enter('c')).not.toBeTypeOf('string');
+    expect(await gate.enter('a')).toBe('server-full');
+    a.release();
+    b.release();
+    (await placed(waitingA)).release();
+    (await placed(waitingB)).release();
+    const { gate: small } = gateAt({ inFlight: 1, waiting: 1, total: 8 });
+    await placed(small.enter('a'));
+    void small.enter('a');
+    expect(await small.enter('a')).toBe('queue-full');
+  });
+
   it('forgets idle contracts whose work has faded, so a gate seen by many contracts stays small', async () => {
     const { gate, clock } = gateAt({ inFlight: 1, waiting: 1, total: 8 });
     for (let i = 0; i < 600; i++) {
       clock.ms += 5;
-      (await gate.enter(`c${i}`))!.release();
+      (await placed(gate.enter(`c${i}`))).release();
       clock.ms += 60_000;
     }
     // Each sweep (every 256th new contract) drops every idle lane with its work faded.
@@ -145,7 +213,7 @@ describe.each(testTargets)('a contract’s burst on $name', (target) => {
   it('answers 429 with the error body to a request beyond its queue, on the API and the portal, while another contract is served', async () => {
     const tokenA = await f.login(A.selfId, A.password);
     const tokenB = await f.login(B.selfId, B.password);
-    const held = (await gate.enter(A.code))!;
+    const held = await placed(gate.enter(A.code));
     const queued = gate.enter(A.code);
     const res = await f.request('GET', '/api/v1/charges', { token: tokenA });
     expect(res.status).toBe(429);
@@ -156,8 +224,26 @@ describe.each(testTargets)('a contract’s burst on $name', (target) => {
     expect(await page.text()).toContain('しばらくしてから');
     expect((await f.request('GET', '/api/v1/charges', { token: tokenB })).status).toBe(200);
     held.release();
-    (await queued)!.release();
+    (await placed(queued)).release();
     expect((await f.request('GET', '/api/v1/charges', { token: tokenA })).status).toBe(200);
+  });
+
+  it('answers 503 SERVER_BUSY when the requests waiting in all are at their bound', async () => {
+    const crowded = new ContractRequestGate({ inFlight: 1, waiting: 4, total: 8, waitingTotal: 1 });
+    const app = f.appWith({ requestGate: crowded });
+    const tokenA = await f.login(A.selfId, A.password);
+    const tokenB = await f.login(B.selfId, B.password);
+    const heldA = await placed(crowded.enter(A.code));
+    const heldB = await placed(crowded.enter(B.code));
+    const queued = crowded.enter(A.code);
+    const res = await app.request('/api/v1/charges', { headers: { authorization: `Bearer ${tokenB}` } });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect((await json(res)).error.code).toBe('SERVER_BUSY');
+    heldA.release();
+    heldB.release();
+    (await placed(queued)).release();
+    expect((await app.request('/api/v1/charges', { headers: { authorization: `Bearer ${tokenB}` } })).status).toBe(200);
   });
 
   it('counts a download in its contract’s lane until its last byte is read, not while the handler runs only', async () => {

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { createApp, type AppDeps } from '../api/app.ts';
 import { apiMigrations } from '../api/migrations.ts';
 import type { DownloadGate, ExportLimits } from '../api/exports.ts';
+import { ContractRequestGate } from '../api/fairness.ts';
 import { configurePasswordHashing, setInitialCredentials } from '../projections/credentials.ts';
 import { createEngineerOperations } from '../api/wiring.ts';
 import type { CsvFileBuilder, EngineerOperations } from '../api/ports.ts';
@@ -117,6 +118,9 @@ export async function openFixture(target: TestTarget, options: FixtureOptions = 
     ...(options.exportLimits ? { exportLimits: options.exportLimits } : {}),
     ...(options.downloads ? { downloads: options.downloads } : {}),
     ...(options.support ? { support: options.support } : {}),
+    // The tests send hundreds of requests a second for one contract: no bound on the rate unless a
+    // test sets its own gate (test/api.fairness.test.ts tests the bound).
+    requestGate: new ContractRequestGate({ perSecond: Number.POSITIVE_INFINITY }),
     ...options.app,
   };
   (fixture as { app: ReturnType<typeof createApp> }).app = createApp(deps);
