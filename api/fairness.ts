@@ -83,9 +83,7 @@ export class ContractRequestGate {
       return () => clearTimeout(timer);
     },
   ) {
-    const merged = { ...CONTRACT_REQUEST_LIMITS, ...limits };
-    // No bound on the rate: a bucket that never empties (Infinity − 1 is Infinity).
-    this.limits = Number.isFinite(merged.perSecond) ? merged : { ...merged, burst: Number.POSITIVE_INFINITY };
+    this.limits = { ...CONTRACT_REQUEST_LIMITS, ...limits };
   }
 
   /** Resolves with the request's place once it may go on, or why it gets none. */
@@ -135,7 +133,12 @@ export class ContractRequestGate {
   private mayStart(lane: Lane): boolean {
     if (lane.active >= this.limits.inFlight || this.handlers >= this.limits.total) return false;
     this.settle(lane);
-    return lane.turns >= 1;
+    return this.hasTurn(lane);
+  }
+
+  /** Whether the lane may start a request as far as its rate goes (limits may change while running: the benchmark widens them). */
+  private hasTurn(lane: Lane): boolean {
+    return lane.turns >= 1 || !Number.isFinite(this.limits.perSecond);
   }
 
   /** Brings the lane up to now: past work fades, places in work since `at` add theirs, turns come back. */
@@ -198,7 +201,7 @@ export class ContractRequestGate {
         const lane = this.lanes.get(code)!;
         if (lane.active >= this.limits.inFlight) continue;
         const work = this.settle(lane);
-        if (lane.turns < 1) {
+        if (!this.hasTurn(lane)) {
           due = Math.min(due, ((1 - lane.turns) * 1_000) / this.limits.perSecond);
           continue;
         }
@@ -229,6 +232,6 @@ export class ContractRequestGate {
 
   /** A lane with nothing in work or waiting, its work faded and its turns all back is forgotten (the map stays small: see laneOf). */
   private dropIfIdle(contractCode: string, lane: Lane): void {
-    if (lane.active === 0 && lane.waiting.length === 0 && this.settle(lane) < 1 && lane.turns >= this.limits.burst) this.lanes.delete(contractCode);
+    if (lane.active === 0 && lane.waiting.length === 0 && this.settle(lane) < 1 && (lane.turns >= this.limits.burst || !Number.isFinite(this.limits.perSecond))) this.lanes.delete(contractCode);
   }
 }

@@ -3,7 +3,11 @@
 // loops, (b) hammers its largest listing's last page, (c) both. Same run, ratios of its quiet figure.
 // NOISY_CALLS (default 200,000) calls in the schema noisy_<calls>, kept between runs (NOISY_FRESH=1
 // makes it again). NOISY_SECONDS (default 10) per load. NOISY_ONLY=quiet,exports,listing,both.
-// NOISY_TOTAL: the server's handler places in all (default as the server's).
+// NOISY_TOTAL: the server's handler places in all (default as the server's); NOISY_PER_SECOND: a
+// contract's turns a second (default as the server's; 'Infinity' lifts the bound).
+// The neighbours: NOISY_NEIGHBOURS other customers at work (default 10; bench/steady.mjs: NOISY_RATE
+// requests a second among them, default 200, over one connection each); NOISY_NEIGHBOUR=flood makes
+// the first of them a second flood instead (50 connections, autocannon).
 import { once } from 'node:events';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -35,11 +39,16 @@ const root = new URL('..', import.meta.url).pathname;
 const schema = `noisy_${CALLS}`;
 const env = { ...process.env, DATABASE_URL, LEDGER_DB_SCHEMA: schema };
 const month = addMonths(japanMonthAt(new Date()), -1);
-const [contract, neighbour] = benchContracts(2) as [ReturnType<typeof benchContracts>[number], ReturnType<typeof benchContracts>[number]];
+const NEIGHBOURS = Number(process.env.NOISY_NEIGHBOURS ?? 10);
+const [contract, ...neighbours] = benchContracts(1 + NEIGHBOURS) as [ReturnType<typeof benchContracts>[number], ...ReturnType<typeof benchContracts>];
 const log = (line: string) => process.stderr.write(`[noisy] ${line}\n`);
 
 const node = (script: string, args: string[]) => runJsonScript(root, script, args);
 const load = (url: string, auth: string) => node('bench/load.mjs', [url, '50', SECONDS, auth]);
+const FLOOD = process.env.NOISY_NEIGHBOUR === 'flood';
+const RATE = String(process.env.NOISY_RATE ?? 200);
+const neighbourLoad = (url: string, auth: string, seconds = SECONDS) =>
+  FLOOD ? node('bench/load.mjs', [url, '50', seconds, auth.split(',')[0]!]) : node('bench/steady.mjs', [url, String(NEIGHBOURS), RATE, seconds, auth]);
 const hammer = (base: string, token: string) => node('bench/hammer-exports.mjs', [base, token, month, SECONDS, '8']);
 
 let ledger = await openLedger(configFromEnv(env as NodeJS.ProcessEnv));
@@ -55,7 +64,7 @@ if (process.env.NOISY_FRESH || Number(present[0]!.n) < CALLS) {
   const csv = join(work, 'calls.csv');
   log(`generating ${fmt(CALLS)} calls`);
   await writeCallCsv(csv, [contract], CALLS, { months: [month] });
-  await importContracts(ledger.store, Buffer.from(contractLines([contract, neighbour])), { name: 'noisy-contracts.jsonl', credentialsDb: ledger.database.db });
+  await importContracts(ledger.store, Buffer.from(contractLines([contract])), { name: 'noisy-contracts.jsonl', credentialsDb: ledger.database.db });
   const imported = await runMeasured(process.execPath, [join(root, 'cli/bin.mjs'), 'import', 'calls', csv], env);
   if (imported.code !== 0) throw new Error(imported.stderr);
   rmSync(work, { recursive: true, force: true });
@@ -66,7 +75,10 @@ if (process.env.NOISY_FRESH || Number(present[0]!.n) < CALLS) {
 // NOISY_PACES=a,b (MiB/s per download): the download loads again at each pace, same run.
 const paces = (process.env.NOISY_PACES ?? '').split(',').filter(Boolean).map(Number);
 // NOISY_TOTAL=n: the server's handler places in all (api/fairness.ts), to try another bound.
-const requestGate = new ContractRequestGate({ ...CONTRACT_REQUEST_LIMITS, total: Number(process.env.NOISY_TOTAL ?? CONTRACT_REQUEST_LIMITS.total) });
+const requestGate = new ContractRequestGate({
+  total: Number(process.env.NOISY_TOTAL ?? CONTRACT_REQUEST_LIMITS.total),
+  perSecond: Number(process.env.NOISY_PER_SECOND ?? CONTRACT_REQUEST_LIMITS.perSecond),
+});
 const downloads = new DownloadGate();
 const prepared = await prepareServer(ledger, { demo: false, adminToken: 'noisy-admin-token', logger: createLogger({ level: 'silent' }) });
 await prepared.start();
@@ -90,7 +102,10 @@ await once(server, 'listening');
 const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 try {
   const { token } = await createSession(ledger.database.db, contract.contractCode, new Date(), DEFAULT_SESSION_POLICY);
-  const { token: neighbourToken } = await createSession(ledger.database.db, neighbour.contractCode, new Date(), DEFAULT_SESSION_POLICY);
+  // The neighbours' contracts (added to a schema kept from an earlier run with fewer: already present then).
+  await importContracts(ledger.store, Buffer.from(contractLines(neighbours)), { name: 'noisy-neighbours.jsonl', credentialsDb: ledger.database.db });
+  await createProjectionRunner(ledger.database, ledger.store).catchUp();
+  const neighbourTokens = await Promise.all(neighbours.map(async (n) => `Bearer ${(await createSession(ledger.database.db, n.contractCode, new Date(), DEFAULT_SESSION_POLICY)).token}`));
   let started = performance.now();
   let fileBytes = 0;
   for (let i = 0; i < 1200; i++) {
@@ -110,12 +125,12 @@ try {
   const lastPage = Math.ceil(Number(largest[0]!.calls) / 10);
   const listingUrl = `${base}/api/v1/charges/${month}/numbers/${largest[0]!.number}/calls?page=${lastPage}`;
   const neighbourUrl = `${base}/api/v1/charges`;
-  const nAuth = `Bearer ${neighbourToken}`;
+  const nAuth = neighbourTokens.join(',');
   const results: Record<string, string> = {};
   let quiet: { requestsPerSecond: number; p99: number; non2xx: number } | undefined;
   const show = (name: string, r: { requestsPerSecond: number; p99: number; non2xx: number }, extra = '') => {
-    const ratio = quiet ? ` ratio ${fmt(r.requestsPerSecond / quiet.requestsPerSecond, 2)} p99-ratio ${fmt(quiet.p99 / Math.max(r.p99, 1), 2)}` : '';
-    results[name] = `${fmt(r.requestsPerSecond)} req/s p99 ${r.p99} ms non2xx ${r.non2xx}${ratio}${extra}`;
+    const ratio = quiet ? ` ratio ${fmt(r.requestsPerSecond / quiet.requestsPerSecond, 2)} p99-ratio ${fmt(quiet.p99 / Math.max(r.p99, 0.01), 2)}` : '';
+    results[name] = `${fmt(r.requestsPerSecond)} req/s p50 ${(r as { p50?: number }).p50 ?? '-'} p99 ${r.p99} ms non2xx ${r.non2xx}${ratio}${extra}`;
     log(`${name}: ${results[name]}`);
   };
   let peak = 0;
@@ -179,9 +194,9 @@ try {
     return `${text} | CPU (100% = one core): ${ticks}`;
   };
   // Warmed first, so that the quiet figure is the neighbour's steady state (as in bench/run.ts).
-  await node('bench/load.mjs', [neighbourUrl, '50', '2', nAuth]);
+  await neighbourLoad(neighbourUrl, nAuth, '2');
   poolFigures();
-  quiet = await load(neighbourUrl, nAuth);
+  quiet = await neighbourLoad(neighbourUrl, nAuth);
   show('quiet', quiet!, poolFigures());
   const phases = ONLY.filter((w) => w !== 'quiet').flatMap((w) => (w !== 'listing' && paces.length > 0 ? paces.map((p) => `${w}@${p}`) : [w]));
   for (const phase of phases) {
@@ -189,11 +204,11 @@ try {
     downloads.bytesPerSecond = pace ? Number(pace) * 2 ** 20 : DOWNLOAD_BYTES_PER_SECOND;
     peak = 0;
     started = performance.now();
-    const noisy = load(neighbourUrl, nAuth);
+    const noisy = neighbourLoad(neighbourUrl, nAuth);
     const listing = what === 'listing' || what === 'both' ? load(listingUrl, `Bearer ${token}`) : undefined;
     const exports = what === 'exports' || what === 'both' ? hammer(base, token) : undefined;
     const [n, l, e] = await Promise.all([noisy, listing, exports]);
-    show(phase, n, ` | listing ${l ? fmt(l.requestsPerSecond) : '-'} req/s | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${poolFigures()}`);
+    show(phase, n, ` | listing ${l ? `${fmt(l.requestsPerSecond)} req/s (non-2xx ${l.non2xx})` : "-"} | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${poolFigures()}`);
   }
   clearInterval(sampler);
   clearInterval(poolSampler);

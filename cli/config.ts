@@ -14,12 +14,20 @@ export interface LedgerConfig {
   readonly readyMaxLag?: number;
   /** How long a stopping server waits for requests in flight (LEDGER_SHUTDOWN_TIMEOUT_MS). */
   readonly shutdownTimeoutMs?: number;
+  /** Requests a contract may start a second, sustained (LEDGER_CONTRACT_REQUESTS_PER_SECOND; its burst is twice that). */
+  readonly contractRequestsPerSecond?: number;
 }
 
 function whole(name: string, value: string | undefined): number | undefined {
   if (!value) return undefined;
   if (!/^\d+$/.test(value)) throw new Error(`${name} must be a whole number, got ${JSON.stringify(value)}`);
   return Number.parseInt(value, 10);
+}
+
+function positive(name: string, value: string | undefined): number | undefined {
+  const n = whole(name, value);
+  if (n === 0) throw new Error(`${name} must be at least 1, got 0`);
+  return n;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfig {
@@ -34,5 +42,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): LedgerConfi
     support: { name: env.LEDGER_SUPPORT_NAME, phone: env.LEDGER_SUPPORT_PHONE, hours: env.LEDGER_SUPPORT_HOURS },
     readyMaxLag: whole('LEDGER_READY_MAX_LAG', env.LEDGER_READY_MAX_LAG),
     shutdownTimeoutMs: whole('LEDGER_SHUTDOWN_TIMEOUT_MS', env.LEDGER_SHUTDOWN_TIMEOUT_MS),
+    contractRequestsPerSecond: positive('LEDGER_CONTRACT_REQUESTS_PER_SECOND', env.LEDGER_CONTRACT_REQUESTS_PER_SECOND),
   };
 }

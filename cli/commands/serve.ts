@@ -22,7 +22,7 @@ import { supportDeskFrom, type SupportDesk } from '../../api/portal/support.tsx'
 import { isEmptyStore, loadDemo, type DemoLoaded } from '../demo.ts';
 import { adminToken as keptAdminToken } from '../admin-token.ts';
 import { followerConnected, notStopping, type ReadinessCheck } from '../../api/readiness.ts';
-import type { ContractRequestGate } from '../../api/fairness.ts';
+import { ContractRequestGate } from '../../api/fairness.ts';
 
 export interface ServerOptions {
   readonly clock?: () => Date;
@@ -157,6 +157,9 @@ export const serve: Command = {
         readinessChecks: [notStopping(() => stopping)],
         ...(ctx.config.readyMaxLag !== undefined ? { readyMaxLag: ctx.config.readyMaxLag } : {}),
         ...(ctx.config.portalOrigin ? { portalOrigin: ctx.config.portalOrigin } : {}),
+        ...(ctx.config.contractRequestsPerSecond !== undefined
+          ? { requestGate: new ContractRequestGate({ perSecond: ctx.config.contractRequestsPerSecond, burst: 2 * ctx.config.contractRequestsPerSecond }) }
+          : {}),
         support,
       });
       await prepared.start();
