@@ -228,6 +228,23 @@ describe.each(testTargets)('a contract’s burst on $name', (target) => {
     expect((await f.request('GET', '/api/v1/charges', { token: tokenA })).status).toBe(200);
   });
 
+  it('makes a contract past its rate wait for its turn (200, not 429) while another contract is answered at once', async () => {
+    const paced = new ContractRequestGate({ perSecond: 2, burst: 1 });
+    const app = f.appWith({ requestGate: paced });
+    const tokenA = await f.login(A.selfId, A.password);
+    const tokenB = await f.login(B.selfId, B.password);
+    const get = (token: string) => app.request('/api/v1/charges', { headers: { authorization: `Bearer ${token}` } });
+    const started = performance.now();
+    let aDone = false;
+    const fromA = Promise.all([get(tokenA), get(tokenA), get(tokenA), get(tokenA)]).finally(() => (aDone = true));
+    // B is answered while A's last requests still wait for their turns.
+    expect((await get(tokenB)).status).toBe(200);
+    expect(aDone).toBe(false);
+    expect((await fromA).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    // One at once (the burst), then one every 500 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1_450);
+  });
+
   it('answers 503 SERVER_BUSY when the requests waiting in all are at their bound', async () => {
     const crowded = new ContractRequestGate({ inFlight: 1, waiting: 4, total: 8, waitingTotal: 1 });
     const app = f.appWith({ requestGate: crowded });
