@@ -12,6 +12,7 @@ import type { AppDeps, AppEnv, RouteDeps } from './env.ts';
 import { DEFAULT_SESSION_POLICY } from './sessions.ts';
 import { DownloadGate } from './exports.ts';
 import { ContractRequestGate } from './fairness.ts';
+import { passwordCheckGate } from './password-checks.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { passwordRoutes } from './routes/password.ts';
 import { contractRoutes } from './routes/contract.ts';
@@ -45,6 +46,7 @@ export function createApp(input: AppDeps): OpenAPIHono<AppEnv> {
     sessionPolicy: input.sessionPolicy ?? DEFAULT_SESSION_POLICY,
     downloads: input.downloads ?? new DownloadGate(),
     requestGate: input.requestGate ?? new ContractRequestGate(),
+    passwordChecks: input.passwordChecks ?? passwordCheckGate(),
     metrics,
     engineer: countingImports(input.engineer, metrics),
   };

@@ -34,6 +34,8 @@ export interface AppDeps {
   readonly databaseLost?: () => DatabaseLost | undefined;
   /** Requests of one contract at once (CONTRACT_REQUEST_LIMITS when unset). */
   readonly requestGate?: ContractRequestGate;
+  /** Password checks at once, in turns by claimed self ID (api/password-checks.ts PASSWORD_CHECK_LIMITS when unset). */
+  readonly passwordChecks?: ContractRequestGate;
   /** Downloads at once (DOWNLOAD_LIMITS when unset). */
   readonly downloads?: DownloadGate;
   /** Export jobs and files per contract at once (EXPORT_LIMITS when unset). */
@@ -56,6 +58,7 @@ export interface RouteDeps extends AppDeps {
   readonly sessionPolicy: SessionPolicy;
   readonly downloads: DownloadGate;
   readonly requestGate: ContractRequestGate;
+  readonly passwordChecks: ContractRequestGate;
 }
 
 export interface AppEnv {

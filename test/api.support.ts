@@ -121,10 +121,19 @@ export async function openFixture(target: TestTarget, options: FixtureOptions = 
     // The tests send hundreds of requests a second for one contract: no bound on the rate unless a
     // test sets its own gate (test/api.fairness.test.ts tests the bound).
     requestGate: new ContractRequestGate({ perSecond: Number.POSITIVE_INFINITY }),
+    // Likewise the tests log in hundreds of times, many at once for one self ID (the lockout's
+    // tests): no bound on password checks unless a test sets its own (test/api.password-checks.test.ts).
+    passwordChecks: unboundedPasswordChecks(),
     ...options.app,
   };
   (fixture as { app: ReturnType<typeof createApp> }).app = createApp(deps);
   return fixture;
+}
+
+/** A password-check gate that never makes a check wait (scrypt is cheap in the tests: see above). */
+export function unboundedPasswordChecks(): ContractRequestGate {
+  const many = 1_000_000;
+  return new ContractRequestGate({ inFlight: many, waiting: many, total: many, waitingTotal: many, perSecond: Number.POSITIVE_INFINITY });
 }
 
 export async function openContract(f: Fixture, c: typeof A | typeof B): Promise<void> {

@@ -24,7 +24,8 @@ import { createExportJob, openExportFile } from '../routes/exports.ts';
 import { pageRenderer } from './layout.tsx';
 import { DEFAULT_SUPPORT_DESK } from './support.tsx';
 import { databaseTrouble, describe } from '../../eventstore/connection.ts';
-import { CURRENT_PASSWORD_LAST_TRY, errorPageOf, LOGIN_LAST_TRY, LOGIN_WRONG, loginLocked, PASSWORD_PROBLEMS, passwordLocked } from './messages.ts';
+import { CURRENT_PASSWORD_LAST_TRY, errorPageOf, LOGIN_BUSY, LOGIN_LAST_TRY, LOGIN_WRONG, loginLocked, PASSWORD_CHECK_BUSY, PASSWORD_PROBLEMS, passwordLocked } from './messages.ts';
+import { PasswordCheckRefused } from '../password-checks.ts';
 import {
   CallsChooserPage,
   CallsPage,
@@ -74,6 +75,18 @@ type Ctx = Context<AppEnv>;
 
 function menuOf(c: Ctx) {
   return { csrf: csrfTokenOf(c.get('sessionToken')), contractCode: c.get('session').contractCode };
+}
+
+/** A login refused for want of a turn is answered on the login page; anything else goes on up. */
+function busy(e: unknown): PasswordCheckRefused {
+  if (e instanceof PasswordCheckRefused) return e;
+  throw e;
+}
+
+/** The page answering a refused check carries its Retry-After, as the JSON answer does. */
+function refusedBy(c: Ctx, refused: PasswordCheckRefused): Ctx {
+  for (const [name, value] of Object.entries(refused.headers ?? {})) c.header(name, value);
+  return c;
 }
 
 function notFound(): never {
@@ -134,7 +147,8 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     const selfId = (form.selfId ?? '').trim().slice(0, 64);
     const password = (form.password ?? '').slice(0, 128);
     const at = now();
-    const result = selfId && password ? await logIn(deps, selfId, password, at) : ({ outcome: 'wrong' } as const);
+    const result = selfId && password ? await logIn(deps, selfId, password, at).catch(busy) : ({ outcome: 'wrong' } as const);
+    if (result instanceof PasswordCheckRefused) return render(refusedBy(c, result), <LoginPage csrf={loginCsrfToken(c)} selfId={selfId} error={LOGIN_BUSY} />, result.status);
     if (result.outcome === 'ok') {
       setSessionCookie(c, result.token);
       deps.logger.info({ requestId: c.get('requestId'), contractCode: result.session.contractCode }, 'logged in (portal)');
@@ -209,8 +223,13 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     const { contractCode } = c.get('session');
     const check = await checkPasswordChange(deps, contractCode, change, now()).catch(lockedPage(c));
     if (check instanceof Response) return check;
-    if (check.problems.length > 0 || check.verifiedEpoch === undefined) return passwordProblemsPage(c, check);
-    await applyPasswordChange(deps, { contractCode, keepSession: c.get('sessionToken'), source: `portal:${c.get('requestId')}`, verifiedEpoch: check.verifiedEpoch }, change.newPassword);
+    if (check.problems.length > 0 || check.verifiedEpoch === undefined || check.selfId === undefined) return passwordProblemsPage(c, check);
+    const applied = await applyPasswordChange(
+      deps,
+      { contractCode, selfId: check.selfId, keepSession: c.get('sessionToken'), source: `portal:${c.get('requestId')}`, verifiedEpoch: check.verifiedEpoch },
+      change.newPassword,
+    ).catch(lockedPage(c));
+    if (applied instanceof Response) return applied;
     return render(c, <PasswordDonePage menu={menuOf(c)} />);
   });
 
@@ -222,6 +241,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     return render(c, <PasswordStartPage menu={menuOf(c)} problems={problems} {...(notice ? { notice } : {})} />, 422);
   };
   const lockedPage = (c: Ctx) => (e: unknown) => {
+    if (e instanceof PasswordCheckRefused) return render(refusedBy(c, e), <PasswordStartPage menu={menuOf(c)} problems={{}} notice={PASSWORD_CHECK_BUSY} />, e.status);
     if (!(e instanceof SelfIdLocked)) throw e;
     return render(c, <PasswordStartPage menu={menuOf(c)} problems={{}} notice={passwordLocked(dateTimeJa(e.until))} />, 429);
   };

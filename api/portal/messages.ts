@@ -29,6 +29,10 @@ export const LOGIN_LAST_TRY = `${LOGIN_WRONG}あと1回間違えると、${LOCKO
 export const loginLocked = (until: string) =>
   `ログインに${MAX_FAILED_ATTEMPTS}回続けて失敗したため、このセルフIDは${LOCKOUT_MINUTES}分間ログインできません。${until}以降に、もう一度お試しください。`;
 
+/** A password check that got no turn (api/password-checks.ts): nothing was checked nor counted. */
+export const LOGIN_BUSY = 'ただいまログインが混み合っています。しばらくしてから、もう一度お試しください。';
+export const PASSWORD_CHECK_BUSY = 'ただいま混み合っています。セルフパスワードは変更されていません。しばらくしてから、もう一度お試しください。';
+
 /** The current password of a change counts toward the same lockout as logins. */
 export const CURRENT_PASSWORD_LAST_TRY = `あと1回間違えると、${LOCKOUT_MINUTES}分間ログインとセルフパスワードの変更ができなくなります。`;
 export const passwordLocked = (until: string) =>

@@ -4,11 +4,12 @@ import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
 import { requireSession } from '../auth.ts';
 import { errors, RequestText, utf8Json, validationHook } from '../schemas.ts';
-import { hashPassword, recordSuccessfulAttempt, reserveAttempt, verifyPassword, LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
+import { credentialsOfContract, hashPassword, recordSuccessfulAttempt, reserveAttempt, verifyPassword, LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
 import { checkNewPassword } from '../../domain/password.ts';
 import { commitCredentialChange } from '../credential-change.ts';
 import { isoJapan } from '../format.ts';
 import { SelfIdLocked } from './session.ts';
+import { inPasswordCheckTurn } from '../password-checks.ts';
 
 const PasswordBody = z.object({
   currentPassword: RequestText(128),
@@ -33,7 +34,8 @@ const changePassword = createRoute({
       413,
       415,
       [422, 'a rule of the new password is broken, or the current password is wrong (CURRENT_PASSWORD_WRONG)'],
-      [429, '5 wrong passwords in a row (logins and current passwords alike): locked for 15 minutes (Retry-After)'],
+      [429, '5 wrong passwords in a row (logins and current passwords alike): locked for 15 minutes (TOO_MANY_ATTEMPTS, Retry-After); or too many password checks at once for this self ID (TOO_MANY_PASSWORD_CHECKS, Retry-After)'],
+      [503, 'as many password checks wait as the server takes (SERVER_BUSY, Retry-After); nothing was checked, counted or changed'],
     ),
   },
 });
@@ -55,6 +57,8 @@ export interface PasswordChangeCheck {
   readonly problems: PasswordChangeProblem[];
   /** The credential's epoch at which the current password was found right. */
   readonly verifiedEpoch?: number;
+  /** The contract's self ID: the new password's hash is made in its turn (applyPasswordChange). */
+  readonly selfId?: string;
   /** When the current password was wrong: guesses left before the lock. */
   readonly attemptsLeft?: number;
   /** When this wrong current password locked the self ID. */
@@ -64,9 +68,17 @@ export interface PasswordChangeCheck {
 /**
  * Checks a change: the new password's rules and the current password. The current password is a
  * password check like a login and counts toward the same lockout (a stolen session must not be a
- * way to guess it): ApiError 429 while locked.
+ * way to guess it): ApiError 429 while locked. It takes its turn among password checks as a login of
+ * the contract's self ID does (api/password-checks.ts): PasswordCheckRefused, and no attempt
+ * counted, when it gets none.
  */
-export async function checkPasswordChange(deps: Pick<RouteDeps, 'db'>, contractCode: string, body: PasswordChangeInput, now: Date): Promise<PasswordChangeCheck> {
+export async function checkPasswordChange(deps: Pick<RouteDeps, 'db' | 'passwordChecks'>, contractCode: string, body: PasswordChangeInput, now: Date): Promise<PasswordChangeCheck> {
+  const credential = await credentialsOfContract(deps.db, contractCode);
+  if (!credential) throw new ApiError(404, 'CONTRACT_NOT_FOUND', 'no credentials for this contract');
+  return inPasswordCheckTurn(deps.passwordChecks, credential.self_id, () => checkInTurn(deps, contractCode, body, now));
+}
+
+async function checkInTurn(deps: Pick<RouteDeps, 'db'>, contractCode: string, body: PasswordChangeInput, now: Date): Promise<PasswordChangeCheck> {
   const reservation = await reserveAttempt(deps.db, { contractCode }, now);
   if (reservation.outcome === 'unknown') throw new ApiError(404, 'CONTRACT_NOT_FOUND', 'no credentials for this contract');
   if (reservation.outcome === 'locked') throw new SelfIdLocked(reservation.until, now);
@@ -76,7 +88,7 @@ export async function checkPasswordChange(deps: Pick<RouteDeps, 'db'>, contractC
   );
   // A password replaced while this one was checked is no longer the current one.
   if ((await verifyPassword(body.currentPassword, attempt.passwordHash)) && (await recordSuccessfulAttempt(deps.db, attempt))) {
-    return { problems, verifiedEpoch: attempt.epoch };
+    return { problems, verifiedEpoch: attempt.epoch, selfId: attempt.selfId };
   }
   const wrong = { attemptsLeft: MAX_FAILED_ATTEMPTS - attempt.inRun, ...(attempt.lockedUntil ? { lockedUntil: attempt.lockedUntil } : {}) };
   const lockNote = wrong.lockedUntil
@@ -93,13 +105,15 @@ export async function checkPasswordChange(deps: Pick<RouteDeps, 'db'>, contractC
  * contract's other sessions, and records the change: all in one commit (api/credential-change.ts).
  */
 export async function applyPasswordChange(
-  deps: Pick<RouteDeps, 'db' | 'store' | 'clock'>,
-  input: { contractCode: string; keepSession: string; source: string; verifiedEpoch: number },
+  deps: Pick<RouteDeps, 'db' | 'store' | 'clock' | 'passwordChecks'>,
+  input: { contractCode: string; selfId: string; keepSession: string; source: string; verifiedEpoch: number },
   newPassword: string,
 ): Promise<void> {
+  // The new hash is scrypt as much as a check: made in the self ID's turn too.
+  const hash = await inPasswordCheckTurn(deps.passwordChecks, input.selfId, () => hashPassword(newPassword));
   await commitCredentialChange(deps, {
     command: { type: 'ChangeSelfPassword', contractCode: input.contractCode, now: deps.clock().toISOString() },
-    hash: await hashPassword(newPassword),
+    hash,
     expectedEpoch: input.verifiedEpoch,
     keepSession: input.keepSession,
     source: input.source,
@@ -117,10 +131,14 @@ export function passwordRoutes(deps: RouteDeps) {
     // The rules are answered first; the current password only once the new one is acceptable.
     const rules = problems.filter((p) => p.field === 'newPassword');
     const shown = rules.length > 0 ? rules : problems;
-    if (shown.length > 0 || check.verifiedEpoch === undefined) {
+    if (shown.length > 0 || check.verifiedEpoch === undefined || check.selfId === undefined) {
       throw new ApiError(422, shown[0]!.code, shown[0]!.message, shown.map((p) => ({ field: p.field, code: p.code, message: p.message })));
     }
-    await applyPasswordChange(deps, { contractCode, keepSession: c.get('sessionToken'), source: `api:${c.get('requestId')}`, verifiedEpoch: check.verifiedEpoch }, body.newPassword);
+    await applyPasswordChange(
+      deps,
+      { contractCode, selfId: check.selfId, keepSession: c.get('sessionToken'), source: `api:${c.get('requestId')}`, verifiedEpoch: check.verifiedEpoch },
+      body.newPassword,
+    );
     return c.body(null, 204);
   });
 

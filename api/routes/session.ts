@@ -7,6 +7,7 @@ import { errors, IsoTime, isStorableText, RequestText, utf8Json, validationHook 
 import { dummyPasswordHash, reserveAttempt, verifyPassword, LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
 import { deleteSession, sessionForRightPassword, type Session } from '../sessions.ts';
 import { isoJapan } from '../format.ts';
+import { inPasswordCheckTurn } from '../password-checks.ts';
 
 const LoginBody = z.object({
   selfId: RequestText(64, 1).openapi({ example: 'd123456789' }),
@@ -25,7 +26,14 @@ const login = createRoute({
       description: 'an opaque session token',
       content: { 'application/json': { schema: z.object({ token: z.string(), expiresAt: IsoTime }) } },
     },
-    ...errors(400, [401, 'the self ID or the password is wrong (INVALID_CREDENTIALS)'], 413, 415, [429, '5 wrong passwords in a row: locked for 15 minutes (Retry-After)']),
+    ...errors(
+      400,
+      [401, 'the self ID or the password is wrong (INVALID_CREDENTIALS)'],
+      413,
+      415,
+      [429, '5 wrong passwords in a row: locked for 15 minutes (TOO_MANY_ATTEMPTS, Retry-After); or too many password checks at once for this self ID (TOO_MANY_PASSWORD_CHECKS, Retry-After)'],
+      [503, 'as many password checks wait as the server takes (SERVER_BUSY, Retry-After); nothing was checked or counted'],
+    ),
   },
 });
 
@@ -65,9 +73,15 @@ export type LoginResult =
 /**
  * Self ID and password → a new session, with the lockout of INTERFACE.md; the JSON route and the
  * portal's ログイン both use it. The attempt is reserved before scrypt runs (credentials.ts
- * reserveAttempt), so guesses sent at once are counted as they arrive, not as they finish.
+ * reserveAttempt), so guesses sent at once are counted as they arrive, not as they finish; and the
+ * check waits for its self ID's turn before that (api/password-checks.ts), so a check refused for
+ * want of a turn (PasswordCheckRefused) costs no attempt.
  */
-export async function logIn(deps: Pick<RouteDeps, 'db' | 'sessionPolicy'>, selfId: string, password: string, now: Date): Promise<LoginResult> {
+export function logIn(deps: Pick<RouteDeps, 'db' | 'sessionPolicy' | 'passwordChecks'>, selfId: string, password: string, now: Date): Promise<LoginResult> {
+  return inPasswordCheckTurn(deps.passwordChecks, selfId, () => checkLogin(deps, selfId, password, now));
+}
+
+async function checkLogin(deps: Pick<RouteDeps, 'db' | 'sessionPolicy'>, selfId: string, password: string, now: Date): Promise<LoginResult> {
   // The portal's form is not checked by a schema: text the database cannot hold names no self ID.
   const reservation = isStorableText(selfId) ? await reserveAttempt(deps.db, { selfId }, now) : ({ outcome: 'unknown' } as const);
   if (reservation.outcome === 'locked') return { outcome: 'locked', until: reservation.until };
