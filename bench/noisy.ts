@@ -97,7 +97,33 @@ const app = createApp({
   downloads,
   requestGate,
 });
-const server = listen({ fetch: app.fetch, port: 0 });
+// The neighbours' time in the server (from the request to its answer handed over) and, of it, the
+// wait for their turn, per phase: tells the server's part of their latency from the machine's.
+const neighbourCodes = new Set(neighbours.map((n) => n.contractCode));
+const inServer: number[] = [];
+const inGate: number[] = [];
+const enter = requestGate.enter.bind(requestGate);
+requestGate.enter = async (code: string) => {
+  const from = performance.now();
+  const place = await enter(code);
+  if (neighbourCodes.has(code)) inGate.push(performance.now() - from);
+  return place;
+};
+const server = listen({
+  fetch: async (req: Request, env: unknown) => {
+    const from = performance.now();
+    const res = await app.fetch(req, env as never);
+    if (new URL(req.url).pathname === '/api/v1/charges') inServer.push(performance.now() - from);
+    return res;
+  },
+  port: 0,
+});
+const serverTimes = () => {
+  const p = (xs: number[], q: number) => fmt(xs.sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? Number.NaN, 2);
+  const text = ` | in the server p50 ${p(inServer, 0.5)} p99 ${p(inServer, 0.99)} ms, of it waiting for a turn p99 ${p(inGate, 0.99)} ms`;
+  inServer.length = inGate.length = 0;
+  return text;
+};
 await once(server, 'listening');
 const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
 try {
@@ -196,8 +222,9 @@ try {
   // Warmed first, so that the quiet figure is the neighbour's steady state (as in bench/run.ts).
   await neighbourLoad(neighbourUrl, nAuth, '2');
   poolFigures();
+  serverTimes();
   quiet = await neighbourLoad(neighbourUrl, nAuth);
-  show('quiet', quiet!, poolFigures());
+  show('quiet', quiet!, serverTimes() + poolFigures());
   const phases = ONLY.filter((w) => w !== 'quiet').flatMap((w) => (w !== 'listing' && paces.length > 0 ? paces.map((p) => `${w}@${p}`) : [w]));
   for (const phase of phases) {
     const [what, pace] = phase.split('@') as [string, string | undefined];
@@ -208,7 +235,7 @@ try {
     const listing = what === 'listing' || what === 'both' ? load(listingUrl, `Bearer ${token}`) : undefined;
     const exports = what === 'exports' || what === 'both' ? hammer(base, token) : undefined;
     const [n, l, e] = await Promise.all([noisy, listing, exports]);
-    show(phase, n, ` | listing ${l ? `${fmt(l.requestsPerSecond)} req/s (non-2xx ${l.non2xx})` : "-"} | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${poolFigures()}`);
+    show(phase, n, ` | listing ${l ? `${fmt(l.requestsPerSecond)} req/s (non-2xx ${l.non2xx})` : "-"} | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${serverTimes()}${poolFigures()}`);
   }
   clearInterval(sampler);
   clearInterval(poolSampler);
