@@ -2,7 +2,8 @@
 // GET /api/v1/charges quiet, then while the first customer (a) downloads its call-detail file in 8
 // loops, (b) hammers its largest listing's last page, (c) both. Same run, ratios of its quiet figure.
 // NOISY_CALLS (default 200,000) calls in the schema noisy_<calls>, kept between runs (NOISY_FRESH=1
-// makes it again). NOISY_SECONDS (default 10) per load. NOISY_ONLY=quiet,exports,listing,both.
+// makes it again). NOISY_SECONDS (default 10) per load. NOISY_ONLY=quiet,exports,listing,both (a later
+// quiet is measured again in its place). NOISY_FLOOD_CONNECTIONS: the listing flood's (default 50).
 // NOISY_TOTAL: the server's handler places in all (default as the server's); NOISY_PER_SECOND: a
 // contract's turns a second (default as the server's; 'Infinity' lifts the bound).
 // The neighbours: NOISY_NEIGHBOURS other customers at work (default 10; bench/steady.mjs: NOISY_RATE
@@ -48,8 +49,14 @@ const load = (url: string, auth: string) => node('bench/load.mjs', [url, '50', S
 const FLOOD = process.env.NOISY_NEIGHBOUR === 'flood';
 const RATE = String(process.env.NOISY_RATE ?? 200);
 const neighbourLoad = (url: string, auth: string, seconds = SECONDS) =>
-  FLOOD ? node('bench/load.mjs', [url, '50', seconds, auth.split(',')[0]!]) : node('bench/steady.mjs', [url, String(NEIGHBOURS), RATE, seconds, auth]);
-const hammer = (base: string, token: string) => node('bench/hammer-exports.mjs', [base, token, month, SECONDS, '8']);
+  FLOOD
+    ? node('bench/load.mjs', [url, '50', seconds, auth.split(',')[0]!])
+    : runJsonScript(root, 'bench/steady.mjs', [url, String(NEIGHBOURS), RATE, seconds, auth], { niceness: Number(process.env.NOISY_CLIENT_NICE ?? -10) });
+// The flood's load generators at the lowest CPU priority (NOISY_NICE, default 19) and the
+// neighbours' client at a high one (NOISY_CLIENT_NICE, default −10): they stand for customers' own
+// machines (both 0 to compare: the clients then take the cores from the server).
+const NICE = Number(process.env.NOISY_NICE ?? 19);
+const hammer = (base: string, token: string) => runJsonScript(root, 'bench/hammer-exports.mjs', [base, token, month, SECONDS, '8'], { niceness: NICE });
 
 let ledger = await openLedger(configFromEnv(env as NodeJS.ProcessEnv));
 const { rows: present } = await sql<{ n: string }>`select count(*)::text as n from events where type = 'CallRecorded'`.execute(ledger.database.db).catch(() => ({ rows: [{ n: '0' }] }));
@@ -225,14 +232,15 @@ try {
   serverTimes();
   quiet = await neighbourLoad(neighbourUrl, nAuth);
   show('quiet', quiet!, serverTimes() + poolFigures());
-  const phases = ONLY.filter((w) => w !== 'quiet').flatMap((w) => (w !== 'listing' && paces.length > 0 ? paces.map((p) => `${w}@${p}`) : [w]));
+  // A 'quiet' after the first is measured again among the loads (the spread of the quiet figure itself).
+  const phases = ONLY.filter((w, i) => w !== 'quiet' || i > ONLY.indexOf('quiet')).flatMap((w) => (w !== 'listing' && paces.length > 0 ? paces.map((p) => `${w}@${p}`) : [w]));
   for (const phase of phases) {
     const [what, pace] = phase.split('@') as [string, string | undefined];
     downloads.bytesPerSecond = pace ? Number(pace) * 2 ** 20 : DOWNLOAD_BYTES_PER_SECOND;
     peak = 0;
     started = performance.now();
     const noisy = neighbourLoad(neighbourUrl, nAuth);
-    const listing = what === 'listing' || what === 'both' ? load(listingUrl, `Bearer ${token}`) : undefined;
+    const listing = what === 'listing' || what === 'both' ? runJsonScript(root, 'bench/load.mjs', [listingUrl, String(process.env.NOISY_FLOOD_CONNECTIONS ?? 50), SECONDS, `Bearer ${token}`], { niceness: NICE }) : undefined;
     const exports = what === 'exports' || what === 'both' ? hammer(base, token) : undefined;
     const [n, l, e] = await Promise.all([noisy, listing, exports]);
     show(phase, n, ` | listing ${l ? `${fmt(l.requestsPerSecond)} req/s (non-2xx ${l.non2xx})` : "-"} | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${serverTimes()}${poolFigures()}`);

@@ -296,10 +296,6 @@ async function listingPages(port: number, auth: string, pool: pg.Pool, schema: s
   );
 }
 
-function hammerExports(base: string, token: string, seconds: number, concurrency: number): Promise<{ requests: number; downloads: number; bytes: number; refused: number }> {
-  return runJsonScript(root, 'bench/hammer-exports.mjs', [base, token, month, String(seconds), String(concurrency)]);
-}
-
 /**
  * 3d noisy neighbour: ten other customers at work (20 requests a second each, their monthly
  * charges, one connection each: bench/steady.mjs, latencies in µs), quiet and then while the bench
@@ -323,30 +319,52 @@ async function noisyNeighbour(ledger: Ledger, port: number, auth: string, pool: 
   const largest = await largestListing(pool, schema);
   const neighbourUrl = `${base}/api/v1/charges`;
   const atWork = (seconds = LOAD_SECONDS) =>
-    runJsonScript<{ requestsPerSecond: number; p50: number; p99: number; non2xx: number; errors: number }>(root, 'bench/steady.mjs', [neighbourUrl, String(tokens.length), '200', String(seconds), tokens.join(',')]);
+    runJsonScript<{ requestsPerSecond: number; p50: number; p99: number; non2xx: number; errors: number }>(root, 'bench/steady.mjs', [neighbourUrl, String(tokens.length), '200', String(seconds), tokens.join(',')], { niceness: -10 });
   // Warmed first (sessions cached, statements planned), so that the quiet figure is their steady
   // state, not their first second: else the noisy load, which comes second, looks better.
   await atWork(2);
-  const quiet = await atWork();
+  // Quiet and noisy in turns, three times: a p99 of light traffic on this machine moves by 2× from
+  // one 10 s load to the next with nothing else running, so each figure is the median of three.
+  // The clients share the machine's 2 cores with the server, where they stand for customers' own
+  // machines: the flood's load generators run at the lowest CPU priority and the ten customers'
+  // client at a high one (runJsonScript), so that the p99 is the server's part (bench/noisy.ts with
+  // NOISY_NICE=0 NOISY_CLIENT_NICE=0 gives it without). What the flood got is logged; it is held
+  // to its contract's rate either way.
+  const quiets: Awaited<ReturnType<typeof atWork>>[] = [];
+  const noisies: Awaited<ReturnType<typeof atWork>>[] = [];
   let peakRss = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
-  const [noisy, listing, exportsHammer] = await Promise.all([
-    atWork(),
-    load(`${base}/api/v1/charges/${month}/numbers/${largest.number}/calls?page=${largest.lastPage}`, auth),
-    hammerExports(base, token, LOAD_SECONDS, 8),
-  ]);
-  clearInterval(sampler);
+  const flood = { listing: 0, refusedListing: 0, downloads: 0, bytes: 0, refused: 0 };
+  for (let round = 0; round < 3; round++) {
+    quiets.push(await atWork());
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 100);
+    const [noisy, listing, exportsHammer] = await Promise.all([
+      atWork(),
+      runJsonScript<{ requestsPerSecond: number; non2xx: number }>(root, 'bench/load.mjs', [`${base}/api/v1/charges/${month}/numbers/${largest.number}/calls?page=${largest.lastPage}`, '50', String(LOAD_SECONDS), auth], { niceness: 19 }),
+      runJsonScript<{ downloads: number; bytes: number; refused: number }>(root, 'bench/hammer-exports.mjs', [base, token, month, String(LOAD_SECONDS), '8'], { niceness: 19 }),
+    ]);
+    clearInterval(sampler);
+    noisies.push(noisy);
+    flood.listing += listing.requestsPerSecond / 3;
+    flood.refusedListing += listing.non2xx;
+    flood.downloads += exportsHammer.downloads;
+    flood.bytes += exportsHammer.bytes;
+    flood.refused += exportsHammer.refused;
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+  const quiet = { requestsPerSecond: median(quiets.map((r) => r.requestsPerSecond)), p50: median(quiets.map((r) => r.p50)), p99: median(quiets.map((r) => r.p99)) };
+  const noisy = { requestsPerSecond: median(noisies.map((r) => r.requestsPerSecond)), p50: median(noisies.map((r) => r.p50)), p99: median(noisies.map((r) => r.p99)) };
+  const failed = noisies.reduce((n, r) => n + r.non2xx + r.errors, 0);
   const throughput = noisy.requestsPerSecond / quiet.requestsPerSecond;
   const p99 = quiet.p99 / Math.max(noisy.p99, 0.01);
-  log(`noisy neighbour: the first customer got ${fmt(listing.requestsPerSecond)} listing answers/s (${listing.non2xx} of them 429), ${exportsHammer.downloads} downloads (${fmt(exportsHammer.bytes / 2 ** 20)} MB), ${exportsHammer.refused} refused; the others p50 ${quiet.p50} → ${noisy.p50} ms; server process peak RSS ${fmt(peakRss / 2 ** 20)} MB`);
+  log(`noisy neighbour: p99 quiet ${quiets.map((r) => r.p99).join(', ')} ms, noisy ${noisies.map((r) => r.p99).join(', ')} ms; p50 ${quiet.p50} → ${noisy.p50} ms; the flood got ${fmt(flood.listing)} listing answers/s (${flood.refusedListing} of them 429), ${flood.downloads} downloads (${fmt(flood.bytes / 2 ** 20)} MB), ${flood.refused} refused; server process peak RSS ${fmt(peakRss / 2 ** 20)} MB`);
   row(
     '3d noisy neighbour: ten other customers’ GET /api/v1/charges (20/s each) while one hammers its largest listing and its exports',
-    `10 × 1 + 50 connections, 8 download loops`,
+    `10 × 1 + 50 connections, 8 download loops; median of 3 turns`,
     `${fmt(noisy.requestsPerSecond)} req/s, p99 ${noisy.p99} ms (bench process peak RSS ${fmt(peakRss / 2 ** 20)} MB)`,
     `quiet ${fmt(quiet.requestsPerSecond)} req/s, p99 ${quiet.p99} ms`,
     `throughput ${fmt(throughput, 2)}, p99 ${fmt(p99, 2)}`,
     '≥ 0.70 both',
-    [['throughput', throughput >= 0.7 && noisy.non2xx === 0 && noisy.errors === 0], ['p99', p99 >= 0.7]],
+    [['throughput', throughput >= 0.7 && failed === 0], ['p99', p99 >= 0.7]],
   );
 }
 
