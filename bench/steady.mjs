@@ -4,10 +4,11 @@
 // counts its wait (no coordinated omission), in microseconds rather than autocannon's whole
 // milliseconds, so that a p99 of 1.4 ms and one of 1.9 ms are told apart.
 // argv: url connections rate seconds [authorization[,authorization…]]: several are taken in turn,
-// one customer each. Prints the result as JSON (ms figures).
+// one customer each; a 6th argument `samples` adds every latency to the JSON (to pool several
+// loads). Prints the result as JSON (ms figures).
 import http from 'node:http';
 
-const [url, connections, rate, seconds, authorization] = process.argv.slice(2);
+const [url, connections, rate, seconds, authorization, samples] = process.argv.slice(2);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(connections) });
 const interval = 1000 / Number(rate);
 const count = Math.floor((Number(seconds) * 1000) / interval);
@@ -59,5 +60,6 @@ process.stdout.write(
     non2xx,
     errors,
     total: latencies.length,
+    ...(samples === 'samples' ? { latencies: latencies.map(ms) } : {}),
   }),
 );
