@@ -3,7 +3,8 @@
 // loops, (b) hammers its largest listing's last page, (c) both. Same run, ratios of its quiet figure.
 // NOISY_CALLS (default 200,000) calls in the schema noisy_<calls>, kept between runs (NOISY_FRESH=1
 // makes it again). NOISY_SECONDS (default 10) per load. NOISY_ONLY=quiet,exports,listing,both (a later
-// quiet is measured again in its place). NOISY_FLOOD_CONNECTIONS: the listing flood's (default 50).
+// quiet is measured again in its place; latencies are pooled by phase at the end). NOISY_FLOOD_CONNECTIONS:
+// the listing flood's (default 50); NOISY_LOOPS: the download loops (default 8).
 // NOISY_TOTAL: the server's handler places in all (default as the server's); NOISY_PER_SECOND: a
 // contract's turns a second (default as the server's; 'Infinity' lifts the bound).
 // The neighbours: NOISY_NEIGHBOURS other customers at work (default 10; bench/steady.mjs: NOISY_RATE
@@ -51,12 +52,16 @@ const RATE = String(process.env.NOISY_RATE ?? 200);
 const neighbourLoad = (url: string, auth: string, seconds = SECONDS) =>
   FLOOD
     ? node('bench/load.mjs', [url, '50', seconds, auth.split(',')[0]!])
-    : runJsonScript(root, 'bench/steady.mjs', [url, String(NEIGHBOURS), RATE, seconds, auth], { niceness: Number(process.env.NOISY_CLIENT_NICE ?? -10) });
+    : runJsonScript(root, 'bench/steady.mjs', [url, String(NEIGHBOURS), RATE, seconds, auth, 'samples'], { niceness: Number(process.env.NOISY_CLIENT_NICE ?? -10) });
+// Every phase's latencies, pooled by its name over its repeats (NOISY_ONLY=quiet,both,quiet,both,…):
+// one load's p99 of light traffic moves 2–10× between loads here.
+const pools = new Map<string, number[]>();
+const pool = (name: string, r: { latencies?: number[] }) => pools.set(name, [...(pools.get(name) ?? []), ...(r.latencies ?? [])]);
 // The flood's load generators at the lowest CPU priority (NOISY_NICE, default 19) and the
 // neighbours' client at a high one (NOISY_CLIENT_NICE, default −10): they stand for customers' own
 // machines (both 0 to compare: the clients then take the cores from the server).
 const NICE = Number(process.env.NOISY_NICE ?? 19);
-const hammer = (base: string, token: string) => runJsonScript(root, 'bench/hammer-exports.mjs', [base, token, month, SECONDS, '8'], { niceness: NICE });
+const hammer = (base: string, token: string) => runJsonScript(root, 'bench/hammer-exports.mjs', [base, token, month, SECONDS, String(process.env.NOISY_LOOPS ?? 8)], { niceness: NICE });
 
 let ledger = await openLedger(configFromEnv(env as NodeJS.ProcessEnv));
 const { rows: present } = await sql<{ n: string }>`select count(*)::text as n from events where type = 'CallRecorded'`.execute(ledger.database.db).catch(() => ({ rows: [{ n: '0' }] }));
@@ -231,6 +236,7 @@ try {
   poolFigures();
   serverTimes();
   quiet = await neighbourLoad(neighbourUrl, nAuth);
+  pool('quiet', quiet as { latencies?: number[] });
   show('quiet', quiet!, serverTimes() + poolFigures());
   // A 'quiet' after the first is measured again among the loads (the spread of the quiet figure itself).
   const phases = ONLY.filter((w, i) => w !== 'quiet' || i > ONLY.indexOf('quiet')).flatMap((w) => (w !== 'listing' && paces.length > 0 ? paces.map((p) => `${w}@${p}`) : [w]));
@@ -243,11 +249,18 @@ try {
     const listing = what === 'listing' || what === 'both' ? runJsonScript(root, 'bench/load.mjs', [listingUrl, String(process.env.NOISY_FLOOD_CONNECTIONS ?? 50), SECONDS, `Bearer ${token}`], { niceness: NICE }) : undefined;
     const exports = what === 'exports' || what === 'both' ? hammer(base, token) : undefined;
     const [n, l, e] = await Promise.all([noisy, listing, exports]);
+    pool(phase, n);
     show(phase, n, ` | listing ${l ? `${fmt(l.requestsPerSecond)} req/s (non-2xx ${l.non2xx})` : "-"} | downloads ${e ? `${e.downloads} (${fmt(e.bytes / 2 ** 20)} MB, refused ${e.refused})` : '-'} | peak rss ${fmt(peak / 2 ** 20)} MB${serverTimes()}${poolFigures()}`);
   }
   clearInterval(sampler);
   clearInterval(poolSampler);
   clearInterval(groupSampler);
+  const at = (xs: number[], q: number) => xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? Number.NaN;
+  const quietPool = (pools.get('quiet') ?? []).sort((a, b) => a - b);
+  for (const [name, xs] of pools) {
+    xs.sort((a, b) => a - b);
+    log(`pooled ${name}: ${xs.length} answers, p50 ${fmt(at(xs, 0.5), 2)} p99 ${fmt(at(xs, 0.99), 2)} ms, p99-ratio ${fmt(at(quietPool, 0.99) / at(xs, 0.99), 2)}`);
+  }
   process.stdout.write(`${JSON.stringify(results, null, 1)}\n`);
 } finally {
   server.close();
