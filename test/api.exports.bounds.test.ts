@@ -23,7 +23,7 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
   let tokenA: string;
   let tokenB: string;
   let builds = 0;
-  const gate = new DownloadGate({ total: 3, perContract: 2 });
+  const gate = new DownloadGate({ total: 3, perContract: 2, waiting: 1, waitMs: 30_000 });
 
   beforeAll(async () => {
     const counting = (async (input: CsvFileInput, out?: Writable) => {
@@ -244,18 +244,24 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
     expect(await chunksOf()).toBe(Math.max(1, Math.ceil(expected.byteLength / CHUNK_BYTES)));
   });
 
-  it('lets a contract download two files at once (429 beyond), the server three (503 beyond); a finished or dropped download frees its place', async () => {
+  it('lets a contract download two files at once, a third wait for one of them to end (429 beyond it), the server three (503 beyond); a finished or dropped download frees its place', async () => {
     await clear();
     const a = await json(await create(tokenA, { month: '2017-10', kind: 'calls', encoding: 'sjis' }));
     const b = await json(await create(tokenB, { month: '2017-11', kind: 'numbers', encoding: 'sjis' }));
     while (await worker.runOnce());
-    const download = (token: string, id: string) => f.request('GET', `/api/v1/exports/${id}/file`, { token });
+    const download = (token: string, id: string, init: { signal?: AbortSignal } = {}) =>
+      Promise.resolve(f.app.request(`/api/v1/exports/${id}/file`, { headers: { authorization: `Bearer ${token}` }, ...init }));
     const first = await download(tokenA, a.id);
     const second = await download(tokenA, a.id);
     expect([first.status, second.status]).toEqual([200, 200]);
-    const third = await download(tokenA, a.id);
-    expect(third.status).toBe(429);
-    expect((await json(third)).error.code).toBe('TOO_MANY_DOWNLOADS');
+    // The third waits for its turn rather than being refused (a refused client comes straight back).
+    let thirdAnswered = false;
+    const third = download(tokenA, a.id).finally(() => (thirdAnswered = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(thirdAnswered).toBe(false);
+    const fourth = await download(tokenA, a.id);
+    expect(fourth.status).toBe(429);
+    expect((await json(fourth)).error.code).toBe('TOO_MANY_DOWNLOADS');
     const ofB = await download(tokenB, b.id);
     expect(ofB.status).toBe(200);
     const busy = await download(tokenB, b.id);
@@ -263,10 +269,23 @@ describe.each(testTargets)('bounds of the CSV downloads on $name', (target) => {
     expect((await json(busy)).error.code).toBe('DOWNLOADS_BUSY');
     expect(busy.headers.get('retry-after')).toBe('5');
 
+    // A dropped download hands its place to the waiting one.
     await first.body!.cancel();
+    const thirdFile = await third;
+    expect(thirdFile.status).toBe(200);
+    expect(gate.downloads).toBe(3);
     await ofB.arrayBuffer();
-    expect(gate.downloads).toBe(1);
-    const again = await download(tokenA, a.id);
+    expect(gate.downloads).toBe(2);
+    // A waiting download whose customer goes away leaves the queue: the next one may wait.
+    const leaving = new AbortController();
+    const gone = download(tokenA, a.id, { signal: leaving.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    leaving.abort();
+    await gone.catch(() => undefined);
+    const waiting = download(tokenA, a.id);
+    await new Promise((r) => setTimeout(r, 50));
+    await thirdFile.arrayBuffer();
+    const again = await waiting;
     expect(again.status).toBe(200);
     await again.arrayBuffer();
     await second.arrayBuffer();

@@ -186,6 +186,26 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
     expect(await small.enter('a')).toBe('queue-full');
   });
 
+  it('lets a download beyond its contract’s wait for one of them to end, in order, and gives up after waitMs', async () => {
+    const gate = new DownloadGate({ total: 4, perContract: 1, waiting: 2, waitMs: 40 });
+    const first = await gate.take('a');
+    expect(first).toBeTypeOf('function');
+    const order: string[] = [];
+    const second = gate.take('a').then((r) => (order.push('second'), r));
+    const third = gate.take('a').then((r) => (order.push('third'), r));
+    expect(await gate.take('a')).toBe('contract');
+    expect(await gate.take('b')).toBeTypeOf('function');
+    (first as () => void)();
+    const got = await second;
+    expect(got).toBeTypeOf('function');
+    expect(gate.downloads).toBe(2);
+    // The third's wait runs out while the second holds the place.
+    expect(await third).toBe('contract');
+    expect(order).toEqual(['second', 'third']);
+    (got as () => void)();
+    expect(gate.downloads).toBe(1);
+  });
+
   it('forgets idle contracts whose work has faded, so a gate seen by many contracts stays small', async () => {
     const { gate, clock } = gateAt({ inFlight: 1, waiting: 1, total: 8 });
     for (let i = 0; i < 600; i++) {

@@ -345,7 +345,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
   app.get('/exports/:id/file', session, async (c) => {
     const id = c.req.param('id');
     try {
-      const file = await openExportFile(deps, c.get('session').contractCode, id, c.get('lane'));
+      const file = await openExportFile(deps, c.get('session').contractCode, id, c.get('lane'), c.req.raw.signal);
       for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
       return c.body(file.body, 200);
     } catch (e) {

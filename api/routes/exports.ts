@@ -120,11 +120,13 @@ export async function createExportJob(deps: ExportDeps, contractCode: string, in
 
 /**
  * ダウンロード: the file of a ready job of this contract as a stream read from the database chunk by
- * chunk, with its response headers; ApiError 404 / 409 / 410 / 503 otherwise, and 429 / 503 while
- * the contract or the server has as many downloads going as it may. The stream must be consumed or
- * cancelled: it holds a place among the downloads until then.
+ * chunk, with its response headers; ApiError 404 / 409 / 410 / 503 otherwise. Beyond its
+ * contract's downloads going at once it waits for one of them to end (until `signal` aborts: the
+ * customer went away), and beyond the ones waiting it gets 429; 503 at once while the server sends
+ * as many files as it may. The stream must be consumed or cancelled: it holds a place among the
+ * downloads until then.
  */
-export async function openExportFile(deps: ExportDeps, contractCode: string, id: string, lane?: LanePlace): Promise<{ job: ExportJob; body: ReadableStream<Uint8Array>; headers: Record<string, string> }> {
+export async function openExportFile(deps: ExportDeps, contractCode: string, id: string, lane?: LanePlace, signal?: AbortSignal): Promise<{ job: ExportJob; body: ReadableStream<Uint8Array>; headers: Record<string, string> }> {
   notOnBlackoutDay(deps);
   const now = deps.clock();
   const job = await findExport(deps.db, contractCode, id);
@@ -135,13 +137,15 @@ export async function openExportFile(deps: ExportDeps, contractCode: string, id:
   }
   if (job.status === 'pending') throw new ApiError(409, 'EXPORT_NOT_READY', 'the file is still being created (作成中); try again in a moment');
   if (job.status === 'failed') throw new ApiError(409, 'EXPORT_FAILED', job.error ?? 'the file could not be created');
-  const release = deps.downloads.enter(contractCode);
+  // The contract's place in its lane goes with the file until its last byte (api/fairness.ts), and
+  // with a download waiting for its turn: the handler's place goes back to the server meanwhile.
+  const keptPlace = lane?.keep();
+  const release = await deps.downloads.take(contractCode, signal);
+  if (typeof release !== 'function') keptPlace?.();
   if (release === 'contract') {
-    throw new ApiError(429, 'TOO_MANY_DOWNLOADS', `at most ${deps.downloads.limits.perContract} downloads at once per contract (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '5' });
+    throw new ApiError(429, 'TOO_MANY_DOWNLOADS', `at most ${deps.downloads.limits.perContract} downloads at once per contract, and ${deps.downloads.limits.waiting ?? 0} waiting (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '5' });
   }
   if (release === 'total') throw new ApiError(503, 'DOWNLOADS_BUSY', 'the server is sending as many files as it can; try again in a moment', undefined, { 'Retry-After': '5' });
-  // The contract's place in its lane goes with the file until its last byte (api/fairness.ts).
-  const keptPlace = lane?.keep();
   const ended = () => {
     release();
     keptPlace?.();
@@ -181,7 +185,7 @@ export function exportRoutes(deps: RouteDeps) {
 
   app.openapi({ ...exportFile, middleware: [session] as const }, async (c) => {
     const { contractCode } = c.get('session');
-    const file = await openExportFile(deps, contractCode, c.req.valid('param').id, c.get('lane'));
+    const file = await openExportFile(deps, contractCode, c.req.valid('param').id, c.get('lane'), c.req.raw.signal);
     for (const [name, value] of Object.entries(file.headers)) c.header(name, value);
     return c.body(file.body, 200) as never;
   });
