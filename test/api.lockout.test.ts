@@ -17,7 +17,7 @@ import { eventStoreMigrations } from '../eventstore/sql.ts';
 import { projectionMigrations } from '../projections/index.ts';
 import { apiMigrations } from '../api/migrations.ts';
 import { listenOnLoopback, type LiveServer } from './support/http.ts';
-import { json, MID_DECEMBER_2017, openFixture, unboundedPasswordChecks, type Fixture } from './api.support.ts';
+import { json, MID_DECEMBER_2017, openBareContract, openFixture, unboundedPasswordChecks, type Fixture } from './api.support.ts';
 
 let nextCustomer = 0;
 /** These tests call the checks themselves, many at once, and are not about their turns. */
@@ -26,21 +26,9 @@ const unbounded = unboundedPasswordChecks();
 /** A contract of its own for each test, so that no test's failures count in another's run. */
 async function newCustomer(f: Fixture, password = 'abc123') {
   const n = ++nextCustomer;
-  const code = `d5${String(n).padStart(8, '0')}`;
-  await handleContractCommand(f.db.store, {
-    type: 'OpenContract',
-    contractCode: code,
-    selfId: code,
-    startDate: '2010-11-15',
-    channels: 1,
-    connectionType: 'ダイヤルイン接続',
-    primaryDns: '192.0.2.1',
-    secondaryDns: '192.0.2.2',
-    basicNumber: `03500${String(n).padStart(5, '0')}`,
-  });
-  await setInitialCredentials(f.db.database.db, { contractCode: code, selfId: code, password });
+  const customer = await openBareContract(f, `d5${String(n).padStart(8, '0')}`, `03500${String(n).padStart(5, '0')}`, password);
   await f.catchUp();
-  return { code, selfId: code, password };
+  return customer;
 }
 
 const statuses = (responses: readonly Response[]) => {

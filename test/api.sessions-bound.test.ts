@@ -3,11 +3,10 @@
 // after another or all together, and never another contract's.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { handleContractCommand } from '../domain/contract-service.ts';
-import { reserveAttempt, setInitialCredentials } from '../projections/credentials.ts';
+import { reserveAttempt } from '../projections/credentials.ts';
 import { DEFAULT_SESSION_POLICY, hashToken, MAX_SESSIONS_PER_CONTRACT, sessionForRightPassword } from '../api/sessions.ts';
 import { ContractRequestGate } from '../api/fairness.ts';
-import { json, MID_DECEMBER_2017, openFixture, type Fixture } from './api.support.ts';
+import { json, MID_DECEMBER_2017, openBareContract, openFixture, type Fixture } from './api.support.ts';
 import { postgresTarget, testTargets } from './support/stores.ts';
 
 let nextCustomer = 0;
@@ -29,19 +28,7 @@ describe.each(testTargets)('live sessions per contract on $name', (target) => {
   /** A contract of its own for each test. */
   async function newCustomer() {
     const n = ++nextCustomer;
-    const code = `d6${String(n).padStart(8, '0')}`;
-    await handleContractCommand(f.db.store, {
-      type: 'OpenContract',
-      contractCode: code,
-      selfId: code,
-      startDate: '2010-11-15',
-      channels: 1,
-      connectionType: 'ダイヤルイン接続',
-      primaryDns: '192.0.2.1',
-      secondaryDns: '192.0.2.2',
-      basicNumber: `03600${String(n).padStart(5, '0')}`,
-    });
-    await setInitialCredentials(f.db.database.db, { contractCode: code, selfId: code, password: 'abc123' });
+    const { code } = await openBareContract(f, `d6${String(n).padStart(8, '0')}`, `03600${String(n).padStart(5, '0')}`);
     await f.catchUp();
     return {
       code,
@@ -137,19 +124,7 @@ describe.skipIf(!postgresTarget)('live sessions per contract, logins released to
   });
 
   it('two logins that waited together for the credential row leave 10 sessions, not 11', async () => {
-    const code = 'd6' + '9'.repeat(8);
-    await handleContractCommand(f.db.store, {
-      type: 'OpenContract',
-      contractCode: code,
-      selfId: code,
-      startDate: '2010-11-15',
-      channels: 1,
-      connectionType: 'ダイヤルイン接続',
-      primaryDns: '192.0.2.1',
-      secondaryDns: '192.0.2.2',
-      basicNumber: '0360099999',
-    });
-    await setInitialCredentials(f.db.database.db, { contractCode: code, selfId: code, password: 'abc123' });
+    const { code } = await openBareContract(f, 'd6' + '9'.repeat(8), '0360099999');
     for (let i = 0; i < MAX_SESSIONS_PER_CONTRACT - 1; i++) await f.login(code, 'abc123');
     const db = f.db.database.db;
     const reserve = async () => {

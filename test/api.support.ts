@@ -146,6 +146,23 @@ export async function openContract(f: Fixture, c: typeof A | typeof B): Promise<
   await setInitialCredentials(f.db.database.db, { contractCode: c.code, selfId: c.selfId, password: c.password });
 }
 
+/** A bare contract (no dial-in number) with its self ID equal to its code and an initial password: a customer of its own for one test. */
+export async function openBareContract(f: Fixture, code: string, basicNumber: string, password = 'abc123'): Promise<{ code: string; selfId: string; password: string }> {
+  await handleContractCommand(f.db.store, {
+    type: 'OpenContract',
+    contractCode: code,
+    selfId: code,
+    startDate: '2010-11-15',
+    channels: 1,
+    connectionType: 'ダイヤルイン接続',
+    primaryDns: '192.0.2.1',
+    secondaryDns: '192.0.2.2',
+    basicNumber,
+  });
+  await setInitialCredentials(f.db.database.db, { contractCode: code, selfId: code, password });
+  return { code, selfId: code, password };
+}
+
 export function row(usingNumber: string, date: string, time: string, callType: string, charge: string, extra: Partial<CallRow> = {}): CallRow {
   return { usingNumber, startDate: date, startTime: time, destination: '03-1111-2222', area: '東京', duration: '000106.0', extensionType: '外線', callType, charge, ...extra };
 }
