@@ -318,9 +318,13 @@ export function eventStoreContract(name: string, open: Open, options: ContractSu
       const before = new Date();
       await new Promise((r) => setTimeout(r, 5));
       await store.append(s, [ev('A', {})]);
+      // An instant is taken a few ms after a commit: a Date holds whole milliseconds, a stamp
+      // microseconds, and an instant in the stamp's own millisecond would come before it.
+      await new Promise((r) => setTimeout(r, 3));
       const between = new Date();
       await new Promise((r) => setTimeout(r, 5));
       await store.append(s, [ev('B', {})]);
+      await new Promise((r) => setTimeout(r, 3));
       const after = new Date();
       const [a, b] = await store.readStream(s);
       expect(await store.visiblePositionAt(before) < a!.position).toBe(true);

@@ -53,6 +53,8 @@ for (const target of testTargets) {
         during = new Date();
         await new Promise((r) => setTimeout(r, 20));
       });
+      // A few ms after the commit: a Date holds whole milliseconds, the stamp microseconds.
+      await new Promise((r) => setTimeout(r, 3));
       const committed = new Date();
       const stored = await t.store.readStream('visible-at-commit');
       expect(stored).toHaveLength(50);
@@ -75,6 +77,7 @@ for (const target of testTargets) {
       await new Promise((r) => setTimeout(r, 10));
       // The as-of query seals now: the event counts from a later instant than its commit, not an earlier one.
       expect((await t.store.visiblePositionAt(afterCommit)) < e!.position).toBe(true);
+      await new Promise((r) => setTimeout(r, 3));
       expect((await t.store.visiblePositionAt(new Date())) >= e!.position).toBe(true);
     });
 
