@@ -42,6 +42,21 @@ export async function inContractLane(deps: Pick<RouteDeps, 'requestGate'>, contr
   }
 }
 
+/**
+ * For a customer route whose work waits on a gate of its own (a password check: scrypt, one at a
+ * time in the server, api/password-checks.ts): it keeps its contract's place but hands the
+ * server's handler place back while it waits and works, so that a queue of password checks never
+ * holds the handler places every other customer's requests need.
+ */
+export const handlerPlaceBack: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const done = c.get('lane')?.keep();
+  try {
+    await next();
+  } finally {
+    done?.();
+  }
+};
+
 /** Engineer routes: the admin token, compared in constant time (hashes of equal length). */
 export function requireAdmin(deps: RouteDeps): MiddlewareHandler<AppEnv> {
   const expected = createHash('sha256').update(deps.adminToken, 'utf8').digest();

@@ -153,6 +153,31 @@ describe.each(testTargets)('password checks in turns on $name', (target) => {
     expect(done).toEqual(['B', 'A']);
   });
 
+  it('gives the server its handler place back while a password change waits for its check: another contract is answered meanwhile', async () => {
+    const checks = new ContractRequestGate({ inFlight: 1, total: 1, waiting: 4, waitingTotal: 100, perSecond: Number.POSITIVE_INFINITY });
+    // One handler place in all: a change waiting for its password check must not hold it.
+    const requests = new ContractRequestGate({ inFlight: 4, total: 1, perSecond: Number.POSITIVE_INFINITY });
+    const app = f.appWith({ passwordChecks: checks, requestGate: requests });
+    const tokenA = await f.login(A.selfId, A.password);
+    const tokenB = await f.login(B.selfId, B.password);
+    const held = await placed(checks.enter(A.selfId));
+    const change = Promise.resolve(
+      app.request('/api/v1/password', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${tokenA}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ currentPassword: 'wrong0', newPassword: 'abc999', newPasswordConfirmation: 'abc999' }),
+      }),
+    );
+    expect(await settledSoon(change)).toBe(false);
+    const other = Promise.resolve(app.request('/api/v1/charges', { headers: { authorization: `Bearer ${tokenB}` } }));
+    expect(await settledSoon(other, 1_000)).toBe(true);
+    expect((await other).status).toBe(200);
+    held.release();
+    expect((await change).status).toBe(422);
+    expect(requests.working).toBe(0);
+    expect(requests.inFlight(A.code)).toBe(0);
+  });
+
   it('answers the portal login with しばらくしてから when the check gets no turn', async () => {
     const app = withGate({ waiting: 1, waitingTotal: 0 });
     const held = await placed(gate.enter('d111111111'));

@@ -19,6 +19,7 @@ import { deleteSession, resolveSession } from '../sessions.ts';
 import { portalMonths, requirePortalMonth } from '../window.ts';
 import { logIn, SelfIdLocked } from '../routes/session.ts';
 import { applyPasswordChange, checkPasswordChange, type PasswordChangeCheck } from '../routes/password.ts';
+import { handlerPlaceBack } from '../auth.ts';
 import { isNumberOfContract } from '../routes/charges.ts';
 import { createExportJob, openExportFile } from '../routes/exports.ts';
 import { pageRenderer } from './layout.tsx';
@@ -200,7 +201,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
 
   app.get('/password', session, (c) => render(c, <PasswordStartPage menu={menuOf(c)} problems={{}} />));
 
-  app.post('/password/confirm', limit, session, csrf, async (c) => {
+  app.post('/password/confirm', limit, session, handlerPlaceBack, csrf, async (c) => {
     const form = await formOf(c);
     const change = {
       currentPassword: (form.currentPassword ?? '').slice(0, 128),
@@ -214,7 +215,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     return render(c, <PasswordConfirmPage menu={menuOf(c)} sealed={sealed} newLength={[...change.newPassword].length} />);
   });
 
-  app.post('/password/complete', limit, session, csrf, async (c) => {
+  app.post('/password/complete', limit, session, handlerPlaceBack, csrf, async (c) => {
     const form = await formOf(c);
     const change = unsealPasswordChange(c.get('sessionToken'), form.pending, now());
     if (!change) {

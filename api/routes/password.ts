@@ -2,7 +2,7 @@
 import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { ApiError } from '../errors.ts';
 import type { AppEnv, RouteDeps } from '../env.ts';
-import { requireSession } from '../auth.ts';
+import { handlerPlaceBack, requireSession } from '../auth.ts';
 import { errors, RequestText, utf8Json, validationHook } from '../schemas.ts';
 import { credentialsOfContract, hashPassword, recordSuccessfulAttempt, reserveAttempt, verifyPassword, LOCKOUT_MINUTES, MAX_FAILED_ATTEMPTS } from '../../projections/credentials.ts';
 import { checkNewPassword } from '../../domain/password.ts';
@@ -123,7 +123,7 @@ export async function applyPasswordChange(
 export function passwordRoutes(deps: RouteDeps) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-  app.openapi({ ...changePassword, middleware: [requireSession(deps), utf8Json] as const }, async (c) => {
+  app.openapi({ ...changePassword, middleware: [requireSession(deps), handlerPlaceBack, utf8Json] as const }, async (c) => {
     const body = c.req.valid('json');
     const { contractCode } = c.get('session');
     const check = await checkPasswordChange(deps, contractCode, body, deps.clock());
