@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import { ApiError } from './errors.ts';
+import { ApiError, ClientGone } from './errors.ts';
 import type { AppEnv, RouteDeps } from './env.ts';
 import { resolveSession } from './sessions.ts';
 
@@ -24,10 +24,12 @@ export function requireSession(deps: RouteDeps): MiddlewareHandler<AppEnv> {
 
 /**
  * Runs the rest of a customer's request in its contract's turn (api/fairness.ts); 429 when too many
- * wait for this contract, 503 when too many wait in all. The place is `lane` on the context: a download keeps it (`keep`) until its last byte.
+ * wait for this contract, 503 when too many wait in all; nothing is done for a request whose client
+ * went away while it waited (ClientGone: its answer reaches nobody). The place is `lane` on the context: a download keeps it (`keep`) until its last byte.
  */
 export async function inContractLane(deps: Pick<RouteDeps, 'requestGate'>, contractCode: string, c: Context<AppEnv>, next: () => Promise<void>): Promise<void> {
-  const place = await deps.requestGate.enter(contractCode);
+  const place = await deps.requestGate.enter(contractCode, c.req.raw.signal);
+  if (place === 'gone') throw new ClientGone();
   if (place === 'queue-full') {
     throw new ApiError(429, 'TOO_MANY_REQUESTS', `too many requests at once for this contract; try again in a moment (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '1' });
   }

@@ -27,6 +27,16 @@ export class ApiError extends Error {
 }
 
 /**
+ * A request whose client went away while it waited for its turn: nothing was done for it, and its
+ * answer reaches nobody (the Node adapter writes nothing to a closed socket). 503 in the metrics.
+ */
+export class ClientGone extends ApiError {
+  constructor() {
+    super(503, 'CLIENT_GONE', 'the client went away before its request got its turn; nothing was done');
+  }
+}
+
+/**
  * Domain codes (DomainError, MoneyFormatError, the event store's conflicts, importers' refusals)
  * to statuses. A code not listed here but carried by a domain error is a broken rule: 422.
  */

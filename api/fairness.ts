@@ -37,8 +37,11 @@ export interface RequestLimits {
   burst: number;
 }
 
-/** Why a request got no place: its own key's queue is full (429), or every queue together is (503). */
-export type GateRefusal = 'queue-full' | 'server-full';
+/**
+ * Why a request got no place: its own key's queue is full (429), every queue together is (503), or
+ * its client went away while it waited (nobody to answer: it leaves the queue, and no work is done for it).
+ */
+export type GateRefusal = 'queue-full' | 'server-full' | 'gone';
 
 /** How fast a contract's past work fades from its priority (half of it a second). */
 const WORK_HALF_LIFE_MS = 1_000;
@@ -46,12 +49,17 @@ const WORK_HALF_LIFE_MS = 1_000;
 interface Lane {
   /** Places in work: handlers and kept (streaming) places. */
   active: number;
-  readonly waiting: { readonly seq: number; readonly admit: () => void }[];
+  readonly waiting: Waiter[];
   /** Places in work × milliseconds, fading (WORK_HALF_LIFE_MS), as of `at`. */
   work: number;
   at: number;
   /** Turns it may start now (perSecond, up to burst), as of `at`. */
   turns: number;
+}
+
+interface Waiter {
+  readonly seq: number;
+  readonly admit: () => void;
 }
 
 /** A request's place: released once; `keep` turns it into a download's place, released by the stream. */
@@ -86,8 +94,13 @@ export class ContractRequestGate {
     this.limits = { ...CONTRACT_REQUEST_LIMITS, ...limits };
   }
 
-  /** Resolves with the request's place once it may go on, or why it gets none. */
-  async enter(contractCode: string): Promise<LanePlace | GateRefusal> {
+  /**
+   * Resolves with the request's place once it may go on, or why it gets none. `signal` is the
+   * request's: a client that goes away while its request waits takes it out of the queue ('gone'),
+   * so that a burst of requests dropped at once costs neither turns nor work (nor a place in the queue).
+   */
+  async enter(contractCode: string, signal?: AbortSignal): Promise<LanePlace | GateRefusal> {
+    if (signal?.aborted) return 'gone';
     const lane = this.laneOf(contractCode);
     if (lane.waiting.length === 0 && this.mayStart(lane)) {
       this.start(lane);
@@ -95,14 +108,37 @@ export class ContractRequestGate {
       if (lane.waiting.length >= this.limits.waiting) return 'queue-full';
       if (this.waitingAll >= this.limits.waitingTotal) return 'server-full';
       // The place is taken for it by whoever frees one, or by the wake-up when its turn is due (dispatch).
-      await new Promise<void>((admit) => {
-        lane.waiting.push({ seq: this.seq++, admit });
+      const admitted = await new Promise<boolean>((resolve) => {
+        const waiter: Waiter = {
+          seq: this.seq++,
+          admit: () => {
+            signal?.removeEventListener('abort', leave);
+            resolve(true);
+          },
+        };
+        const leave = () => {
+          const at = lane.waiting.indexOf(waiter);
+          if (at < 0) return;
+          lane.waiting.splice(at, 1);
+          this.waitingAll--;
+          if (lane.waiting.length === 0) this.queued.delete(contractCode);
+          this.dropIfIdle(contractCode, lane);
+          resolve(false);
+        };
+        signal?.addEventListener('abort', leave, { once: true });
+        lane.waiting.push(waiter);
         this.waitingAll++;
         this.queued.add(contractCode);
         this.dispatch();
       });
+      if (!admitted) return 'gone';
     }
     return this.placeIn(contractCode, lane);
+  }
+
+  /** Requests waiting for a turn, all contracts. */
+  get waiting(): number {
+    return this.waitingAll;
   }
 
   /** Requests (and downloads) of the contract in work now. */

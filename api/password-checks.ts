@@ -8,7 +8,7 @@
 // attempt toward the lockout.
 import { availableParallelism } from 'node:os';
 import { CONTRACT_CODE } from '../domain/contract.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, ClientGone } from './errors.ts';
 import { ContractRequestGate, type GateRefusal, type LanePlace, type RequestLimits } from './fairness.ts';
 
 /**
@@ -58,9 +58,13 @@ export class PasswordCheckRefused extends ApiError {
   }
 }
 
-/** Runs `check` in the claimed self ID's turn; PasswordCheckRefused when it gets none. */
-export async function inPasswordCheckTurn<T>(gate: ContractRequestGate, claimedSelfId: string, check: () => Promise<T>): Promise<T> {
-  const place: LanePlace | GateRefusal = await gate.enter(passwordCheckKey(claimedSelfId));
+/**
+ * Runs `check` in the claimed self ID's turn; PasswordCheckRefused when it gets none, ClientGone
+ * when `signal` (the request's) aborts while it waits: a login sent and dropped costs no scrypt.
+ */
+export async function inPasswordCheckTurn<T>(gate: ContractRequestGate, claimedSelfId: string, check: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const place: LanePlace | GateRefusal = await gate.enter(passwordCheckKey(claimedSelfId), signal);
+  if (place === 'gone') throw new ClientGone();
   if (place === 'queue-full' || place === 'server-full') throw new PasswordCheckRefused(place);
   try {
     return await check();

@@ -206,6 +206,39 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
     expect(gate.downloads).toBe(1);
   });
 
+  it('takes a waiting request whose client went away out of the queue: no place, no turn, its room in the queue free again', async () => {
+    const { gate, clock } = gateAt({ inFlight: 1, waiting: 2, total: 8, perSecond: 1, burst: 2 });
+    const held = await placed(gate.enter('a'));
+    const dropped = new AbortController();
+    const order: string[] = [];
+    const gone = gate.enter('a', dropped.signal).then((r) => (order.push(typeof r === 'string' ? r : 'placed'), r));
+    const second = queue(gate, order, 'a', 'second');
+    expect(await gate.enter('a')).toBe('queue-full');
+    expect(gate.waiting).toBe(2);
+    dropped.abort();
+    expect(await gone).toBe('gone');
+    expect(gate.waiting).toBe(1);
+    // Its room in the queue is free again, and the place goes to the one still there.
+    const third = queue(gate, order, 'a', 'third');
+    held.release();
+    (await second).release();
+    clock.ms += 1_000; // the third waits for its turn of the rate: one a second after the burst of two
+    await new Promise((r) => setImmediate(r));
+    (gate as unknown as { dispatch(): void }).dispatch();
+    (await third).release();
+    expect(order).toEqual(['gone', 'second', 'third']);
+    expect(gate.waiting).toBe(0);
+  });
+
+  it('gives no place to a request whose client is already gone', async () => {
+    const gate = new ContractRequestGate({ inFlight: 1, waiting: 2, total: 8 });
+    const dropped = new AbortController();
+    dropped.abort();
+    expect(await gate.enter('a', dropped.signal)).toBe('gone');
+    expect(gate.inFlight('a')).toBe(0);
+    expect(gate.working).toBe(0);
+  });
+
   it('forgets idle contracts whose work has faded, so a gate seen by many contracts stays small', async () => {
     const { gate, clock } = gateAt({ inFlight: 1, waiting: 1, total: 8 });
     for (let i = 0; i < 600; i++) {
@@ -333,6 +366,27 @@ describe.each(testTargets)('a download over a real socket on $name', (target) =>
   });
   afterAll(async () => {
     await f?.close();
+  });
+
+  it('takes a request out of its contract’s queue when the customer goes away before its turn', async () => {
+    const token = await f.login(A.selfId, A.password);
+    const held = [await placed(gate.enter(A.code)), await placed(gate.enter(A.code))];
+    const live = await listenOnLoopback(f.app.fetch);
+    try {
+      const gone = new AbortController();
+      const asked = live.fetch('/api/v1/charges', { headers: { authorization: `Bearer ${token}` }, signal: gone.signal }).catch((e: Error) => e.name);
+      for (let i = 0; i < 200 && gate.waiting === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(gate.waiting).toBe(1);
+      gone.abort();
+      expect(await asked).toBe('AbortError');
+      for (let i = 0; i < 200 && gate.waiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(gate.waiting).toBe(0);
+      expect(gate.inFlight(A.code)).toBe(2);
+    } finally {
+      for (const place of held) place.release();
+      await live.close();
+    }
+    expect(gate.inFlight(A.code)).toBe(0);
   });
 
   it('gives its contract’s place back when the customer goes away half way', async () => {

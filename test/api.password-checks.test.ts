@@ -100,6 +100,24 @@ describe.each(testTargets)('password checks in turns on $name', (target) => {
     expect((await logIn(app, B.selfId, B.password)).status).toBe(200);
   });
 
+  it('drops a login whose client went away while it waited for its turn: no password check, no attempt counted', async () => {
+    const app = withGate({ waiting: 4, waitingTotal: 100 });
+    const held = await placed(gate.enter(A.selfId));
+    const before = await attemptsOf(A.selfId);
+    const dropped = new AbortController();
+    const gone = Promise.resolve(app.request('/api/v1/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ selfId: A.selfId, password: 'wrong0' }), signal: dropped.signal }));
+    const waiting = logIn(app, A.selfId, A.password);
+    expect(await settledSoon(gone)).toBe(false);
+    expect(gate.waiting).toBe(2);
+    dropped.abort();
+    expect((await json(await gone)).error.code).toBe('CLIENT_GONE');
+    expect(gate.waiting).toBe(1);
+    held.release();
+    expect((await waiting).status).toBe(200);
+    // The dropped wrong guess was never checked: the one attempt counted is the right password's.
+    expect(await attemptsOf(A.selfId)).toBe(before + 1);
+  });
+
   it('refuses a self ID beyond its own queue with 429 TOO_MANY_PASSWORD_CHECKS, counting no attempt toward the lockout', async () => {
     const app = withGate({ waiting: 1, waitingTotal: 100 });
     const held = await placed(gate.enter(A.selfId));

@@ -148,7 +148,7 @@ export function portalRoutes(deps: RouteDeps): Hono<AppEnv> {
     const selfId = (form.selfId ?? '').trim().slice(0, 64);
     const password = (form.password ?? '').slice(0, 128);
     const at = now();
-    const result = selfId && password ? await logIn(deps, selfId, password, at).catch(busy) : ({ outcome: 'wrong' } as const);
+    const result = selfId && password ? await logIn(deps, selfId, password, at, c.req.raw.signal).catch(busy) : ({ outcome: 'wrong' } as const);
     if (result instanceof PasswordCheckRefused) return render(refusedBy(c, result), <LoginPage csrf={loginCsrfToken(c)} selfId={selfId} error={LOGIN_BUSY} />, result.status);
     if (result.outcome === 'ok') {
       setSessionCookie(c, result.token);

@@ -77,8 +77,8 @@ export type LoginResult =
  * check waits for its self ID's turn before that (api/password-checks.ts), so a check refused for
  * want of a turn (PasswordCheckRefused) costs no attempt.
  */
-export function logIn(deps: Pick<RouteDeps, 'db' | 'sessionPolicy' | 'passwordChecks'>, selfId: string, password: string, now: Date): Promise<LoginResult> {
-  return inPasswordCheckTurn(deps.passwordChecks, selfId, () => checkLogin(deps, selfId, password, now));
+export function logIn(deps: Pick<RouteDeps, 'db' | 'sessionPolicy' | 'passwordChecks'>, selfId: string, password: string, now: Date, signal?: AbortSignal): Promise<LoginResult> {
+  return inPasswordCheckTurn(deps.passwordChecks, selfId, () => checkLogin(deps, selfId, password, now), signal);
 }
 
 async function checkLogin(deps: Pick<RouteDeps, 'db' | 'sessionPolicy'>, selfId: string, password: string, now: Date): Promise<LoginResult> {
@@ -118,7 +118,7 @@ export function sessionRoutes(deps: RouteDeps) {
   app.openapi({ ...login, middleware: [utf8Json] as const }, async (c) => {
     const { selfId, password } = c.req.valid('json');
     const now = deps.clock();
-    const result = await logIn(deps, selfId, password, now);
+    const result = await logIn(deps, selfId, password, now, c.req.raw.signal);
     if (result.outcome === 'wrong') throw new ApiError(401, 'INVALID_CREDENTIALS', wrongGuessMessage(result));
     if (result.outcome === 'locked') throw new SelfIdLocked(result.until, now);
     deps.logger.info({ requestId: c.get('requestId'), contractCode: result.session.contractCode }, 'logged in');
