@@ -137,3 +137,31 @@ export function runJsonScript<T = any>(root: string, script: string, args: reado
     });
   });
 }
+
+/** A quiet period's first milliseconds left out: the noisy period's dropped requests and downloads are being let go. */
+export const SETTLE_MS = 250;
+
+/**
+ * The latencies of a switched load (bench/steady.mjs `timed` beside bench/switched-flood.mjs) by the
+ * period each request was sent in: quiet (even periods from `start`) or noisy (odd), leaving out
+ * the requests sent before `start`, in the first `warmPeriods` (both kinds warm up: the flood's
+ * first answers plan and compile their paths) and in a quiet period's first `settleMs`. A noisy
+ * period is kept whole, its flood's first burst with it.
+ */
+export function latenciesBySwitch(timed: readonly (readonly [number, number])[], start: number, period: number, warmPeriods = 2, settleMs = SETTLE_MS): { quiet: number[]; noisy: number[] } {
+  const quiet: number[] = [];
+  const noisy: number[] = [];
+  for (const [sentAt, latency] of timed) {
+    const index = Math.floor((sentAt - start) / period);
+    if (sentAt < start || index < warmPeriods) continue;
+    if (index % 2 === 1) noisy.push(latency);
+    else if (sentAt - (start + index * period) >= settleMs) quiet.push(latency);
+  }
+  return { quiet, noisy };
+}
+
+/** The q-quantile of latencies (sorts them in place). */
+export function quantile(latencies: number[], q: number): number {
+  latencies.sort((a, b) => a - b);
+  return latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+}

@@ -10,8 +10,11 @@
 // The neighbours: NOISY_NEIGHBOURS other customers at work (default 10; bench/steady.mjs: NOISY_RATE
 // requests a second among them, default 200, over one connection each); NOISY_NEIGHBOUR=flood makes
 // the first of them a second flood instead (50 connections, autocannon).
+// NOISY_MODE=switched: as row 3d measures it (bench/switched-flood.mjs): one client and one flood
+// process for NOISY_SECONDS (default 60), quiet and noisy periods of NOISY_PERIOD ms (default 3000)
+// in turns; NOISY_FLOOD_CONNECTIONS=0 NOISY_LOOPS=0 switches nothing on (the method's own spread).
 import { once } from 'node:events';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +34,7 @@ import { createQueries } from '../projections/queries.ts';
 import { DOWNLOAD_BYTES_PER_SECOND, DownloadGate } from '../api/exports.ts';
 import { CONTRACT_REQUEST_LIMITS, ContractRequestGate } from '../api/fairness.ts';
 import { benchContracts, contractLines, writeCallCsv } from './generate.ts';
-import { fmt, runJsonScript, runMeasured } from './measure.ts';
+import { fmt, latenciesBySwitch, quantile, runJsonScript, runMeasured } from './measure.ts';
 
 const CALLS = Number(process.env.NOISY_CALLS ?? 200_000);
 const SECONDS = String(process.env.NOISY_SECONDS ?? 10);
@@ -90,6 +93,8 @@ const paces = (process.env.NOISY_PACES ?? '').split(',').filter(Boolean).map(Num
 const requestGate = new ContractRequestGate({
   total: Number(process.env.NOISY_TOTAL ?? CONTRACT_REQUEST_LIMITS.total),
   perSecond: Number(process.env.NOISY_PER_SECOND ?? CONTRACT_REQUEST_LIMITS.perSecond),
+  burst: Number(process.env.NOISY_BURST ?? CONTRACT_REQUEST_LIMITS.burst),
+  inFlight: Number(process.env.NOISY_IN_FLIGHT ?? CONTRACT_REQUEST_LIMITS.inFlight),
 });
 const downloads = new DownloadGate();
 const prepared = await prepareServer(ledger, { demo: false, adminToken: 'noisy-admin-token', logger: createLogger({ level: 'silent' }) });
@@ -113,6 +118,8 @@ const app = createApp({
 // wait for their turn, per phase: tells the server's part of their latency from the machine's.
 const neighbourCodes = new Set(neighbours.map((n) => n.contractCode));
 const inServer: number[] = [];
+/** The same, [when it came (epoch ms), ms], for a switched load (NOISY_MODE=switched). */
+const serverTimed: [number, number][] = [];
 const inGate: number[] = [];
 const enter = requestGate.enter.bind(requestGate);
 requestGate.enter = async (code: string) => {
@@ -125,7 +132,10 @@ const server = listen({
   fetch: async (req: Request, env: unknown) => {
     const from = performance.now();
     const res = await app.fetch(req, env as never);
-    if (new URL(req.url).pathname === '/api/v1/charges') inServer.push(performance.now() - from);
+    if (new URL(req.url).pathname === '/api/v1/charges') {
+      inServer.push(performance.now() - from);
+      serverTimed.push([performance.timeOrigin + from, performance.now() - from]);
+    }
     return res;
   },
   port: 0,
@@ -231,6 +241,27 @@ try {
     loopDelay.reset();
     return `${text} | CPU (100% = one core): ${ticks}`;
   };
+  if (process.env.NOISY_MODE === 'switched') {
+    const period = Number(process.env.NOISY_PERIOD ?? 3000);
+    // NOISY_WARM periods first, left out (the client's and the flood's processes warm up too).
+    const warm = Number(process.env.NOISY_WARM ?? 4);
+    const seconds = Number(process.env.NOISY_SECONDS ?? 60) + (warm * period) / 1000;
+    const start = Date.now() + 1500;
+    const lead = (start - Date.now()) / 1000;
+    const listingPath = listingUrl.slice(base.length);
+    const [client, flood] = await Promise.all([
+      runJsonScript<{ timed: [number, number][]; non2xx: number; errors: number }>(root, 'bench/steady.mjs', [neighbourUrl, String(NEIGHBOURS), RATE, String(seconds + lead), nAuth, 'timed'], { niceness: Number(process.env.NOISY_CLIENT_NICE ?? -10) }),
+      runJsonScript<Record<string, number>>(root, 'bench/switched-flood.mjs', [base, token, month, listingPath, String(start), String(period), String(seconds), String(process.env.NOISY_FLOOD_CONNECTIONS ?? 50), String(process.env.NOISY_LOOPS ?? 8)], { niceness: NICE }),
+    ]);
+    if (process.env.NOISY_DUMP) writeFileSync(process.env.NOISY_DUMP, JSON.stringify({ start, period, timed: client.timed }));
+    const { quiet: q, noisy: n } = latenciesBySwitch(client.timed, start, period, warm);
+    const [q50, q99, n50, n99] = [quantile(q, 0.5), quantile(q, 0.99), quantile(n, 0.5), quantile(n, 0.99)];
+    log(`switched, ${period} ms periods over ${seconds} s: quiet ${q.length} answers p50 ${fmt(q50, 2)} p99 ${fmt(q99, 2)} ms; noisy ${n.length} answers p50 ${fmt(n50, 2)} p99 ${fmt(n99, 2)} ms; p99-ratio ${fmt(q99 / n99, 2)}; non-2xx ${client.non2xx}, errors ${client.errors}`);
+    const inServerBy = latenciesBySwitch(serverTimed, start, period, warm);
+    log(`in the server: quiet p50 ${fmt(quantile(inServerBy.quiet, 0.5), 2)} p99 ${fmt(quantile(inServerBy.quiet, 0.99), 2)} ms; noisy p50 ${fmt(quantile(inServerBy.noisy, 0.5), 2)} p99 ${fmt(quantile(inServerBy.noisy, 0.99), 2)} ms`);
+    log(`the flood: ${JSON.stringify(flood)} (listing ${fmt(flood.listing! / flood.noisySeconds!)} answers/s while on)${serverTimes()}${poolFigures()}`);
+    process.exit(0);
+  }
   // Warmed first, so that the quiet figure is the neighbour's steady state (as in bench/run.ts).
   await neighbourLoad(neighbourUrl, nAuth, '2');
   poolFigures();

@@ -5,14 +5,18 @@
 // milliseconds, so that a p99 of 1.4 ms and one of 1.9 ms are told apart.
 // argv: url connections rate seconds [authorization[,authorization…]]: several are taken in turn,
 // one customer each; a 6th argument `samples` adds every latency to the JSON (to pool several
-// loads). Prints the result as JSON (ms figures).
+// loads), `timed` every request's [when it was sent (epoch ms), latency] (to tell the requests sent
+// in one period of a switched load from those of another: bench/switched-flood.mjs). Prints the
+// result as JSON (ms figures).
 import http from 'node:http';
 
 const [url, connections, rate, seconds, authorization, samples] = process.argv.slice(2);
-const agent = new http.Agent({ keepAlive: true, maxSockets: Number(connections) });
+// fifo: every connection in turn, none left idle until the server's keep-alive timeout closes it as a request is sent on it (ECONNRESET)
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(connections), scheduling: 'fifo' });
 const interval = 1000 / Number(rate);
 const count = Math.floor((Number(seconds) * 1000) / interval);
 const latencies = [];
+const timed = [];
 let non2xx = 0;
 let errors = 0;
 
@@ -21,17 +25,21 @@ const customers = authorization ? authorization.split(',') : [];
 function send(i) {
   return new Promise((resolve) => {
     const from = performance.now();
+    const sentAt = performance.timeOrigin + from;
     const headers = customers.length > 0 ? { authorization: customers[i % customers.length] } : {};
     const req = http.get(url, { agent, headers }, (res) => {
       if (res.statusCode < 200 || res.statusCode >= 300) non2xx++;
       res.resume();
       res.on('end', () => {
-        latencies.push(performance.now() - from);
+        const latency = performance.now() - from;
+        latencies.push(latency);
+        if (samples === 'timed') timed.push([Math.round(sentAt * 100) / 100, Math.round(latency * 100) / 100]);
         resolve();
       });
     });
-    req.on('error', () => {
+    req.on('error', (e) => {
       errors++;
+      if (process.env.STEADY_ERRORS) process.stderr.write(`[steady] ${e.code ?? ''} ${e.message}\n`);
       resolve();
     });
   });
@@ -61,5 +69,6 @@ process.stdout.write(
     errors,
     total: latencies.length,
     ...(samples === 'samples' ? { latencies: latencies.map(ms) } : {}),
+    ...(samples === 'timed' ? { timed } : {}),
   }),
 );
