@@ -248,6 +248,8 @@ try {
     const seconds = Number(process.env.NOISY_SECONDS ?? 60) + (warm * period) / 1000;
     const start = Date.now() + 1500;
     const lead = (start - Date.now()) / 1000;
+    // The monotonic clock at `start` (µs), as a CPU profile (--cpu-prof) counts its time.
+    log(`switched start at ${start} epoch ms, ${Number(process.hrtime.bigint() / 1000n) + (start - Date.now()) * 1000} monotonic µs`);
     const listingPath = listingUrl.slice(base.length);
     const [client, flood] = await Promise.all([
       runJsonScript<{ timed: [number, number][]; non2xx: number; errors: number }>(root, 'bench/steady.mjs', [neighbourUrl, String(NEIGHBOURS), RATE, String(seconds + lead), nAuth, 'timed'], { niceness: Number(process.env.NOISY_CLIENT_NICE ?? -10) }),
