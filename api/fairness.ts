@@ -20,8 +20,8 @@
 // (the heaviest bounded route, a listing's last page, about 0.6 ms of CPU here), and a customer at
 // work whose request comes in meanwhile waits for it: the share of others' requests that wait
 // grows with the flood's rate, and that share is their p99. Measured on 2 cores (bench/noisy.ts,
-// switched periods, twenty customers at 10 a second each): at 50 a second and 100 at once their
-// p99 under a listing and download flood was 0.39–0.64 of quiet, at 20 and 40 0.69–1.02. The burst
+// switched periods): at 50 a second and 100 at once their p99 under a listing and download flood
+// was 0.34–0.64 of quiet over six runs, at 20 and 40 0.49–1.02 over twelve (median 0.77). The burst
 // counts too: a flood that pauses a few seconds gets its whole bucket again (at 100: 83 listing
 // answers a second while on, in 3 s periods).
 // And the requests waiting in all are bounded (`waitingTotal`): a crowd of contracts at once gets
