@@ -98,7 +98,8 @@ export type ExportLimits = { readonly pendingJobs: number; readonly files: numbe
  * once, a looping client came straight back, and that churn of refusals — not the bytes — was what
  * lengthened other customers' answers (bench/noisy.ts, pooled p99 of ten customers at work: 0.94 of
  * quiet with 2 download loops, 0.54–0.69 with 8 of which 6 were refused over and over). A waiting
- * download holds its socket and one of its contract's places in work (api/fairness.ts), no more.
+ * download holds its socket, no more: not one of its contract's places in work (api/fairness.ts),
+ * so that a customer whose files wait can still open its pages.
  * Beyond the process's 16, 503 at once: that is the server's bound, not the customer's.
  */
 export const DOWNLOAD_LIMITS = { total: 16, perContract: 2, waiting: 2, waitMs: 30_000 } as const;

@@ -75,6 +75,14 @@ export interface LanePlace {
   release(): void;
   /** Hands the place over to a response still being sent: frees the handler place, keeps the contract's. */
   keep(): () => void;
+  /**
+   * Hands the place back altogether while the request waits on a gate of its own (a download
+   * waiting for one of its contract's to end): it holds neither a handler place nor its contract's,
+   * so the contract's other requests go on meanwhile. The function returned takes the contract's
+   * place again as a kept one (no handler place, no turn of the rate: it has had its turn) and
+   * gives its release.
+   */
+  setAside(): () => () => void;
 }
 
 export class ContractRequestGate {
@@ -229,6 +237,27 @@ export class ContractRequestGate {
         }
         return leave;
       },
+      setAside: () => {
+        leave();
+        return () => this.keptPlaceIn(contractCode);
+      },
+    };
+  }
+
+  /** A kept place in the contract's lane, taken without a turn (a request set aside coming back); its release. */
+  private keptPlaceIn(contractCode: string): () => void {
+    // Looked up again: the lane may have been forgotten while the request was set aside.
+    const lane = this.laneOf(contractCode);
+    this.settle(lane);
+    lane.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.settle(lane);
+      lane.active--;
+      this.dropIfIdle(contractCode, lane);
+      this.dispatch();
     };
   }
 

@@ -230,6 +230,23 @@ describe('the turn of a contract’s requests (ContractRequestGate)', () => {
     expect(gate.waiting).toBe(0);
   });
 
+  it('sets a place aside while its request waits elsewhere: the lane and the handler are free, and it comes back as a kept place', async () => {
+    const gate = new ContractRequestGate({ inFlight: 1, waiting: 2, total: 8 });
+    const place = await placed(gate.enter('a'));
+    const back = place.setAside();
+    expect([gate.inFlight('a'), gate.working]).toEqual([0, 0]);
+    const other = await placed(gate.enter('a'));
+    const release = back();
+    // Back as a download being sent: in its contract's lane, not among the handlers.
+    expect([gate.inFlight('a'), gate.working]).toEqual([2, 1]);
+    place.release(); // the set-aside place was released already
+    other.release();
+    expect(gate.inFlight('a')).toBe(1);
+    release();
+    release();
+    expect([gate.inFlight('a'), gate.working]).toEqual([0, 0]);
+  });
+
   it('gives no place to a request whose client is already gone', async () => {
     const gate = new ContractRequestGate({ inFlight: 1, waiting: 2, total: 8 });
     const dropped = new AbortController();
@@ -366,6 +383,34 @@ describe.each(testTargets)('a download over a real socket on $name', (target) =>
   });
   afterAll(async () => {
     await f?.close();
+  });
+
+  it('keeps no place of its contract for a download waiting for its turn: the customer’s pages are answered meanwhile', async () => {
+    const token = await f.login(A.selfId, A.password);
+    const job = await json(await f.request('POST', '/api/v1/exports', { token, json: { month: '2017-11', kind: 'calls', encoding: 'sjis' } }));
+    const worker = new ExportWorker({ db: f.db.database.db, queries: f.queries, build: buildCsv, clock: () => f.now });
+    while (await worker.runOnce());
+    // One download at a time for the contract, and a lane of two: the first file holds one place.
+    const oneAtATime = new (class extends DownloadGate {
+      override delayFor(): number {
+        return 60_000;
+      }
+    })({ total: 4, perContract: 1, waiting: 2, waitMs: 30_000 });
+    const app = f.appWith({ requestGate: gate, downloads: oneAtATime });
+    const get = (path: string, init: RequestInit = {}) => Promise.resolve(app.request(path, { headers: { authorization: `Bearer ${token}` }, ...init }));
+    const first = await get(`/api/v1/exports/${job.id}/file`);
+    expect(first.status).toBe(200);
+    const leaving = new AbortController();
+    const waiting = [get(`/api/v1/exports/${job.id}/file`, { signal: leaving.signal }), get(`/api/v1/exports/${job.id}/file`, { signal: leaving.signal })];
+    await new Promise((r) => setTimeout(r, 50));
+    // Two downloads wait; the streaming one holds the lane's only other place than this page's.
+    expect(gate.inFlight(A.code)).toBe(1);
+    const page = await get('/api/v1/charges');
+    expect(page.status).toBe(200);
+    leaving.abort();
+    for (const w of waiting) expect((await w).status).toBe(429);
+    await first.body!.cancel();
+    expect(gate.inFlight(A.code)).toBe(0);
   });
 
   it('takes a request out of its contract’s queue when the customer goes away before its turn', async () => {

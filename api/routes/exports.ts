@@ -137,15 +137,16 @@ export async function openExportFile(deps: ExportDeps, contractCode: string, id:
   }
   if (job.status === 'pending') throw new ApiError(409, 'EXPORT_NOT_READY', 'the file is still being created (作成中); try again in a moment');
   if (job.status === 'failed') throw new ApiError(409, 'EXPORT_FAILED', job.error ?? 'the file could not be created');
-  // The contract's place in its lane goes with the file until its last byte (api/fairness.ts), and
-  // with a download waiting for its turn: the handler's place goes back to the server meanwhile.
-  const keptPlace = lane?.keep();
+  // The contract's place in its lane goes with the file until its last byte (api/fairness.ts). A
+  // download waiting for its turn holds no place meanwhile, neither the server's handler place nor
+  // its contract's: a customer whose files wait can still open its pages.
+  const backInLane = lane?.setAside();
   const release = await deps.downloads.take(contractCode, signal);
-  if (typeof release !== 'function') keptPlace?.();
   if (release === 'contract') {
     throw new ApiError(429, 'TOO_MANY_DOWNLOADS', `at most ${deps.downloads.limits.perContract} downloads at once per contract, and ${deps.downloads.limits.waiting ?? 0} waiting (しばらくしてから、もう一度お試しください)`, undefined, { 'Retry-After': '5' });
   }
   if (release === 'total') throw new ApiError(503, 'DOWNLOADS_BUSY', 'the server is sending as many files as it can; try again in a moment', undefined, { 'Retry-After': '5' });
+  const keptPlace = backInLane?.();
   const ended = () => {
     release();
     keptPlace?.();
