@@ -113,9 +113,13 @@ const DESTINATION_PLUS = /^((?:[^,\n]*,){3})\+/gm;
 
 // A negative charge (the last cell) is a number, not a formula: left out of the test above.
 const NEGATIVE_CHARGE = /,-[0-9]+\.[0-9]{2}$/gm;
+// A line whose destination (the fourth cell; a cell holds any character but an unescaped comma)
+// is not a telephone number as unsafeCell reads one: empty, words, spaces (found by the property
+// test against the oracle: an empty destination was written by this path and refused by the other).
+const DESTINATION_NOT_A_NUMBER = /^(?:(?:[^,\\\n]|\\.)*,){3}(?!\+?[0-9][0-9-]*,)/m;
 
 function mayHoldUnsafeCell(copyText: string): boolean {
-  if (ESCAPED_CONTROL.test(copyText) || mayHoldUnfitCharacter(copyText)) return true;
+  if (ESCAPED_CONTROL.test(copyText) || mayHoldUnfitCharacter(copyText) || DESTINATION_NOT_A_NUMBER.test(copyText)) return true;
   if (FORMULA_AT_CELL_START.test(copyText) && FORMULA_AT_CELL_START.test(copyText.replace(NEGATIVE_CHARGE, ','))) return true;
   return PLUS_AT_CELL_START.test(copyText) && PLUS_AT_CELL_START.test(copyText.replace(DESTINATION_PLUS, '$1'));
 }
